@@ -1,0 +1,142 @@
+"""`gr2-up`: start the GR-2 node graph as separate processes on hosts without `ros2 launch`.
+
+Reads the same config/graph.yaml as launch/robot.launch.py (through gr2_bringup.graph) and
+accepts the same `name:=value` arguments, so `gr2-up sim:=true` and
+`ros2 launch gr2_bringup robot.launch.py sim:=true` start the same nodes with the same
+parameters. Every node is its own OS process talking DDS, as under ros2 launch. Output is
+prefixed with the node name. Ctrl-C (SIGINT) is forwarded to every node for a clean
+shutdown; if any node exits on its own, the others are shut down too, because a robot
+missing its driver or controller must not keep running half a graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from gr2_bringup.graph import NodeSpec, parse_bool, resolve_graph
+
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def executable_path(spec: NodeSpec) -> Path:
+    """The installed console script of a node (install/<pkg>/lib/<pkg>/<executable>)."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    try:
+        prefix = Path(get_package_prefix(spec.package))
+    except PackageNotFoundError as err:
+        raise RuntimeError(f"package {spec.package} is not installed: run `make build` "
+                           f"(or `colcon build`) and source env.sh / install/setup.bash") from err
+    path = prefix / "lib" / spec.package / spec.executable
+    if not path.exists():
+        raise RuntimeError(f"{spec.package} has no executable {spec.executable} at {path}")
+    return path
+
+
+def command(spec: NodeSpec) -> list[str]:
+    return [str(executable_path(spec)), *spec.ros_args()]
+
+
+def _pump(name: str, stream, out) -> None:
+    for line in iter(stream.readline, b""):
+        out.write(f"[{name}] {line.decode(errors='replace')}")
+        out.flush()
+
+
+class Graph:
+    """The running node processes of one bring-up."""
+
+    def __init__(self, specs: list[NodeSpec]):
+        self.specs = specs
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> None:
+        for spec in self.specs:
+            proc = subprocess.Popen(command(spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            self.procs[spec.name] = proc
+            threading.Thread(target=_pump, args=(spec.name, proc.stdout, sys.stdout), daemon=True).start()
+            print(f"[gr2-up] started {spec.name} ({spec.package}/{spec.executable}) pid {proc.pid}", flush=True)
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def shutdown(self) -> dict[str, int]:
+        """SIGINT to every node (their clean-shutdown path), SIGKILL what is left after a timeout."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
+        codes = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"[gr2-up] {name} did not stop within {SHUTDOWN_TIMEOUT_S:.0f} s: killing it", flush=True)
+                os.killpg(proc.pid, signal.SIGKILL)
+                codes[name] = proc.wait()
+        return codes
+
+
+def parse_launch_arguments(items: list[str]) -> dict[str, str]:
+    args = {}
+    for item in items:
+        if ":=" not in item:
+            raise SystemExit(f"gr2-up: arguments are name:=value, got {item!r}")
+        name, value = item.split(":=", 1)
+        args[name] = value
+    return args
+
+
+def check_host_tools(args: dict[str, str]) -> None:
+    """rviz:= and record:= need tools this host may not have: say so instead of ignoring them."""
+    if parse_bool("rviz", args.get("rviz", "false")) and not shutil.which("rviz2"):
+        raise SystemExit("gr2-up: rviz:=true needs rviz2, which is not installed on this host "
+                         "(use a ROS 2 Jazzy host: ros2 launch gr2_bringup robot.launch.py rviz:=true)")
+    if parse_bool("record", args.get("record", "false")) and not shutil.which("ros2"):
+        raise SystemExit("gr2-up: record:=true needs `ros2 bag`, which is not installed on this host")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gr2-up", description=__doc__.split("\n\n")[0])
+    parser.add_argument("arguments", nargs="*", help="launch arguments as name:=value (see config/graph.yaml)")
+    parser.add_argument("--dry-run", action="store_true", help="print the node commands and exit")
+    opts = parser.parse_args(argv)
+    args = parse_launch_arguments(opts.arguments)
+    specs = resolve_graph(args)
+    if opts.dry_run:
+        for spec in specs:
+            print(" ".join(command(spec)))
+        return 0
+    check_host_tools(args)
+
+    graph = Graph(specs)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    graph.start()
+    exited = None
+    while not stop.is_set():
+        exited = graph.first_exited()
+        if exited:
+            print(f"[gr2-up] {exited[0]} exited with code {exited[1]}: shutting the graph down", flush=True)
+            break
+        stop.wait(0.2)
+    codes = graph.shutdown()
+    failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT)}
+    print(f"[gr2-up] stopped: {codes}", flush=True)
+    return 1 if exited or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The interface contract of the GR-2 stack (DESIGN.md, contract v1) as importable constants.
+
+One source of truth for topic names, joint names, frames and nominal rates: every node
+and test imports these instead of spelling a name again. ROS-free (no rclpy import), so
+cores and tests can use it too. Installed by the gr2_msgs package next to the messages,
+because it is part of the same interface.
+"""
+
+from __future__ import annotations
+
+# Frames (REP-103: metres, radians, seconds; quaternions x, y, z, w).
+BASE_FRAME = "base_link"
+
+# ros2_kortex joint names.
+ARM_JOINTS: tuple[str, ...] = tuple(f"joint_{i}" for i in range(1, 8))
+GRIPPER_JOINT = "robotiq_85_left_knuckle_joint"
+
+# realsense-ros style camera names; topics are /<camera>/color/image_raw and /camera_info.
+HEAD_CAMERA = "head_camera"
+WRIST_CAMERA = "wrist_camera"
+CAMERAS: tuple[str, ...] = (HEAD_CAMERA, WRIST_CAMERA)
+
+
+def image_topic(camera: str) -> str:
+    return f"/{camera}/color/image_raw"
+
+
+def camera_info_topic(camera: str) -> str:
+    return f"/{camera}/color/camera_info"
+
+
+# Topics and services.
+INSTRUCTION = "/gr2/instruction"
+JOINT_STATES = "/joint_states"
+ROBOT_STATE = "/gr2/robot_state"
+ACTION_CHUNK = "/gr2/action_chunk"
+JOINT_COMMAND = "/gr2/joint_command"
+GRIPPER_COMMAND = "/gr2/gripper_command"
+PREDICTED_IMAGE = {HEAD_CAMERA: "/gr2/predicted/head/image_raw",
+                   WRIST_CAMERA: "/gr2/predicted/wrist/image_raw"}
+POLICY_STATUS = "/gr2/policy/status"
+WBC_STATUS = "/gr2/wbc/status"
+WBC_PLANNED_PATH = "/gr2/wbc/planned_path"
+WBC_MARKERS = "/gr2/wbc/markers"
+STOP_SERVICE = "/gr2/stop"
+DIAGNOSTICS = "/diagnostics"
+
+# Nominal rates, Hz.
+CONTROL_RATE_HZ = 200.0
+CAMERA_RATE_HZ = 30.0
+STATUS_RATE_HZ = 1.0
+
+# What a session recording (rosbag2, `record:=true`) contains: everything needed to replay the
+# policy's inputs and to turn the session into fine-tuning data.
+RECORDED_TOPICS: tuple[str, ...] = (
+    INSTRUCTION, JOINT_STATES, ROBOT_STATE, ACTION_CHUNK, JOINT_COMMAND, GRIPPER_COMMAND,
+    POLICY_STATUS, WBC_STATUS, DIAGNOSTICS,
+    *(image_topic(c) for c in CAMERAS), *(camera_info_topic(c) for c in CAMERAS),
+)

@@ -1,0 +1,1 @@
+"""Helpers for the workspace's multi-process tests (not installed; used from conftest.py)."""
