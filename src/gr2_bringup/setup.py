@@ -23,6 +23,7 @@ setup(
     entry_points={
         "console_scripts": [
             "gr2-up = gr2_bringup.up:main",
+            "gr2-bag = gr2_bringup.bag.cli:main",
         ],
     },
 )
