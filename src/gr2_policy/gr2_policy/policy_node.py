@@ -1,0 +1,260 @@
+"""GR-2 policy node: instruction + cameras + robot state in, action chunks out.
+
+Callbacks only store the latest inputs; inference runs in a worker thread so the executor
+never blocks. Chunks are stamped with the observation time (the oldest camera frame used),
+which the WBC uses to drop the part of a chunk that is already in the past. The next
+inference starts before the executing chunk runs out (see runtime.ChunkClock). A stale or
+missing input produces no chunk and says so in /gr2/policy/status. /gr2/stop is served by
+the WBC (the safety layer); this node follows the WBC's STOPPING mode and goes idle until
+the next instruction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import Pose
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
+                          ROBOT_STATE, WBC_STATUS, image_topic)
+from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
+
+from .runtime import ChunkClock, ObservationAssembler, RuntimeConfig, load_runtime_policy
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def stamp_to_sec(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_to_stamp(t: float, msg_stamp) -> None:
+    msg_stamp.sec = int(t)
+    msg_stamp.nanosec = int(round((t - int(t)) * 1e9)) % 1_000_000_000
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    if msg.encoding not in ("rgb8", "bgr8"):
+        raise ValueError(f"unsupported image encoding {msg.encoding!r} (rgb8 or bgr8)")
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+    rgb = rows[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+    return rgb[..., ::-1] if msg.encoding == "bgr8" else rgb
+
+
+def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
+                step=rgb.shape[1] * 3, data=np.ascontiguousarray(rgb).tobytes())
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    return msg
+
+
+class PolicyNode(Node):
+    def __init__(self):
+        super().__init__("gr2_policy")
+        p = self.declare_parameter
+        self.checkpoint = p("checkpoint", "").value
+        untrained = p("untrained_preset", "").value
+        device = p("device", "cpu").value
+        precision = p("precision", "fp32").value
+        self.predict_frames_every = int(p("predict_frames_every", 0).value)  # 0: never
+        cfg = RuntimeConfig(max_observation_age=float(p("max_observation_age", 0.25).value),
+                            max_view_skew=float(p("max_view_skew", 0.1).value),
+                            execution_horizon=int(p("execution_horizon", 4).value),
+                            max_rate_hz=float(p("max_rate_hz", 10.0).value))
+        history = int(p("history", 0).value)     # 0: whatever the checkpoint was trained with
+
+        self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
+        model_cfg = self.loaded.policy.model.config
+        if history and history != model_cfg.history:
+            raise ValueError(f"parameter history={history} but the checkpoint uses h={model_cfg.history}")
+        if set(model_cfg.views) - set(CAMERAS):
+            raise ValueError(f"model views {model_cfg.views} are not cameras of this robot {CAMERAS}")
+        self.device = device
+        self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg)
+        self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk)
+
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._shutdown = threading.Event()
+        self.instruction = ""
+        self.state = PolicyStatus.STATE_IDLE
+        self.message = "" if self.loaded.trained else f"UNTRAINED model ({self.loaded.source}): cannot solve tasks"
+        self.sequence = 0
+        self.chunks_published = 0
+        self.latencies: list[float] = []
+        self.last_obs_age = float("nan")
+
+        self.chunk_pub = self.create_publisher(ActionChunk, ACTION_CHUNK, RELIABLE)
+        self.status_pub = self.create_publisher(PolicyStatus, POLICY_STATUS, RELIABLE)
+        self.pred_pubs = {v: self.create_publisher(Image, PREDICTED_IMAGE[v], 1) for v in model_cfg.views}
+        self.create_subscription(String, INSTRUCTION, self._on_instruction, RELIABLE)
+        self.create_subscription(RobotState, ROBOT_STATE, self._on_state, qos_profile_sensor_data)
+        self.create_subscription(WbcStatus, WBC_STATUS, self._on_wbc_status, RELIABLE)
+        for view in model_cfg.views:
+            self.create_subscription(Image, image_topic(view), lambda m, v=view: self._on_image(v, m),
+                                     qos_profile_sensor_data)
+        self.create_timer(1.0, self.publish_status)
+        self.create_timer(0.01, self._tick)
+        self.worker = threading.Thread(target=self._work, name="gr2-inference", daemon=True)
+        self.worker.start()
+        self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {device} ({precision}), "
+                               f"h={model_cfg.history}, k={model_cfg.chunk}, dt={model_cfg.action_dt}")
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- callbacks: store and return ----
+    def _on_instruction(self, msg: String) -> None:
+        text = msg.data.strip()
+        try:
+            if text:
+                self.loaded.policy.text.check(text)
+        except ValueError as err:
+            self.get_logger().error(f"instruction rejected: {err}")
+            with self._lock:
+                self.message = f"instruction rejected: {err}"
+            return
+        with self._lock:
+            self.instruction = text
+            self.sequence = 0
+            self.chunks_published = 0
+            self.loaded.policy.reset()
+            self.clock.reset()
+            self.state = PolicyStatus.STATE_RUNNING if text else PolicyStatus.STATE_IDLE
+        self.get_logger().info(f"instruction: {text!r}" if text else "empty instruction: idle")
+        self.publish_status()
+
+    def _on_image(self, view: str, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg)
+        except ValueError as err:
+            self.get_logger().error(f"{view}: {err}", throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            self.assembler.add_frame(view, stamp_to_sec(msg.header.stamp), rgb)
+
+    def _on_state(self, msg: RobotState) -> None:
+        p, q = msg.ee_pose.position, msg.ee_pose.orientation
+        with self._lock:
+            self.assembler.add_state(stamp_to_sec(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
+                                     msg.gripper_closed)
+
+    def _on_wbc_status(self, msg: WbcStatus) -> None:
+        if msg.mode == WbcStatus.MODE_STOPPING and self.instruction:
+            with self._lock:
+                self.instruction = ""
+                self.state = PolicyStatus.STATE_IDLE
+                self.message = "stopped: the WBC received /gr2/stop; send a new instruction to resume"
+            self.get_logger().warning(self.message)
+            self.publish_status()
+
+    def _tick(self) -> None:
+        with self._lock:
+            if self.instruction and self.clock.due(self.now()):
+                self._wake.set()
+
+    # ---- inference worker ----
+    def _work(self) -> None:
+        while not self._shutdown.is_set():
+            if not self._wake.wait(0.1):
+                continue
+            self._wake.clear()
+            with self._lock:
+                instruction = self.instruction
+                now = self.now()
+                if not instruction or not self.clock.due(now):
+                    continue
+                obs, reason = self.assembler.assemble(now)
+                if obs is None:
+                    self.state, self.message = PolicyStatus.STATE_WAITING, reason
+                    continue
+                self.clock.started(now)
+                sequence = self.sequence
+                want_frames = self.predict_frames_every > 0 and sequence % self.predict_frames_every == 0
+            try:
+                t0 = time.perf_counter()
+                result = self.loaded.policy.predict(obs, instruction, predict_frames=want_frames)
+                latency = time.perf_counter() - t0
+            except Exception as err:  # noqa: BLE001 - report any inference failure, keep the node up
+                self.get_logger().error(f"inference failed: {err}\n{traceback.format_exc()}")
+                with self._lock:
+                    self.state, self.message = PolicyStatus.STATE_ERROR, f"inference failed: {err}"
+                continue
+            with self._lock:
+                if instruction != self.instruction:  # switched or stopped while inferring: drop it
+                    continue
+                self.clock.finished(obs.stamp, latency)
+                self.sequence += 1
+                self.chunks_published += 1
+                self.latencies = (self.latencies + [latency])[-100:]
+                self.last_obs_age = self.now() - obs.stamp
+                self.state = PolicyStatus.STATE_RUNNING
+                self.message = ("" if self.loaded.trained else f"UNTRAINED model ({self.loaded.source})")
+                if self.clock.runs_dry():
+                    self.message += (f" inference {self.clock.latency:.2f} s is longer than a chunk "
+                                     f"({self.clock.k * self.clock.dt:.2f} s): the robot will pause")
+                self.chunk_pub.publish(self._chunk_msg(result, sequence))
+            if result.predicted_frames:
+                stamp = self.get_clock().now().to_msg()
+                for view, rgb in result.predicted_frames.items():
+                    self.pred_pubs[view].publish(rgb_to_image(rgb, stamp, f"{view}_color_optical_frame"))
+
+    def _chunk_msg(self, result, sequence: int) -> ActionChunk:
+        msg = ActionChunk()
+        sec_to_stamp(result.stamp, msg.header.stamp)
+        msg.header.frame_id = result.frame_id or BASE_FRAME
+        msg.dt = float(result.dt)
+        for pos, quat in zip(result.positions, result.quaternions):
+            pose = Pose()
+            pose.position.x, pose.position.y, pose.position.z = (float(v) for v in pos)
+            pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in quat)
+            msg.poses.append(pose)
+        msg.gripper = [float(g) for g in result.gripper]
+        msg.sequence = sequence
+        msg.instruction = result.instruction
+        return msg
+
+    def publish_status(self) -> None:
+        with self._lock:
+            msg = PolicyStatus(state=self.state, instruction=self.instruction, checkpoint=self.loaded.source,
+                               device=self.device, chunks_published=self.chunks_published,
+                               last_sequence=max(self.sequence - 1, 0), message=self.message)
+            if self.latencies:
+                msg.last_latency = self.latencies[-1]
+                msg.latency_p50 = float(np.percentile(self.latencies, 50))
+                msg.latency_p95 = float(np.percentile(self.latencies, 95))
+            msg.observation_age = self.last_obs_age
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(msg)
+
+    def destroy_node(self):
+        self._shutdown.set()
+        self.worker.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PolicyNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

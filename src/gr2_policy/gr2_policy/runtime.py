@@ -1,0 +1,161 @@
+"""What the policy node does besides inference, without ROS: assemble observations, refuse stale
+ones, and decide when the next chunk is due (asynchronous chunking).
+
+Kept apart from the node so the rules that keep a robot safe (never infer on a stale frame,
+start the next inference before the executing chunk runs out) are unit-tested on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .policy import GR2Policy, Observation
+
+
+@dataclass
+class RuntimeConfig:
+    max_observation_age: float = 0.25   # s: a frame or state older than this at inference is stale
+    max_view_skew: float = 0.1          # s: views/state further apart than this are not one observation
+    execution_horizon: int = 4          # chunk steps executed before the next chunk should arrive
+    max_rate_hz: float = 10.0           # upper bound on inference starts per second
+
+
+@dataclass
+class Stamped:
+    stamp: float                       # seconds (ROS time of capture/measurement)
+    value: object
+
+
+def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
+    """Camera frame (H, W, 3) uint8 -> (size, size, 3): centre-crop to square, area-resample."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {image.shape} {image.dtype}")
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    square = image[top:top + s, left:left + s]
+    if s == size:
+        return np.ascontiguousarray(square)
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BOX))
+
+
+class ObservationAssembler:
+    """Latest frame per view and latest robot state; yields an Observation only when all are fresh."""
+
+    def __init__(self, views: tuple[str, ...], resolution: int, config: RuntimeConfig):
+        self.views, self.resolution, self.cfg = views, resolution, config
+        self.frames: dict[str, Stamped] = {}
+        self.state: Stamped | None = None
+
+    def add_frame(self, view: str, stamp: float, rgb: np.ndarray) -> None:
+        if view not in self.views:
+            raise KeyError(f"unknown view {view!r}; the model uses {self.views}")
+        self.frames[view] = Stamped(stamp, rgb)
+
+    def add_state(self, stamp: float, ee_position, ee_quaternion, gripper_closed: bool) -> None:
+        self.state = Stamped(stamp, (np.asarray(ee_position, float), np.asarray(ee_quaternion, float),
+                                     bool(gripper_closed)))
+
+    def assemble(self, now: float) -> tuple[Observation | None, str]:
+        """(observation, "") when every input is present and fresh, else (None, reason)."""
+        missing = [v for v in self.views if v not in self.frames]
+        if missing:
+            return None, f"no frame yet from {', '.join(missing)}"
+        if self.state is None:
+            return None, "no robot state yet"
+        stamps = {v: self.frames[v].stamp for v in self.views} | {"robot_state": self.state.stamp}
+        stale = {k: now - t for k, t in stamps.items() if now - t > self.cfg.max_observation_age}
+        if stale:
+            ages = ", ".join(f"{k} {age * 1000:.0f} ms old" for k, age in stale.items())
+            return None, f"stale input ({ages}; limit {self.cfg.max_observation_age * 1000:.0f} ms)"
+        frame_stamps = [self.frames[v].stamp for v in self.views]
+        if max(frame_stamps) - min(frame_stamps) > self.cfg.max_view_skew:
+            return None, f"views {max(frame_stamps) - min(frame_stamps):.3f} s apart"
+        pos, quat, closed = self.state.value
+        images = {v: resize_rgb(self.frames[v].value, self.resolution) for v in self.views}
+        # The observation is as old as its oldest camera frame: latency compensation starts there.
+        return Observation(images=images, ee_position=pos, ee_quaternion=quat, gripper_closed=closed,
+                           stamp=min(frame_stamps)), ""
+
+
+class ChunkClock:
+    """When to start the next inference so the next chunk lands before the current one runs out.
+
+    A chunk predicted from an observation at t0 covers t0 + dt .. t0 + k*dt. The next chunk
+    should take over after `execution_horizon` steps, i.e. be published by t0 + horizon*dt;
+    inference takes about `latency`, so it starts at t0 + horizon*dt - latency (never faster
+    than max_rate_hz). If the latency exceeds the chunk's whole span the WBC runs dry: the
+    node reports it in its status.
+    """
+
+    def __init__(self, config: RuntimeConfig, dt: float, chunk_len: int):
+        if not 1 <= config.execution_horizon <= chunk_len:
+            raise ValueError(f"execution_horizon {config.execution_horizon} must be in 1..{chunk_len}")
+        self.cfg, self.dt, self.k = config, dt, chunk_len
+        self.last_obs_stamp: float | None = None
+        self.last_start: float = -math.inf
+        self.latency: float = 0.0            # EMA of inference latency, s
+
+    def reset(self) -> None:
+        self.last_obs_stamp, self.last_start = None, -math.inf
+
+    def due(self, now: float) -> bool:
+        if now - self.last_start < 1.0 / self.cfg.max_rate_hz:
+            return False
+        if self.last_obs_stamp is None:
+            return True
+        return now >= self.last_obs_stamp + self.cfg.execution_horizon * self.dt - self.latency
+
+    def started(self, now: float) -> None:
+        self.last_start = now
+
+    def finished(self, obs_stamp: float, latency: float) -> None:
+        self.last_obs_stamp = obs_stamp
+        self.latency = latency if self.latency == 0.0 else 0.7 * self.latency + 0.3 * latency
+
+    def runs_dry(self) -> bool:
+        """True when inference is slower than a whole chunk: the robot would stop between chunks."""
+        return self.latency > self.k * self.dt
+
+
+@dataclass
+class LoadedPolicy:
+    policy: GR2Policy
+    source: str          # checkpoint path, or "untrained:<preset>" — shown in every status message
+    trained: bool
+
+
+def load_runtime_policy(checkpoint: str, device: str = "cpu", precision: str = "fp32",
+                        untrained_preset: str = "", seed: int = 0) -> LoadedPolicy:
+    """The policy the node runs: a trained checkpoint, or (only when asked for explicitly) an
+    untrained preset, which exercises the whole pipeline but cannot solve a task."""
+    import torch
+
+    from .checkpoint import FORMAT, load_policy, read_meta
+    from .config import PRESETS, GR2Config
+    from .model import GR2
+    from .text_encoder import load_text_encoder
+
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f"precision {precision!r} must be one of {sorted(dtypes)}")
+    if checkpoint:
+        config = GR2Config.from_dict(read_meta(checkpoint, FORMAT)["config"])
+        text = load_text_encoder(config.text)
+        model, _ = load_policy(checkpoint, text_identity=text.identity, map_location=device)
+        source, trained = checkpoint, True
+    elif untrained_preset:
+        if untrained_preset not in PRESETS:
+            raise ValueError(f"unknown model preset {untrained_preset!r}; known: {sorted(PRESETS)}")
+        torch.manual_seed(seed)
+        model = GR2(PRESETS[untrained_preset]())
+        text = load_text_encoder(model.config.text)
+        source, trained = f"untrained:{untrained_preset}", False
+    else:
+        raise ValueError("no checkpoint given: set the `checkpoint` parameter (checkpoint:=DIR), or "
+                         "`untrained_preset` to run an untrained model that cannot solve tasks")
+    return LoadedPolicy(GR2Policy(model, text, device=device, dtype=dtypes[precision]), source, trained)
