@@ -5,16 +5,13 @@ the same description `gr2-up` starts on hosts without `ros2 launch`, so both pat
 same graph. Arguments: sim, robot_ip, checkpoint, device, rviz, record (see graph.yaml).
 """
 
-from datetime import datetime
-from pathlib import Path
-
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from gr2_bringup.graph import load_graph, parse_bool, resolve_graph
-from gr2_contract import RECORDED_TOPICS
+from gr2_bringup.up import default_bag_dir, recorder_command
 from gr2_contract.config import config_dir
 
 
@@ -41,10 +38,7 @@ def _graph_actions(context):
                             output="screen"))
 
     if parse_bool("record", args["record"]):
-        bag = Path.cwd() / "bags" / datetime.now().strftime("gr2_%Y%m%d_%H%M%S")
-        actions.append(ExecuteProcess(
-            cmd=["ros2", "bag", "record", "--storage", "mcap", "--output", str(bag), *RECORDED_TOPICS],
-            output="screen"))
+        actions.append(ExecuteProcess(cmd=recorder_command(default_bag_dir()), output="screen"))
     return actions
 
 

@@ -68,8 +68,8 @@ def _launched_packages(pkg_dir: Path) -> set[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.keyword) and node.arg == "package" and isinstance(node.value, ast.Constant):
                 launched.add(node.value.value)
-    launch_text = "".join(p.read_text() for p in (ROOT / "launch").glob("*.py"))
-    if '"ros2", "bag", "record"' in launch_text:
+    code = "".join(p.read_text() for p in _code_files(pkg_dir))
+    if '"ros2", "bag", "record"' in code:
         launched |= {"ros2bag", "rosbag2_storage_mcap"}
     return launched
 

@@ -44,6 +44,19 @@ def command(spec: NodeSpec) -> list[str]:
     return [str(executable_path(spec)), *spec.ros_args()]
 
 
+def default_bag_dir() -> Path:
+    """Where record:=true writes, the same place robot.launch.py uses: ./bags/gr2_<time>."""
+    return Path.cwd() / "bags" / time.strftime("gr2_%Y%m%d_%H%M%S")
+
+
+def recorder_command(bag_dir: Path) -> list[str]:
+    """`ros2 bag record` (MCAP) where ROS 2 is installed, else this workspace's rosbag2 writer."""
+    from gr2_contract import RECORDED_TOPICS
+    if shutil.which("ros2"):
+        return ["ros2", "bag", "record", "--storage", "mcap", "--output", str(bag_dir), *RECORDED_TOPICS]
+    return [sys.executable, "-m", "gr2_bringup.bag.cli", "record", "--output", str(bag_dir)]
+
+
 def _pump(name: str, stream, out) -> None:
     for line in iter(stream.readline, b""):
         out.write(f"[{name}] {line.decode(errors='replace')}")
@@ -53,17 +66,20 @@ def _pump(name: str, stream, out) -> None:
 class Graph:
     """The running node processes of one bring-up."""
 
-    def __init__(self, specs: list[NodeSpec]):
-        self.specs = specs
+    def __init__(self, specs: list[NodeSpec], bag_dir: Path | None = None):
+        self.commands = {spec.name: command(spec) for spec in specs}
+        if bag_dir is not None:
+            self.commands["recorder"] = recorder_command(bag_dir)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self) -> None:
-        for spec in self.specs:
-            proc = subprocess.Popen(command(spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            self.procs[spec.name] = proc
-            threading.Thread(target=_pump, args=(spec.name, proc.stdout, sys.stdout), daemon=True).start()
-            print(f"[gr2-up] started {spec.name} ({spec.package}/{spec.executable}) pid {proc.pid}", flush=True)
+    def start(self, out=None) -> None:
+        """Start every process; their output goes to `out` (default stdout) prefixed with the name."""
+        out = out or sys.stdout
+        for name, cmd in self.commands.items():
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs[name] = proc
+            threading.Thread(target=_pump, args=(name, proc.stdout, out), daemon=True).start()
+            print(f"[gr2-up] started {name}: {' '.join(cmd[:2])} ... pid {proc.pid}", flush=True)
 
     def first_exited(self) -> tuple[str, int] | None:
         for name, proc in self.procs.items():
@@ -99,12 +115,10 @@ def parse_launch_arguments(items: list[str]) -> dict[str, str]:
 
 
 def check_host_tools(args: dict[str, str]) -> None:
-    """rviz:= and record:= need tools this host may not have: say so instead of ignoring them."""
+    """rviz:=true needs a tool this host may not have: say so instead of ignoring it."""
     if parse_bool("rviz", args.get("rviz", "false")) and not shutil.which("rviz2"):
         raise SystemExit("gr2-up: rviz:=true needs rviz2, which is not installed on this host "
                          "(use a ROS 2 Jazzy host: ros2 launch gr2_bringup robot.launch.py rviz:=true)")
-    if parse_bool("record", args.get("record", "false")) and not shutil.which("ros2"):
-        raise SystemExit("gr2-up: record:=true needs `ros2 bag`, which is not installed on this host")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,13 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     args = parse_launch_arguments(opts.arguments)
     specs = resolve_graph(args)
+    bag_dir = default_bag_dir() if parse_bool("record", args.get("record", "false")) else None
+    graph = Graph(specs, bag_dir)
     if opts.dry_run:
-        for spec in specs:
-            print(" ".join(command(spec)))
+        for cmd in graph.commands.values():
+            print(" ".join(cmd))
         return 0
     check_host_tools(args)
+    if bag_dir:
+        print(f"[gr2-up] recording to {bag_dir}", flush=True)
 
-    graph = Graph(specs)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,0 +1,156 @@
+"""Turn a recorded session bag into training episodes in the sim dataset format.
+
+The on-disk format is the one gr2_drivers.sim.dataset defines and writes (`write_episode`:
+one directory per episode of .npy streams + meta.json, listed in index.jsonl); this module
+only extracts the same streams from a bag, so teleoperation demos and sim demos train alike.
+
+Per step, on a grid at `rate_hz` over the receive-time axis of the bag, each stream takes
+its latest message at or before the step (no look-ahead, as the policy sees it live):
+head/wrist images, robot state (joints, gripper opening, TCP pose). The action of step t is
+what happened next: the measured TCP pose of step t+1 (hindsight relabelling: a teleoperator's
+intent is where the arm went) and the gripper command in force at t+1 (/gr2/gripper_command,
+or the robot state's closed flag when none was recorded). Each instruction starts a new
+episode; steps before the first instruction, or before all streams have a message, are dropped.
+ROS-free.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gr2_contract import (ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
+                          WRIST_CAMERA, image_topic)
+
+from .reader import decode, read_info, read_messages
+from .types import bag_typestore
+
+IMAGE_TOPICS = {"head_rgb": image_topic(HEAD_CAMERA), "wrist_rgb": image_topic(WRIST_CAMERA)}
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    rate_hz: float = 10.0  # the sim datasets' default fps
+    min_steps: int = 2  # shorter instruction segments are not episodes
+    success: bool = True  # recorded demos are taken as successful unless told otherwise
+
+
+def image_rgb(msg) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a decoded sensor_msgs/Image in a common 8-bit encoding."""
+    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+    if msg.encoding not in channels:
+        raise ValueError(f"image encoding {msg.encoding!r} not supported (use one of {sorted(channels)})")
+    c = channels[msg.encoding]
+    rows = np.asarray(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+    img = rows[:, : msg.width * c].reshape(msg.height, msg.width, c)
+    if c == 1:
+        return np.repeat(img, 3, axis=2)
+    img = img[..., :3]
+    return img[..., ::-1].copy() if msg.encoding.startswith("bgr") else img.copy()
+
+
+class _Stream:
+    """Decoded messages of one topic on the receive-time axis, sampled as 'latest at or before t'."""
+
+    def __init__(self):
+        self.times: list[int] = []
+        self.values: list = []
+
+    def add(self, t: int, value) -> None:
+        self.times.append(t)
+        self.values.append(value)
+
+    def at(self, t: int):
+        i = bisect_right(self.times, t) - 1
+        return self.values[i] if i >= 0 else None
+
+    def first(self) -> int | None:
+        return self.times[0] if self.times else None
+
+
+def _state_row(msg) -> tuple[np.ndarray, float, np.ndarray, float]:
+    index = {name: i for i, name in enumerate(msg.joint_names)}
+    missing = [j for j in ARM_JOINTS if j not in index]
+    if missing:
+        raise ValueError(f"{ROBOT_STATE} lacks joints {missing}")
+    joints = np.array([msg.joint_positions[index[j]] for j in ARM_JOINTS], dtype=np.float32)
+    p, q = msg.ee_pose.position, msg.ee_pose.orientation
+    pose = np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w], dtype=np.float32)
+    return joints, float(msg.gripper_position), pose, float(msg.gripper_closed)
+
+
+def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig()) -> list[tuple[dict, dict[str, np.ndarray]]]:
+    """(meta, streams) per instruction segment, streams as gr2_drivers.sim.dataset.STREAMS."""
+    if not cfg.rate_hz > 0:
+        raise ValueError(f"rate must be > 0 Hz, got {cfg.rate_hz}")
+    bag = Path(bag)
+    info = read_info(bag)
+    needed = [*IMAGE_TOPICS.values(), ROBOT_STATE, INSTRUCTION]
+    missing = [t for t in needed if info.topics.get(t) is None or info.topics[t].count == 0]
+    if missing:
+        raise ValueError(f"bag {bag} has no messages on {missing}; a dataset needs cameras, "
+                         f"robot state and an instruction")
+    store = bag_typestore()
+    streams = {k: _Stream() for k in (*IMAGE_TOPICS, "state", "gripper_cmd", "instruction")}
+    key_of = {**{t: k for k, t in IMAGE_TOPICS.items()}, ROBOT_STATE: "state",
+              GRIPPER_COMMAND: "gripper_cmd", INSTRUCTION: "instruction"}
+    topics = [t for t in key_of if t in info.topics]
+    for m in read_messages(bag, topics):
+        msg = decode(m, store)
+        key = key_of[m.topic]
+        value = (image_rgb(msg) if key.endswith("rgb") else _state_row(msg) if key == "state"
+                 else float(msg.position) if key == "gripper_cmd" else msg.data)
+        streams[key].add(m.timestamp_ns, value)
+
+    period = int(round(1e9 / cfg.rate_hz))
+    ready = max(streams[k].first() for k in (*IMAGE_TOPICS, "state"))
+    instr = streams["instruction"]
+    episodes = []
+    for seg, start in enumerate(instr.times):
+        end = instr.times[seg + 1] if seg + 1 < len(instr.times) else info.end_ns + 1
+        text = instr.values[seg]
+        grid = np.arange(max(start, ready), end, period, dtype=np.int64)
+        if len(grid) < cfg.min_steps + 1:  # +1: the last step has no "next" for its action
+            continue
+        frames = {k: [] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "grip_cmd")}
+        for t in grid:
+            for k in IMAGE_TOPICS:
+                frames[k].append(streams[k].at(int(t)))
+            joints, opening, pose, closed = streams["state"].at(int(t))
+            cmd = streams["gripper_cmd"].at(int(t))
+            frames["joint_pos"].append(joints)
+            frames["gripper"].append(opening)
+            frames["ee_pose"].append(pose)
+            frames["grip_cmd"].append(closed if cmd is None else cmd)
+        arrays = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in frames.items()}
+        out = {k: arrays[k][:-1] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose")}
+        out["action_ee_pose"] = arrays["ee_pose"][1:]
+        out["action_gripper"] = arrays["grip_cmd"][1:]
+        height, width = out["head_rgb"].shape[1:3]
+        meta = {"instruction": text, "task": re.sub(r"[^A-Za-z0-9_.]+", "_", bag.name), "skill": "recorded",
+                "setting": "recorded", "seed": seg, "success": bool(cfg.success), "fps": cfg.rate_hz,
+                "frames": int(len(out["joint_pos"])), "image_size": [int(height), int(width)],
+                "source_bag": str(bag.resolve()), "start_ns": int(grid[0]),
+                "streams": {k: [list(v.shape), str(v.dtype)] for k, v in out.items()}}
+        episodes.append((meta, out))
+    return episodes
+
+
+def convert_bag(bag: str | Path, out: str | Path, rate_hz: float = 10.0, success: bool = True) -> str:
+    """Write the bag's episodes with the sim dataset writer; returns a one-line summary."""
+    from gr2_drivers.sim.dataset import write_episode  # the one writer of the format
+
+    episodes = extract_episodes(bag, ConvertConfig(rate_hz=rate_hz, success=success))
+    if not episodes:
+        raise ValueError(f"bag {bag} yields no episode (every instruction segment is shorter than "
+                         f"{ConvertConfig.min_steps + 1} steps at {rate_hz} Hz once all streams are present)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [write_episode(out, meta, streams) for meta, streams in episodes]
+    steps = sum(meta["frames"] for meta, _ in episodes)
+    return f"wrote {len(paths)} episode(s), {steps} steps at {rate_hz:g} Hz, into {out}: " + \
+        ", ".join(p.name for p in paths)

@@ -1,0 +1,135 @@
+"""Record ROS topics into a rosbag2 MCAP bag on hosts without `ros2 bag` (thin rclpy node).
+
+Like `ros2 bag record`, it finds each requested topic's type on the graph (topics may appear
+later), subscribes with raw=True so the CDR bytes go to the bag untouched, stamps each message
+with its receive time, and stores the publishers' offered QoS. The bag is finalised (MCAP
+summary + metadata.yaml) on SIGINT/SIGTERM or after `max_duration`.
+
+    python -m gr2_bringup.bag.recorder_node --ros-args -p output:=bags/run1
+    gr2-bag record -o bags/run1 [extra topics...]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from gr2_contract import RECORDED_TOPICS
+
+from .qos import is_sensor_stream
+from .ros_types import message_class
+from .writer import BagWriter, OfferedQos
+
+
+def default_bag_name() -> str:
+    return datetime.now().strftime("gr2_bag_%Y_%m_%d-%H_%M_%S")
+
+
+def _offered(info) -> OfferedQos:
+    q = info.qos_profile
+    return OfferedQos(int(q.reliability), int(q.durability), int(q.history), int(q.depth),
+                      q.deadline.nanoseconds, q.lifespan.nanoseconds, int(q.liveliness),
+                      q.liveliness_lease_duration.nanoseconds)
+
+
+class BagRecorder(Node):
+    def __init__(self, **kwargs):
+        super().__init__("gr2_bag_recorder", **kwargs)
+        strings = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
+        self.declare_parameter("output", "")
+        self.declare_parameter("topics", list(RECORDED_TOPICS), strings)
+        self.declare_parameter("sensor_depth", 5)
+        self.declare_parameter("queue_depth", 100)
+        self.declare_parameter("discovery_period", 0.5)
+        self.declare_parameter("max_duration", 0.0)
+        p = self.get_parameter
+        output = p("output").value or default_bag_name()
+        self.topics = [t for t in p("topics").value if t]
+        if not self.topics:
+            raise ValueError("parameter 'topics' is empty: nothing to record")
+        self.sensor_depth = int(p("sensor_depth").value)
+        self.queue_depth = int(p("queue_depth").value)
+        self.max_duration = float(p("max_duration").value)
+        self.writer = BagWriter(Path(output))
+        self._recording = {}
+        self._started = time.monotonic()
+        self.get_logger().info(f"recording {len(self.topics)} topic(s) into {self.writer.path}")
+        self._discover()
+        self.create_timer(float(p("discovery_period").value), self._discover)
+
+    def _discover(self) -> None:
+        if self.max_duration > 0 and time.monotonic() - self._started >= self.max_duration:
+            raise _DurationReached
+        graph = dict(self.get_topic_names_and_types())
+        for topic in self.topics:
+            if topic in self._recording or topic not in graph:
+                continue
+            msgtype = graph[topic][0]
+            if len(graph[topic]) > 1:
+                self.get_logger().warn(f"{topic} has several types {graph[topic]}; recording {msgtype}")
+            try:
+                cls = message_class(msgtype)
+                offered = [_offered(i) for i in self.get_publishers_info_by_topic(topic)]
+                self.writer.add_topic(topic, msgtype, offered)
+            except LookupError as err:
+                self.get_logger().error(f"cannot record {topic}: {err}")
+                self._recording[topic] = None  # do not retry every period
+                continue
+            if is_sensor_stream(msgtype):
+                qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.sensor_depth,
+                                 reliability=qos_profile_sensor_data.reliability)
+            else:
+                qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.queue_depth,
+                                 reliability=ReliabilityPolicy.RELIABLE)
+            self._recording[topic] = self.create_subscription(
+                cls, topic, self._writer_callback(topic), qos, raw=True)
+            self.get_logger().info(f"recording {topic} [{msgtype}]")
+
+    def _writer_callback(self, topic: str):
+        def on_message(data: bytes, info: dict) -> None:
+            stamp = info.get("received_timestamp") or self.get_clock().now().nanoseconds
+            self.writer.write(topic, stamp, data)
+        return on_message
+
+    def close(self) -> None:
+        if not self.writer.closed:
+            self.writer.close()
+            total = sum(self.writer.counts.values())
+            # Not the node logger: after SIGINT its /rosout publisher is already gone.
+            rclpy.logging.get_logger("gr2_bag_recorder.bag").info(f"bag {self.writer.path} finalised: {total} messages "
+                                   + ", ".join(f"{t}={n}" for t, n in self.writer.counts.items()))
+
+
+class _DurationReached(Exception):
+    """Raised out of the executor when `max_duration` has passed."""
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = BagRecorder()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException, _DurationReached):
+        pass
+    except (ValueError, FileExistsError) as err:
+        print(f"gr2_bag_recorder: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
