@@ -79,6 +79,7 @@ class PolicyNode(Node):
         if set(model_cfg.views) - set(CAMERAS):
             raise ValueError(f"model views {model_cfg.views} are not cameras of this robot {CAMERAS}")
         self.device = device
+        self._warm_up(model_cfg)
         self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg)
         self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk)
 
@@ -108,6 +109,20 @@ class PolicyNode(Node):
         self.worker.start()
         self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {device} ({precision}), "
                                f"h={model_cfg.history}, k={model_cfg.chunk}, dt={model_cfg.action_dt}")
+
+    def _warm_up(self, model_cfg) -> None:
+        """One throw-away prediction (with video) before going live: the first call of a fresh
+        model pays one-off costs (kernel selection, allocator growth) that must not land on the
+        first real chunk."""
+        from .policy import Observation
+        r = model_cfg.vqgan.resolution
+        blank = Observation(images={v: np.zeros((r, r, 3), np.uint8) for v in model_cfg.views},
+                            ee_position=np.array([0.4, 0.0, 0.3]), ee_quaternion=np.array([1.0, 0.0, 0.0, 0.0]),
+                            gripper_closed=False)
+        t0 = time.perf_counter()
+        self.loaded.policy.predict(blank, "warm up", predict_frames=self.predict_frames_every > 0)
+        self.loaded.policy.reset()
+        self.get_logger().info(f"warm-up inference took {time.perf_counter() - t0:.2f} s")
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -202,9 +217,12 @@ class PolicyNode(Node):
                 if self.clock.runs_dry():
                     self.message += (f" inference {self.clock.latency:.2f} s is longer than a chunk "
                                      f"({self.clock.k * self.clock.dt:.2f} s): the robot will pause")
+                if self._shutdown.is_set() or not self.context.ok():
+                    return
                 self.chunk_pub.publish(self._chunk_msg(result, sequence))
             if result.predicted_frames:
-                stamp = self.get_clock().now().to_msg()
+                # Stamped with the observation they were predicted from, like the chunk.
+                stamp = self._chunk_msg(result, sequence).header.stamp
                 for view, rgb in result.predicted_frames.items():
                     self.pred_pubs[view].publish(rgb_to_image(rgb, stamp, f"{view}_color_optical_frame"))
 
@@ -252,6 +270,7 @@ def main(args=None) -> None:
         pass
     finally:
         if node is not None:
+            node._shutdown.set()  # stop the worker before the context goes away
             node.destroy_node()
         rclpy.try_shutdown()
 

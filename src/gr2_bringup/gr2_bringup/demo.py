@@ -1,0 +1,367 @@
+"""`make demo`: run the whole stack on the simulated robot for one task and report what happened.
+
+Starts the graph of `config/graph.yaml` with sim:=true (sim, WBC, policy as separate processes
+over DDS, exactly as `gr2-up` would) plus the rosbag2 recorder, sends the task's instruction,
+watches the episode from this process, and writes into one results folder: report.md /
+report.json (success per the sim's own check, chunk latency, WBC statistics, topic rates,
+what ran), frames.png (head and wrist camera next to the policy's predicted frames), ee_path.png
+and the bag. Without a trained checkpoint the policy is an untrained model: the report says so
+and does not pretend the robot solved anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gr2_bringup.graph import resolve_graph
+from gr2_bringup.up import Graph
+
+SIM_TASK_SUCCESS = "/gr2/sim/task_success"
+SIM_TASK_INSTRUCTION = "/gr2/sim/task_instruction"
+
+
+@dataclass
+class DemoConfig:
+    task: str = "pick_cube"
+    setting: str = "simple"
+    seed: int = 0
+    duration: float = 40.0            # s of episode after the instruction is sent
+    startup_timeout: float = 180.0    # s for every node to come up (model load included)
+    checkpoint: str = ""
+    predict_frames_every: int = 3     # predicted frames every N chunks (video generation is slow on CPU)
+    out: Path = Path("results")
+    record: bool = True
+
+
+@dataclass
+class Observed:
+    """What the monitor saw, filled from callbacks (guarded by `lock`)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    frames: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)
+    chunk_latency: list[float] = field(default_factory=list)   # observation stamp -> chunk received, s
+    chunk_instructions: list[str] = field(default_factory=list)
+    ee: list[tuple[float, float, float, float, float]] = field(default_factory=list)  # t, x, y, z, gripper
+    success: bool = False
+    task_instruction: str = ""
+    episode_start: float = 0.0        # ROS time the instruction was sent
+    policy_status: object = None
+    wbc_status: object = None
+
+    def tick(self, topic: str, now: float) -> None:
+        self.counts[topic] = self.counts.get(topic, 0) + 1
+        self.first.setdefault(topic, now)
+        self.last[topic] = now
+
+    def rate(self, topic: str) -> float:
+        n = self.counts.get(topic, 0)
+        span = self.last.get(topic, 0.0) - self.first.get(topic, 0.0)
+        return (n - 1) / span if n > 1 and span > 0 else 0.0
+
+
+def _image_rgb(msg) -> np.ndarray:
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+    rgb = rows[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+    return rgb[..., ::-1].copy() if msg.encoding == "bgr8" else rgb.copy()
+
+
+def _monitor(observed: Observed):
+    """The in-process observer node (imports rclpy lazily so --help works without a ROS env)."""
+    import rclpy
+    from rclpy.qos import QoSDurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image, JointState
+    from std_msgs.msg import Bool, String
+
+    import gr2_contract as c
+    from gr2_msgs.msg import ActionChunk, JointCommand, PolicyStatus, RobotState, WbcStatus
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("gr2_demo_monitor", context=context)
+    reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+
+    def now() -> float:
+        return node.get_clock().now().nanoseconds * 1e-9
+
+    def on(topic, fn=None):
+        def callback(msg):
+            t = now()
+            with observed.lock:
+                observed.tick(topic, t)
+                if fn:
+                    fn(msg, t)
+        return callback
+
+    def keep_frame(key, every=0.25):
+        def fn(msg, t):
+            frames = observed.frames.setdefault(key, [])
+            if not frames or t - frames[-1][0] >= every:
+                frames.append((t, _image_rgb(msg)))
+        return fn
+
+    def on_chunk(msg, t):
+        observed.chunk_latency.append(t - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+        observed.chunk_instructions.append(msg.instruction)
+
+    def on_state(msg, t):
+        p = msg.ee_pose.position
+        if not observed.ee or t - observed.ee[-1][0] >= 0.02:
+            observed.ee.append((t, p.x, p.y, p.z, float(msg.gripper_position)))
+
+    def on_success(msg, t):
+        observed.success = observed.success or bool(msg.data)
+
+    def on_instruction(msg, t):
+        observed.task_instruction = msg.data
+
+    node.create_subscription(JointState, c.JOINT_STATES, on(c.JOINT_STATES), qos_profile_sensor_data)
+    for cam in c.CAMERAS:
+        node.create_subscription(Image, c.image_topic(cam), on(c.image_topic(cam), keep_frame(cam)),
+                                 qos_profile_sensor_data)
+        node.create_subscription(Image, c.PREDICTED_IMAGE[cam],
+                                 on(c.PREDICTED_IMAGE[cam], keep_frame(f"predicted/{cam}", 0.0)),
+                                 qos_profile_sensor_data)
+    node.create_subscription(RobotState, c.ROBOT_STATE, on(c.ROBOT_STATE, on_state), qos_profile_sensor_data)
+    node.create_subscription(ActionChunk, c.ACTION_CHUNK, on(c.ACTION_CHUNK, on_chunk), reliable)
+    node.create_subscription(JointCommand, c.JOINT_COMMAND, on(c.JOINT_COMMAND), qos_profile_sensor_data)
+    node.create_subscription(PolicyStatus, c.POLICY_STATUS,
+                             on(c.POLICY_STATUS, lambda m, t: setattr(observed, "policy_status", m)), reliable)
+    node.create_subscription(WbcStatus, c.WBC_STATUS,
+                             on(c.WBC_STATUS, lambda m, t: setattr(observed, "wbc_status", m)), reliable)
+    node.create_subscription(Bool, SIM_TASK_SUCCESS, on(SIM_TASK_SUCCESS, on_success), reliable)
+    node.create_subscription(String, SIM_TASK_INSTRUCTION, on(SIM_TASK_INSTRUCTION, on_instruction), latched)
+    instruction_pub = node.create_publisher(String, c.INSTRUCTION, reliable)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    return context, node, executor, instruction_pub
+
+
+def run_demo(cfg: DemoConfig) -> Path:
+    out = cfg.out / time.strftime("demo_%Y%m%d_%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    args = {"sim": "true", "checkpoint": cfg.checkpoint}
+    specs = []
+    for spec in resolve_graph(args):
+        extra = {}
+        if spec.package == "gr2_drivers" and spec.executable == "sim_node":
+            extra = {"task": cfg.task, "setting": cfg.setting, "seed": str(cfg.seed)}
+        if spec.executable == "policy_node":
+            extra = {"predict_frames_every": str(cfg.predict_frames_every)}
+        specs.append(dataclasses.replace(spec, parameters={**spec.parameters, **extra}))
+    graph = Graph(specs, out / "bag" if cfg.record else None)
+    log = open(out / "nodes.log", "w")
+    print(f"[demo] starting {', '.join(graph.commands)} (logs: {out / 'nodes.log'})", flush=True)
+
+    import rclpy
+    from std_msgs.msg import String
+
+    import gr2_contract as c
+
+    observed = Observed()
+    context, node, executor, instruction_pub = _monitor(observed)
+    graph.start(out=log)
+    t_start = time.monotonic()
+    timeline: dict[str, float] = {}
+    exited = None
+    try:
+        needed = [c.JOINT_STATES, *(c.image_topic(v) for v in c.CAMERAS), c.ROBOT_STATE, c.POLICY_STATUS]
+        print("[demo] waiting for sim, WBC and policy to come up ...", flush=True)
+        while time.monotonic() - t_start < cfg.startup_timeout:
+            executor.spin_once(timeout_sec=0.05)
+            if (exited := graph.first_exited()):
+                break
+            with observed.lock:
+                ready = all(observed.counts.get(t) for t in needed) and observed.task_instruction
+            if ready:
+                break
+        timeline["startup_s"] = time.monotonic() - t_start
+        if exited or not ready:
+            missing = [t for t in needed if not observed.counts.get(t)]
+            raise RuntimeError(f"graph did not come up: exited={exited}, missing topics={missing}")
+
+        instruction = observed.task_instruction
+        print(f"[demo] up in {timeline['startup_s']:.1f} s; instruction: {instruction!r}", flush=True)
+        with observed.lock:
+            observed.episode_start = node.get_clock().now().nanoseconds * 1e-9
+        instruction_pub.publish(String(data=instruction))
+        t0 = time.monotonic()
+        last_print = t0
+        while time.monotonic() - t0 < cfg.duration:
+            executor.spin_once(timeout_sec=0.02)
+            if (exited := graph.first_exited()):
+                raise RuntimeError(f"{exited[0]} exited with code {exited[1]} during the episode")
+            if observed.success:
+                break
+            if time.monotonic() - last_print > 5:
+                last_print = time.monotonic()
+                print(f"[demo] t={last_print - t0:4.0f} s  chunks={observed.counts.get(c.ACTION_CHUNK, 0)}  "
+                      f"success={observed.success}", flush=True)
+        timeline["episode_s"] = time.monotonic() - t0
+    finally:
+        codes = graph.shutdown()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        log.close()
+    report = build_report(cfg, observed, timeline, codes, graph)
+    write_report(out, report, observed)
+    return out
+
+
+def _pct(values, q):
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, graph: Graph) -> dict:
+    import gr2_contract as c
+    ps, ws = o.policy_status, o.wbc_status
+    trained = bool(cfg.checkpoint)
+    topics = [c.JOINT_STATES, *(c.image_topic(v) for v in c.CAMERAS), c.ROBOT_STATE, c.ACTION_CHUNK,
+              c.JOINT_COMMAND, *c.PREDICTED_IMAGE.values(), c.POLICY_STATUS, c.WBC_STATUS]
+    ee = np.array([e[1:4] for e in o.ee]) if o.ee else np.zeros((0, 3))
+    return {
+        "task": cfg.task, "setting": cfg.setting, "seed": cfg.seed, "instruction": o.task_instruction,
+        "success": o.success,
+        "policy": {
+            "checkpoint": ps.checkpoint if ps else None, "trained": trained,
+            "note": None if trained else
+            "UNTRAINED model (no checkpoint given): the pipeline runs end to end, but the robot is not "
+            "expected to solve the task. Train a policy (src/gr2_policy/README.md) and pass --checkpoint.",
+            "chunks": o.counts.get(c.ACTION_CHUNK, 0),
+            "inference_latency_p50_s": ps.latency_p50 if ps else None,
+            "inference_latency_p95_s": ps.latency_p95 if ps else None,
+            "observation_to_chunk_p50_s": _pct(o.chunk_latency, 50),
+            "observation_to_chunk_p95_s": _pct(o.chunk_latency, 95),
+            "last_status": ps.message if ps else None,
+        },
+        "wbc": None if ws is None else {
+            "mode": int(ws.mode), "cycle_p50_us": ws.cycle_p50 * 1e6, "cycle_p99_us": ws.cycle_p99 * 1e6,
+            "cycle_max_us": ws.cycle_max * 1e6, "deadline_misses": int(ws.deadline_misses),
+            "cycles": int(ws.cycles), "cycles_without_reference": int(ws.cycles_without_reference),
+            "chunks_accepted": int(ws.chunks_accepted), "chunks_rejected": int(ws.chunks_rejected),
+            "min_distance_m": ws.min_distance, "manipulability": ws.manipulability, "message": ws.message,
+        },
+        "robot": {"ee_path_length_m": float(np.sum(np.linalg.norm(np.diff(ee, axis=0), axis=1))) if len(ee) > 1 else 0.0},
+        "topic_rates_hz": {t: round(o.rate(t), 2) for t in topics},
+        "topic_counts": {t: o.counts.get(t, 0) for t in topics},
+        "timeline": timeline,
+        "processes": {name: {"command": " ".join(cmd[:1]), "exit_code": codes.get(name)}
+                      for name, cmd in graph.commands.items()},
+    }
+
+
+def _strip(o: Observed, untrained: bool, columns: int = 6, size: int = 160):
+    """Rows: head, wrist, predicted head, predicted wrist; columns: evenly spaced episode times."""
+    from PIL import Image, ImageDraw
+
+    import gr2_contract as c
+    tag = " (untrained)" if untrained else ""
+    rows = [(cam, cam) for cam in c.CAMERAS] + [(f"predicted/{cam}", f"GR-2 predicted{tag}\n{cam}")
+                                                  for cam in c.CAMERAS]
+    rows = [(k, label) for k, label in rows if any(t >= o.episode_start for t, _ in o.frames.get(k, []))]
+    if not rows:
+        return None
+    times = [t for t, _ in o.frames[rows[0][0]] if t >= o.episode_start]
+    picks = np.linspace(times[0], times[-1], columns)
+    pad, label_w = 4, 150
+    canvas = Image.new("RGB", (label_w + columns * (size + pad), len(rows) * (size + pad) + 20), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, t in enumerate(picks):
+        draw.text((label_w + j * (size + pad), 2), f"t={t - picks[0]:.1f} s", fill="black")
+    for i, (key, label) in enumerate(rows):
+        y = 20 + i * (size + pad)
+        draw.text((4, y + size // 2), label, fill="black")
+        frames = o.frames[key]
+        for j, t in enumerate(picks):
+            ft, rgb = min(frames, key=lambda f: abs(f[0] - t))
+            canvas.paste(Image.fromarray(rgb).resize((size, size)), (label_w + j * (size + pad), y))
+    return canvas
+
+
+def _ee_plot(o: Observed, path: Path) -> bool:
+    if len(o.ee) < 2:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ee = np.array([e for e in o.ee if e[0] >= o.episode_start - 1.0] or o.ee)
+    t = ee[:, 0] - o.episode_start
+    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    for k, name in enumerate("xyz"):
+        axes[0].plot(t, ee[:, 1 + k], label=name)
+    axes[0].set_ylabel("EE position in base_link [m]")
+    axes[0].legend(loc="upper right")
+    axes[1].plot(t, ee[:, 4], color="k")
+    axes[1].set_ylabel("gripper (0 open, 1 closed)")
+    axes[1].set_xlabel("time since the instruction [s]")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_report(out: Path, report: dict, o: Observed) -> None:
+    strip = _strip(o, untrained=not report["policy"]["trained"])
+    if strip is not None:
+        strip.save(out / "frames.png")
+    has_plot = _ee_plot(o, out / "ee_path.png")
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    p, w = report["policy"], report["wbc"]
+    fmt = lambda v, scale=1.0, unit="": "n/a" if v is None else f"{v * scale:.1f}{unit}"
+    lines = [f"# GR-2 demo: {report['task']} ({report['setting']}, seed {report['seed']})", "",
+             f"- instruction: **{report['instruction']}**",
+             f"- task success (the simulator's check): **{'yes' if report['success'] else 'no'}**",
+             f"- policy: `{p['checkpoint']}`" + ("" if p["trained"] else f" — {p['note']}"),
+             f"- action chunks: {p['chunks']}; inference p50 {fmt(p['inference_latency_p50_s'], 1e3, ' ms')}, "
+             f"p95 {fmt(p['inference_latency_p95_s'], 1e3, ' ms')}; observation → chunk received p50 "
+             f"{fmt(p['observation_to_chunk_p50_s'], 1e3, ' ms')}, p95 {fmt(p['observation_to_chunk_p95_s'], 1e3, ' ms')}"]
+    if w:
+        lines.append(f"- WBC: cycle compute p50 {w['cycle_p50_us']:.0f} us, p99 {w['cycle_p99_us']:.0f} us, "
+                     f"max {w['cycle_max_us']:.0f} us; deadline misses {w['deadline_misses']} of {w['cycles']}; "
+                     f"cycles without reference {w['cycles_without_reference']}; chunks accepted "
+                     f"{w['chunks_accepted']}, rejected {w['chunks_rejected']}; min distance "
+                     f"{w['min_distance_m']:.3f} m")
+    lines.append(f"- end-effector path length: {report['robot']['ee_path_length_m']:.3f} m")
+    lines += ["", "| topic | rate (Hz) | messages |", "|---|---|---|"]
+    lines += [f"| `{t}` | {r} | {report['topic_counts'][t]} |" for t, r in report["topic_rates_hz"].items()]
+    lines += ["", "| process | exit code |", "|---|---|"]
+    lines += [f"| {n} | {v['exit_code']} |" for n, v in report["processes"].items()]
+    if strip is not None:
+        lines += ["", "![camera frames and predicted frames](frames.png)"]
+    if has_plot:
+        lines += ["", "![end-effector path](ee_path.png)"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gr2-demo", description=__doc__.split("\n\n")[0])
+    for f in dataclasses.fields(DemoConfig):
+        if f.name == "record":
+            parser.add_argument("--no-record", dest="record", action="store_false", help="do not record a bag")
+            continue
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default) if f.name != "out" else Path,
+                            default=f.default)
+    cfg = DemoConfig(**vars(parser.parse_args(argv)))
+    out = run_demo(cfg)
+    report = json.loads((out / "report.json").read_text())
+    print((out / "report.md").read_text())
+    print(f"[demo] results in {out}/ (report.md, report.json, frames.png, ee_path.png, bag/, nodes.log)")
+    return 0 if report["policy"]["chunks"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
