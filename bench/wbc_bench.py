@@ -1,0 +1,199 @@
+"""Benchmark of the whole-body controller core at 200 Hz (`make bench-wbc`).
+
+Runs the real controller (Pinocchio + coal + OSQP, chunks optimised in a second thread as in
+the node) for --duration seconds on an absolute-deadline loop while another process keeps
+one CPU core busy, with an ideal position-controlled arm (measured = commanded; the arm is
+not what is measured here). Then replays the recorded cycles through pink (pin-pink, same
+joint position/velocity/acceleration limits, OSQP) and through our tracking QP, back to
+back, for a per-cycle time ratio. Writes bench/results/wbc.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pinocchio as pin
+
+from gr2_wbc.config import load_controller_config
+from gr2_wbc.controller import Controller
+from gr2_wbc.trajectory import ChunkData
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pct(values, p) -> float:
+    return float(np.percentile(values, p)) if len(values) else float("nan")
+
+
+def chunk_for(t: float, p0: np.ndarray, quat: np.ndarray, k: int = 10, dt: float = 0.1, seq: int = 0) -> ChunkData:
+    """Pick-and-place style motion: a 20 cm x 8 cm loop at ~0.2 m/s around the start pose."""
+    times = t + dt * np.arange(1, k + 1)
+    w = 2 * np.pi / 4.0
+    pos = np.array([p0 + np.array([0.0, 0.1 * np.sin(w * s), -0.04 + 0.04 * np.cos(w * s)]) for s in times])
+    return ChunkData(stamp=t - 0.03, dt=dt, positions=pos, quaternions=np.tile(quat, (k, 1)),
+                     gripper=(np.sin(w * times) > 0).astype(float), sequence=seq)
+
+
+def run_loop(controller: Controller, duration: float) -> dict:
+    period = controller.cfg.period
+    q = np.array(controller.robot.description.home)
+    home = controller.robot.forward(q)
+    quat = pin.Quaternion(home.rotation).coeffs().copy()
+    p0 = home.translation.copy()
+    clock0 = time.monotonic()
+    now = lambda: time.monotonic() - clock0   # noqa: E731 - controller time = loop time
+    controller.update_measurement(now(), q)
+    controller.step(now())   # initialises the commanded state before the first chunk arrives
+
+    stop = threading.Event()
+    rejected = []
+
+    def feeder():   # the policy: a new chunk every 0.3 s, optimised in this thread like the node's executor
+        seq = 0
+        while not stop.is_set():
+            ok, why = controller.submit_chunk(chunk_for(now(), p0, quat, seq=seq), now())
+            if not ok:
+                rejected.append(why)
+            seq += 1
+            stop.wait(0.3)
+
+    compute, qp, publish, replay = [], [], [], []
+    misses = 0
+    n = int(round(duration / period))
+    thread = threading.Thread(target=feeder, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + period
+    for i in range(n):
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        start = time.monotonic()
+        out = controller.step(now())
+        done = time.monotonic()
+        compute.append(done - start)
+        qp.append(controller.last_qp_time)
+        publish.append(done)
+        if done > deadline + period:
+            misses += 1
+        if out is not None:
+            if i % 5 == 0:   # states for the pink comparison (every 5th cycle: 40 Hz of samples)
+                ref = controller._sample(now() + period)
+                replay.append((controller.q - out.velocity * period, controller.qd.copy(), ref.pose.copy(), ref.twist))
+            controller.update_measurement(now(), out.position)
+        deadline += period
+        if done > deadline:
+            deadline += np.ceil((done - deadline) / period) * period
+    stop.set()
+    thread.join()
+    periods = np.diff(publish)
+    return dict(compute=np.array(compute), qp=np.array(qp), periods=periods, misses=misses, cycles=n,
+                rejected=rejected, replay=replay, accepted=controller.chunks_accepted)
+
+
+def compare_with_pink(controller: Controller, replay: list) -> dict:
+    """Same tracking problems (pose targets from the recorded cycles, same limits) solved by
+    our QP and by pink, back to back; per-cycle wall time."""
+    import pink
+    from pink.limits import AccelerationLimit, ConfigurationLimit, VelocityLimit
+    from pink.tasks import FrameTask
+
+    robot, cfg = controller.robot, controller.cfg
+    dt = cfg.period
+    model = robot.model
+    tcp = model.frames[robot.tcp_frame].name
+    task = FrameTask(tcp, position_cost=1.0, orientation_cost=cfg.tracking.orientation_weight)
+    vel_limit = VelocityLimit(model, robot.velocity_limit)
+    acc_limit = AccelerationLimit(model, robot.acceleration_limit)
+    limits = [ConfigurationLimit(model), vel_limit, acc_limit]
+    warnings.filterwarnings("ignore", module="qpsolvers")   # pink hands dense matrices to OSQP
+    ours, theirs, errors = [], [], []
+    from gr2_wbc.tracking_qp import TrackingQP
+    qp = TrackingQP(robot, cfg.tracking)
+    for q, qd, target, twist in replay:
+        t0 = time.perf_counter()
+        res = qp.solve(q, qd, target, twist)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        configuration = pink.Configuration(model, model.createData(), robot.configuration(q))
+        task.set_target(target)
+        acc_limit.set_last_integration(qd, dt)
+        v = pink.solve_ik(configuration, [task], dt, solver="osqp", limits=limits, safety_break=False,
+                          eps_abs=cfg.tracking.eps, eps_rel=cfg.tracking.eps)
+        theirs.append(time.perf_counter() - t0)
+        errors.append(float(np.linalg.norm(v - res.qd)))
+    ours, theirs = np.array(ours), np.array(theirs)
+    return dict(samples=len(ours), ours_p50_us=pct(ours, 50) * 1e6, ours_p99_us=pct(ours, 99) * 1e6,
+                pink_p50_us=pct(theirs, 50) * 1e6, pink_p99_us=pct(theirs, 99) * 1e6,
+                pink_over_ours_p50=pct(theirs, 50) / pct(ours, 50),
+                note="pink: FrameTask at the TCP + configuration/velocity/acceleration limits; "
+                     "ours additionally evaluates collision distances (coal) every cycle and the manipulability "
+                     "gradient every manipulability_every cycles")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds at 200 Hz (default 60)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wbc.json")
+    parser.add_argument("--no-load", action="store_true", help="do not start the busy-core process")
+    args = parser.parse_args(argv)
+
+    sys.setswitchinterval(0.0002)   # as in wbc_node: the control thread must get the GIL promptly
+    controller = Controller(load_controller_config())
+    busy = None
+    if not args.no_load:
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        r = run_loop(controller, args.duration)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    pink_cmp = compare_with_pink(controller, r["replay"][:2000])
+    period = controller.cfg.period
+    result = {
+        "duration_s": args.duration, "rate_hz": 1.0 / period, "cycles": r["cycles"],
+        "busy_core_process": not args.no_load,
+        "cycle_compute_us": {"p50": pct(r["compute"], 50) * 1e6, "p99": pct(r["compute"], 99) * 1e6,
+                             "max": float(r["compute"].max()) * 1e6},
+        "deadline_misses": r["misses"],
+        "command_period_us": {"mean": float(r["periods"].mean()) * 1e6,
+                              "jitter_std": float(r["periods"].std()) * 1e6,
+                              "jitter_p99_abs": pct(np.abs(r["periods"] - period), 99) * 1e6,
+                              "jitter_max_abs": float(np.abs(r["periods"] - period).max()) * 1e6},
+        "qp_solve_us": {"p50": pct(r["qp"], 50) * 1e6, "p99": pct(r["qp"], 99) * 1e6},
+        "chunks_accepted": r["accepted"], "chunks_rejected": len(r["rejected"]),
+        "rejection_reasons": sorted(set(r["rejected"]))[:5],
+        "pink": pink_cmp,
+        "targets": {"cycle_compute_p99_us": 1000, "deadline_misses": 0},
+        "host": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
+                 "machine": platform.machine()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    c, j, qp = result["cycle_compute_us"], result["command_period_us"], result["qp_solve_us"]
+    print(f"WBC core {args.duration:.0f} s at {1 / period:.0f} Hz ({'one core busy' if busy else 'no extra load'}, "
+          f"load avg {result['host']['load_avg_1m']:.2f} on {os.cpu_count()} CPUs)")
+    print(f"  cycle compute  p50 {c['p50']:.0f} us  p99 {c['p99']:.0f} us  max {c['max']:.0f} us   (target p99 < 1000 us)")
+    print(f"  deadline misses {r['misses']} / {r['cycles']}   (target 0)")
+    print(f"  command period mean {j['mean']:.0f} us, jitter std {j['jitter_std']:.0f} us, p99 |dev| "
+          f"{j['jitter_p99_abs']:.0f} us, max |dev| {j['jitter_max_abs']:.0f} us")
+    print(f"  QP solve p50 {qp['p50']:.0f} us  p99 {qp['p99']:.0f} us")
+    print(f"  pink vs ours per cycle ({pink_cmp['samples']} replayed cycles): pink p50 {pink_cmp['pink_p50_us']:.0f} us, "
+          f"ours p50 {pink_cmp['ours_p50_us']:.0f} us, ratio pink/ours {pink_cmp['pink_over_ours_p50']:.2f}")
+    print(f"  chunks accepted {r['accepted']}, rejected {len(r['rejected'])}  -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Scripted expert: follows a task's Cartesian waypoints with straight-line TCP motion,
+damped-least-squares IK and joint position commands, in lockstep with the physics.
+
+Stands in for the WBC inside the dataset generator (the WBC is the robot's real controller;
+here a simple, deterministic IK keeps data generation self-contained and fast). ROS-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import mujoco
+import numpy as np
+
+from .ik import solve_ik
+from .tasks import Waypoint, tcp_rotation
+
+
+@dataclass
+class ExpertConfig:
+    control_dt: float = 0.02      # s between joint targets (50 Hz)
+    speed: float = 0.30           # m/s, TCP straight-line speed
+    yaw_speed: float = 2.0        # rad/s
+    settle: float = 0.3           # s waited at the end before judging success
+    max_time: float = 25.0        # s, episode time limit
+
+
+@dataclass
+class StepTarget:
+    """What the expert commands in one control step (the Cartesian action of the dataset)."""
+    pos: np.ndarray
+    yaw: float
+    gripper: float
+
+
+def interpolate(start: StepTarget, waypoints: list[Waypoint], cfg: ExpertConfig):
+    """Per-control-step targets: straight lines at `speed`, then each waypoint's dwell."""
+    current = start
+    for wp in waypoints:
+        dist = float(np.linalg.norm(wp.pos - current.pos))
+        dyaw = wp.yaw - current.yaw
+        speed = wp.speed or cfg.speed
+        n = max(1, int(np.ceil(max(dist / speed, abs(dyaw) / cfg.yaw_speed) / cfg.control_dt)))
+        for i in range(1, n + 1):
+            a = i / n
+            yield StepTarget(current.pos + a * (wp.pos - current.pos), current.yaw + a * dyaw,
+                             wp.gripper)
+        current = StepTarget(np.array(wp.pos, dtype=float), wp.yaw, wp.gripper)
+        for _ in range(int(round(wp.dwell / cfg.control_dt))):
+            yield current
+    for _ in range(int(round(cfg.settle / cfg.control_dt))):
+        yield current
+
+
+class ScriptedExpert:
+    def __init__(self, world, config: ExpertConfig | None = None):
+        self.world = world
+        self.cfg = config or ExpertConfig()
+        self.scratch = mujoco.MjData(world.model)
+
+    def targets(self):
+        w = self.world
+        pos, _ = w.ee_pose()
+        rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
+        yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))  # inverse of tasks.tcp_rotation
+        return interpolate(StepTarget(pos, yaw, w.gripper_position()), w.task.expert(w), self.cfg)
+
+    def run(self, on_step: Callable[[StepTarget], None] | None = None) -> bool:
+        """Execute the task's plan; `on_step(target)` is called before each control step
+        (observation taken there). Returns the task's success at the end."""
+        w = self.world
+        n_phys = max(1, int(round(self.cfg.control_dt / w.model.opt.timestep)))
+        q_prev = w.joint_positions()
+        for k, target in enumerate(self.targets()):
+            if k * self.cfg.control_dt > self.cfg.max_time:
+                break
+            if on_step is not None:
+                on_step(target)
+            q, _ = solve_ik(w.model, w.tcp_site, w.arm_qpos, w.arm_dof, q_prev, target.pos,
+                            tcp_rotation(target.yaw), w.lower, w.upper, iters=50, scratch=self.scratch)
+            qd = np.clip((q - q_prev) / self.cfg.control_dt, -w.velocity_limit, w.velocity_limit)
+            w.set_joint_command(q, qd)
+            w.set_gripper(float(np.clip(target.gripper, 0.0, 1.0)))
+            w.step(n_phys)
+            q_prev = q
+        return w.success()

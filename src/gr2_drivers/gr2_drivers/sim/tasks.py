@@ -1,0 +1,544 @@
+"""Tabletop tasks mirroring the GR-2 paper's skills: objects, randomised layouts, language
+instructions, success checks and a scripted expert (Cartesian waypoints) per task.
+
+A task adds its objects to the MjSpec once per (task, setting) (World caches the compiled
+model) and, at every reset, draws poses and colours from the episode's seeded RNG by writing
+qpos / body_pos / geom_rgba. Settings follow the paper's evaluation: `simple`, `distractor`
+(extra objects), `unseen_background` (table and backdrop colours never used in `simple` or
+`distractor`), `cluttered` (bin picking with twice the objects; tabletop tasks get twice the
+distractors). Left/right are the robot's (base_link +y is its left, REP-103). ROS-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from .model_builder import ROBOT_BIT, SCENE_BIT
+
+SETTINGS = ("simple", "distractor", "unseen_background", "cluttered")
+# Articulated parts collide with the robot and free objects, not with the table they slide on.
+PART_BIT = 4
+
+COLORS = {
+    "red": (0.85, 0.12, 0.10), "green": (0.15, 0.65, 0.20), "blue": (0.12, 0.30, 0.85),
+    "yellow": (0.92, 0.82, 0.10), "purple": (0.55, 0.20, 0.70), "orange": (0.95, 0.50, 0.08),
+}
+# Table / backdrop colours: the first set is used for training data, the second only in unseen_background.
+SEEN_TABLES = [(0.55, 0.45, 0.35), (0.60, 0.52, 0.42), (0.48, 0.40, 0.32)]
+UNSEEN_TABLES = [(0.20, 0.35, 0.45), (0.75, 0.75, 0.72), (0.30, 0.30, 0.30)]
+SEEN_BACKDROPS = [(0.80, 0.80, 0.82), (0.85, 0.82, 0.78)]
+UNSEEN_BACKDROPS = [(0.35, 0.50, 0.35), (0.55, 0.35, 0.30)]
+
+CUBE_HALF = 0.02
+DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # TCP pointing down (home)
+
+
+def tcp_rotation(yaw: float) -> np.ndarray:
+    """TCP pointing down, turned by `yaw` about the vertical (fingers open along yaw+90 deg)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return rz @ DOWN
+
+
+@dataclass
+class Waypoint:
+    """A TCP target (base_link, m), its yaw (rad), the gripper (0 open .. 1 closed), a dwell (s)
+    and the TCP speed (m/s) of the segment that reaches it (None: the expert's default)."""
+    pos: np.ndarray
+    yaw: float = 0.0
+    gripper: float = 0.0
+    dwell: float = 0.0
+    speed: float | None = None
+
+
+# ---------------------------------------------------------------------------- scene helpers
+def add_free_object(spec: mujoco.MjSpec, name: str, shape: str, size, mass: float = 0.05) -> None:
+    body = spec.worldbody.add_body(name=name, pos=[0.0, 0.0, -1.0])
+    body.add_freejoint(name=name + "/free")
+    gtype = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER}[shape]
+    body.add_geom(name=name, type=gtype, size=list(size), mass=mass, friction=[1.0, 0.01, 0.001],
+                  contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT | PART_BIT, condim=4)
+
+
+def add_static_box(parent, name: str, pos, size, rgba, collide: bool = True) -> None:
+    parent.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(pos), size=list(size), rgba=list(rgba),
+                    contype=SCENE_BIT if collide else 0, conaffinity=(SCENE_BIT | ROBOT_BIT) if collide else 0)
+
+
+def set_free_pose(world, name: str, pos, yaw: float = 0.0) -> None:
+    m, d = world.model, world.data
+    adr = m.jnt_qposadr[m.joint(name + "/free").id]
+    d.qpos[adr:adr + 3] = pos
+    d.qpos[adr + 3:adr + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+
+
+def free_pos(world, name: str) -> np.ndarray:
+    return world.data.body(name).xpos.copy()
+
+
+def set_rgb(world, geom: str, rgb) -> None:
+    world.model.geom_rgba[world.model.geom(geom).id, :3] = rgb
+
+
+def sample_positions(rng, n: int, x_range, y_range, min_dist: float, avoid=()) -> list[np.ndarray]:
+    """n points on the table at least min_dist apart (and from `avoid`), by rejection sampling."""
+    for _ in range(200):  # greedy placement, restarted when it paints itself into a corner
+        points: list[np.ndarray] = []
+        for _ in range(200):
+            p = np.array([rng.uniform(*x_range), rng.uniform(*y_range)])
+            if all(np.linalg.norm(p - q) >= min_dist for q in [*points, *avoid]):
+                points.append(p)
+                if len(points) == n:
+                    return points
+    raise RuntimeError(f"could not place {n} objects {min_dist} m apart")
+
+
+# ---------------------------------------------------------------------------- base class
+class Task:
+    name = ""
+    skill = ""
+    n_distractors = 3
+    workspace_x = (0.35, 0.62)
+    workspace_y = (-0.22, 0.22)
+
+    def build(self, spec: mujoco.MjSpec, setting: str) -> None:
+        if setting not in SETTINGS:
+            raise ValueError(f"unknown setting {setting!r}; known: {SETTINGS}")
+        self.build_objects(spec, setting)
+        for i in range(self.distractor_count(setting)):
+            shape = "box" if i % 2 == 0 else "cylinder"
+            size = [0.018, 0.018, 0.018] if shape == "box" else [0.018, 0.025]
+            add_free_object(spec, f"distractor{i}", shape, size)
+
+    def distractor_count(self, setting: str) -> int:
+        """Extra objects: `distractor` adds some, `cluttered` twice as many (bin picking doubles
+        its own objects instead)."""
+        return {"distractor": self.n_distractors, "cluttered": 2 * self.n_distractors}.get(setting, 0)
+
+    def build_objects(self, spec, setting: str) -> None:
+        raise NotImplementedError
+
+    def reset(self, world, rng: np.random.Generator, setting: str) -> str:
+        tables, backdrops = ((UNSEEN_TABLES, UNSEEN_BACKDROPS) if setting == "unseen_background"
+                             else (SEEN_TABLES, SEEN_BACKDROPS))
+        set_rgb(world, "table_top", tables[rng.integers(len(tables))])
+        set_rgb(world, "backdrop", backdrops[rng.integers(len(backdrops))])
+        self.occupied: list[np.ndarray] = []
+        instruction = self.layout(world, rng, setting)
+        n = self.distractor_count(setting)
+        if n:
+            spots = sample_positions(rng, n, (0.3, 0.72), (-0.32, 0.32), 0.08, avoid=self.occupied)
+            for i, p in enumerate(spots):
+                set_free_pose(world, f"distractor{i}", [p[0], p[1], 0.0181 if i % 2 == 0 else 0.0251],
+                              rng.uniform(-np.pi, np.pi))
+                set_rgb(world, f"distractor{i}", self.distractor_color(rng))
+        return instruction
+
+    def distractor_color(self, rng) -> tuple:
+        used = getattr(self, "used_colors", set())
+        names = [c for c in COLORS if c not in used]
+        return COLORS[names[rng.integers(len(names))]]
+
+    def layout(self, world, rng, setting: str) -> str:
+        raise NotImplementedError
+
+    def success(self, world) -> bool:
+        raise NotImplementedError
+
+    def expert(self, world) -> list[Waypoint]:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- pick
+class PickTask(Task):
+    """'pick up the <colour> <object>': lift it 8 cm above the table."""
+    skill = "pick"
+    shape = "box"
+    noun = "cube"
+    n_objects = 2
+
+    def __init__(self):
+        self.name = f"pick_{self.noun}"
+
+    def size(self):
+        return [CUBE_HALF] * 3 if self.shape == "box" else [0.02, 0.03]
+
+    def half_height(self):
+        return self.size()[2] if self.shape == "box" else self.size()[1]
+
+    def build_objects(self, spec, setting):
+        for i in range(self.n_objects):
+            add_free_object(spec, f"obj{i}", self.shape, self.size())
+
+    def layout(self, world, rng, setting):
+        names = list(COLORS)
+        picked = rng.choice(len(names), size=self.n_objects, replace=False)
+        self.colors = [names[i] for i in picked]
+        self.used_colors = set(self.colors)
+        spots = sample_positions(rng, self.n_objects, self.workspace_x, self.workspace_y, 0.12)
+        self.yaws = rng.uniform(-np.pi / 4, np.pi / 4, size=self.n_objects)
+        for i, p in enumerate(spots):
+            set_free_pose(world, f"obj{i}", [p[0], p[1], self.half_height() + 1e-4], self.yaws[i])
+            set_rgb(world, f"obj{i}", COLORS[self.colors[i]])
+        self.occupied = spots
+        self.target = "obj0"
+        return f"pick up the {self.colors[0]} {self.noun}"
+
+    def success(self, world):
+        return bool(free_pos(world, self.target)[2] > self.half_height() + 0.08 and world.gripper_position() > 0.2)
+
+    def expert(self, world):
+        p = free_pos(world, self.target)
+        yaw = float(self.yaws[0]) if self.shape == "box" else 0.0
+        grasp = p + [0.0, 0.0, 0.0]
+        grasp[2] = max(p[2] - 0.005, 0.012)
+        above = grasp + [0.0, 0.0, 0.12]
+        return [Waypoint(above, yaw, 0.0), Waypoint(grasp, yaw, 0.0, 0.1), Waypoint(grasp, yaw, 1.0, 0.6),
+                Waypoint(grasp + [0.0, 0.0, 0.16], yaw, 1.0, 0.3)]
+
+
+class PickCylinderTask(PickTask):
+    shape = "cylinder"
+    noun = "cylinder"
+
+
+def plate_top(world, name: str) -> np.ndarray:
+    return world.data.body(name).xpos + [0.0, 0.0, PLATE_HALF_HEIGHT]
+
+
+PLATE_RADIUS, PLATE_HALF_HEIGHT = 0.06, 0.004
+
+
+def add_plate(spec, name: str) -> None:
+    body = spec.worldbody.add_body(name=name, pos=[0.0, 0.0, PLATE_HALF_HEIGHT])
+    body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[PLATE_RADIUS, PLATE_HALF_HEIGHT],
+                  contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT)
+
+
+def pick_and_place_waypoints(obj_pos, yaw: float, place_pos, release_height: float,
+                             pre_close: float = 0.0, carry_speed: float | None = None) -> list[Waypoint]:
+    """Grasp at the object's centre (fingers along the object's yaw), carry above `place_pos`,
+    lower until the object's centre is `release_height` above it, open, retreat."""
+    grasp = np.array(obj_pos, dtype=float)
+    grasp[2] = max(grasp[2] - 0.005, 0.012)
+    place = np.array(place_pos, dtype=float) + [0.0, 0.0, release_height]
+    up = [0.0, 0.0, 0.12]
+    return [Waypoint(grasp + up, yaw, pre_close), Waypoint(grasp, yaw, pre_close, 0.1),
+            Waypoint(grasp, yaw, 1.0, 0.6), Waypoint(grasp + [0.0, 0.0, 0.14], yaw, 1.0, speed=carry_speed),
+            Waypoint(place + [0.0, 0.0, 0.10], yaw, 1.0, speed=carry_speed), Waypoint(place, yaw, 1.0, 0.1),
+            Waypoint(place, yaw, 0.0, 0.5), Waypoint(place + [0.0, 0.0, 0.10], yaw, 0.0)]
+
+
+# ---------------------------------------------------------------------------- place
+class PlaceOnPlateTask(PickTask):
+    """'put the <colour> cube on the <colour> plate'."""
+    skill = "place"
+    name = "place_cube_on_plate"
+
+    def __init__(self):
+        pass
+
+    def build_objects(self, spec, setting):
+        super().build_objects(spec, setting)
+        add_plate(spec, "plate")
+
+    def layout(self, world, rng, setting):
+        names = list(COLORS)
+        picked = rng.choice(len(names), size=self.n_objects + 1, replace=False)
+        self.colors = [names[i] for i in picked]
+        self.used_colors = set(self.colors)
+        spots = sample_positions(rng, self.n_objects + 1, self.workspace_x, self.workspace_y, 0.14)
+        self.yaws = rng.uniform(-np.pi / 4, np.pi / 4, size=self.n_objects)
+        for i in range(self.n_objects):
+            set_free_pose(world, f"obj{i}", [*spots[i], CUBE_HALF + 1e-4], self.yaws[i])
+            set_rgb(world, f"obj{i}", COLORS[self.colors[i]])
+        world.model.body_pos[world.model.body("plate").id, :2] = spots[-1]
+        set_rgb(world, "plate", COLORS[self.colors[-1]])
+        self.occupied = spots
+        self.target = "obj0"
+        return f"put the {self.colors[0]} cube on the {self.colors[-1]} plate"
+
+    def success(self, world):
+        obj, top = free_pos(world, self.target), plate_top(world, "plate")
+        return bool(np.linalg.norm(obj[:2] - top[:2]) < PLATE_RADIUS - 0.01
+                    and abs(obj[2] - top[2] - CUBE_HALF) < 0.01 and world.gripper_position() < 0.3)
+
+    def expert(self, world):
+        return pick_and_place_waypoints(free_pos(world, self.target), float(self.yaws[0]),
+                                        plate_top(world, "plate"), CUBE_HALF + 0.012)
+
+
+class StackTask(PickTask):
+    """'stack the <colour> cube on the <colour> cube'."""
+    skill = "place"
+    name = "stack_cubes"
+
+    def __init__(self):
+        pass
+
+    def layout(self, world, rng, setting):
+        super().layout(world, rng, setting)
+        return f"stack the {self.colors[0]} cube on the {self.colors[1]} cube"
+
+    def success(self, world):
+        top, base = free_pos(world, "obj0"), free_pos(world, "obj1")
+        return bool(np.linalg.norm(top[:2] - base[:2]) < 0.02 and abs(top[2] - base[2] - 2 * CUBE_HALF) < 0.008
+                    and world.gripper_position() < 0.3)
+
+    def expert(self, world):
+        base = free_pos(world, "obj1")
+        # Turn the carried cube to the lower one's yaw (cubes: modulo 90 deg) for a flush stack.
+        return pick_and_place_waypoints(free_pos(world, "obj0"), float(self.yaws[0]), base,
+                                        2 * CUBE_HALF + 0.012)[:4] + [
+            Waypoint(base + [0, 0, 0.16], float(self.yaws[1]), 1.0),
+            Waypoint(base + [0, 0, 2 * CUBE_HALF + 0.008], float(self.yaws[1]), 1.0, 0.1),
+            Waypoint(base + [0, 0, 2 * CUBE_HALF + 0.008], float(self.yaws[1]), 0.0, 0.5),
+            Waypoint(base + [0, 0, 0.14], float(self.yaws[1]), 0.0)]
+
+
+# ---------------------------------------------------------------------------- drawer
+DRAWER_TRAVEL = 0.15
+
+
+class DrawerTask(Task):
+    """'open the drawer' / 'close the drawer': a tray on a rail along x, in a housing."""
+    skill = ""
+    opening = True
+
+    def __init__(self):
+        self.name = "open_drawer" if self.opening else "close_drawer"
+        self.skill = "open" if self.opening else "close"
+
+    def build_objects(self, spec, setting):
+        cabinet = spec.worldbody.add_body(name="cabinet", pos=[0.62, 0.0, 0.0])
+        # Housing behind the tray (collides with the robot only).
+        add_static_box(cabinet, "housing", [0.18, 0.0, 0.05], [0.09, 0.13, 0.05], [0.35, 0.3, 0.25, 1])
+        drawer = cabinet.add_body(name="drawer", pos=[0.0, 0.0, 0.0])
+        spec.add_exclude(bodyname1="cabinet", bodyname2="drawer")
+        drawer.add_joint(name="drawer/slide", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[-1, 0, 0],
+                         range=[0.0, DRAWER_TRAVEL], damping=[8.0, 0.0, 0.0], armature=0.05)
+        walls = [("bottom", [0, 0, 0.008], [0.08, 0.11, 0.004]), ("front", [-0.075, 0, 0.035], [0.006, 0.11, 0.03]),
+                 ("back", [0.075, 0, 0.035], [0.006, 0.11, 0.03]), ("left", [0, 0.105, 0.035], [0.08, 0.006, 0.03]),
+                 ("right", [0, -0.105, 0.035], [0.08, 0.006, 0.03])]
+        for wall, pos, size in walls:
+            drawer.add_geom(name=f"drawer/{wall}", type=mujoco.mjtGeom.mjGEOM_BOX, pos=pos, size=size, mass=0.2,
+                            rgba=[0.8, 0.7, 0.5, 1], contype=PART_BIT, conaffinity=ROBOT_BIT | SCENE_BIT)
+
+    def layout(self, world, rng, setting):
+        m = world.model
+        x, y = rng.uniform(0.58, 0.66), rng.uniform(-0.12, 0.12)
+        m.body_pos[m.body("cabinet").id, :2] = [x, y]
+        self.color = COLORS[list(COLORS)[rng.integers(len(COLORS))]]
+        for wall in ("bottom", "front", "back", "left", "right"):
+            set_rgb(world, f"drawer/{wall}", self.color)
+        start = 0.0 if self.opening else rng.uniform(0.10, DRAWER_TRAVEL)
+        world.data.qpos[m.jnt_qposadr[m.joint("drawer/slide").id]] = start
+        self.occupied = [np.array([x + dx, y + dy]) for dx in (-0.2, -0.1, 0.0, 0.1) for dy in (-0.1, 0.0, 0.1)]
+        return "open the drawer" if self.opening else "close the drawer"
+
+    def opened(self, world) -> float:
+        m = world.model
+        return float(world.data.qpos[m.jnt_qposadr[m.joint("drawer/slide").id]])
+
+    def success(self, world):
+        return self.opened(world) > 0.10 if self.opening else self.opened(world) < 0.02
+
+    def expert(self, world):
+        front = world.data.geom("drawer/front").xpos.copy()
+        yaw = np.pi / 2  # fingers open along x: the closed fingers form a blade along y
+        if self.opening:  # hook the closed fingers behind the front wall and pull
+            inside = front + [0.035, 0.0, 0.0]
+            inside[2] = 0.035
+            return [Waypoint(inside + [0, 0, 0.12], yaw, 1.0), Waypoint(inside, yaw, 1.0, 0.1),
+                    Waypoint(inside - [0.13, 0.0, 0.0], yaw, 1.0, 0.2), Waypoint(inside - [0.13, 0, -0.12], yaw, 1.0)]
+        outside = front - [0.035, 0.0, 0.0]  # push the front wall back in
+        outside[2] = 0.04
+        end = outside.copy()
+        end[0] = world.data.body("cabinet").xpos[0] - 0.075 - 0.035 + 0.005
+        return [Waypoint(outside + [0, 0, 0.12], yaw, 1.0), Waypoint(outside, yaw, 1.0, 0.1),
+                Waypoint(end, yaw, 1.0, 0.2), Waypoint(end + [-0.03, 0, 0.12], yaw, 1.0)]
+
+
+class CloseDrawerTask(DrawerTask):
+    opening = False
+
+
+# ---------------------------------------------------------------------------- button
+BUTTON_TRAVEL = 0.012
+
+
+class PressButtonTask(Task):
+    """'press the <colour> button': two spring-loaded buttons, the named one must go down."""
+    name = "press_button"
+    skill = "press"
+
+    def build_objects(self, spec, setting):
+        for i in range(2):
+            base = spec.worldbody.add_body(name=f"button{i}_base", pos=[0.5, 0.0, 0.0])
+            add_static_box(base, f"button{i}_housing", [0, 0, 0.015], [0.04, 0.04, 0.015], [0.2, 0.2, 0.22, 1])
+            cap = base.add_body(name=f"button{i}", pos=[0.0, 0.0, 0.03])
+            cap.add_joint(name=f"button{i}/press", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, 0, -1],
+                          range=[0.0, BUTTON_TRAVEL], stiffness=[300.0, 0.0, 0.0], damping=[3.0, 0.0, 0.0])
+            cap.add_geom(name=f"button{i}", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.025, 0.008],
+                         pos=[0, 0, 0.008], mass=0.02, contype=PART_BIT, conaffinity=ROBOT_BIT | SCENE_BIT)
+            # The cap sinks into its housing (a static parent gets no automatic parent-child filter).
+            spec.add_exclude(bodyname1=f"button{i}_base", bodyname2=f"button{i}")
+
+    def layout(self, world, rng, setting):
+        m = world.model
+        names = list(COLORS)
+        picked = rng.choice(len(names), size=2, replace=False)
+        self.colors = [names[i] for i in picked]
+        self.used_colors = set(self.colors)
+        spots = sample_positions(rng, 2, self.workspace_x, self.workspace_y, 0.15)
+        for i, p in enumerate(spots):
+            m.body_pos[m.body(f"button{i}_base").id, :2] = p
+            set_rgb(world, f"button{i}", COLORS[self.colors[i]])
+        self.occupied = spots
+        self.pressed = False
+        return f"press the {self.colors[0]} button"
+
+    def depth(self, world, i: int = 0) -> float:
+        m = world.model
+        return float(world.data.qpos[m.jnt_qposadr[m.joint(f"button{i}/press").id]])
+
+    def update(self, world) -> None:
+        """Latch the press (it is an event; the spring pushes the cap back up)."""
+        if self.depth(world, 0) > 0.7 * BUTTON_TRAVEL and self.depth(world, 1) < 0.3 * BUTTON_TRAVEL:
+            self.pressed = True
+
+    def success(self, world):
+        self.update(world)
+        return self.pressed
+
+    def expert(self, world):
+        top = world.data.geom("button0").xpos + [0.0, 0.0, 0.008]
+        # The closed fingertips reach only a little below the TCP (the pinch point between the pads).
+        press = top + [0.0, 0.0, -0.010]
+        return [Waypoint(top + [0, 0, 0.12], 0.0, 1.0), Waypoint(top + [0, 0, 0.03], 0.0, 1.0),
+                Waypoint(press, 0.0, 1.0, 0.3), Waypoint(top + [0, 0, 0.12], 0.0, 1.0)]
+
+
+# ---------------------------------------------------------------------------- bin picking
+BASKET_INNER, BASKET_WALL_H = 0.11, 0.05  # half-width of the inside (m), wall height (m)
+BIN_CUBE_HALF = 0.017
+
+
+class BinPickingTask(Task):
+    """The paper's bin picking: 'move any object from the right basket to the left basket'
+    with 5-9 objects (10-18 in `cluttered`)."""
+    name = "bin_picking"
+    skill = "pick_place"
+    n_distractors = 0  # the baskets fill the workspace; `cluttered` doubles the objects instead
+    baskets = {"left": np.array([0.48, 0.2]), "right": np.array([0.48, -0.2])}
+
+    def max_objects(self, setting):
+        return 18 if setting == "cluttered" else 9
+
+    def build_objects(self, spec, setting):
+        for side in self.baskets:
+            body = spec.worldbody.add_body(name=f"basket_{side}", pos=[*self.baskets[side], 0.0])
+            t, h, a = 0.006, BASKET_WALL_H / 2, BASKET_INNER
+            walls = [("bottom", [0, 0, t / 2], [a + t, a + t, t / 2]),
+                     ("px", [a + t / 2, 0, h], [t / 2, a + t, h]), ("nx", [-a - t / 2, 0, h], [t / 2, a + t, h]),
+                     ("py", [0, a + t / 2, h], [a, t / 2, h]), ("ny", [0, -a - t / 2, h], [a, t / 2, h])]
+            for wall, pos, size in walls:
+                add_static_box(body, f"basket_{side}/{wall}", pos, size, [0.45, 0.32, 0.2, 1])
+        for i in range(self.max_objects(setting)):
+            shape = "box" if i % 3 else "cylinder"
+            size = [BIN_CUBE_HALF] * 3 if shape == "box" else [BIN_CUBE_HALF, BIN_CUBE_HALF]
+            add_free_object(spec, f"obj{i}", shape, size, mass=0.03)
+
+    def layout(self, world, rng, setting):
+        total = self.max_objects(setting)
+        n = int(rng.integers(5, 10)) * (2 if setting == "cluttered" else 1)
+        centre = self.baskets["right"]
+        cells = [(dx, dy) for dx in (-0.06, 0.0, 0.06) for dy in (-0.06, 0.0, 0.06)]
+        order = rng.permutation(len(cells))
+        self.objects, self.yaws = [], {}
+        for k in range(total):
+            name = f"obj{k}"
+            if k >= n:  # unused objects wait under the floor, out of sight
+                set_free_pose(world, name, [2.0 + 0.1 * k, 2.0, -0.5])
+                continue
+            layer, cell = divmod(k, len(cells))
+            dx, dy = cells[order[cell]]
+            jitter = rng.uniform(-0.008, 0.008, size=2)
+            z = 0.006 + BIN_CUBE_HALF + layer * (2 * BIN_CUBE_HALF + 0.002) + 1e-3
+            yaw = rng.uniform(-0.3, 0.3)
+            set_free_pose(world, name, [centre[0] + dx + jitter[0], centre[1] + dy + jitter[1], z], yaw)
+            set_rgb(world, name, COLORS[list(COLORS)[rng.integers(len(COLORS))]])
+            self.objects.append(name)
+            self.yaws[name] = yaw
+        self.occupied = [self.baskets["left"], self.baskets["right"]]
+        return "move any object from the right basket to the left basket"
+
+    def in_basket(self, pos, side: str) -> bool:
+        """Inside the basket's walls, resting (two layers of objects fit below this height)."""
+        c = self.baskets[side]
+        return bool(np.all(np.abs(pos[:2] - c) < BASKET_INNER) and pos[2] < BASKET_WALL_H + 0.03)
+
+    def success(self, world):
+        released = world.gripper_position() < 0.3
+        return released and any(self.in_basket(free_pos(world, o), "left") for o in self.objects)
+
+    def expert(self, world):
+        # An object of the top layer, the one with the most room around it for the fingers.
+        inside = [o for o in self.objects if self.in_basket(free_pos(world, o), "right")]
+        upright = [o for o in inside if np.abs(world.data.body(o).xmat.reshape(3, 3)[2]).max() > 0.97]
+        inside = upright or inside  # tilted objects (leaning on others) are hard to grasp from above
+        top = max(free_pos(world, o)[2] for o in inside)
+        candidates = [o for o in inside if free_pos(world, o)[2] > top - BIN_CUBE_HALF]
+
+        def clearance(o):
+            p = free_pos(world, o)
+            return min((np.linalg.norm(free_pos(world, q)[:2] - p[:2]) for q in self.objects if q != o),
+                       default=1.0)
+        target = max(candidates, key=clearance)
+        yaw = self.grasp_yaw(world, target)
+        p = free_pos(world, target)
+        drop = np.array([*self.baskets["left"], 0.006])
+        # Small objects in a light grip: carried slowly so they do not slip out (18/20 -> 20/20 at 0.3 m/s).
+        return pick_and_place_waypoints(p, yaw, drop, 0.06, pre_close=0.45, carry_speed=0.15)
+
+    def grasp_yaw(self, world, target: str) -> float:
+        """Of the two finger directions that fit the object (its yaw, or turned 90 deg), the one
+        whose fingers land farther from the neighbours."""
+        p = free_pos(world, target)[:2]
+        rot = world.data.body(target).xmat.reshape(3, 3)
+        axis = rot[:, 0] if abs(rot[2, 0]) < 0.5 else rot[:, 1]  # a horizontal edge direction, as settled
+        current = float(np.arctan2(axis[1], axis[0]))
+        best, best_room = current, -1.0
+        for yaw in (current, current + np.pi / 2):
+            along = np.array([-np.sin(yaw), np.cos(yaw)])  # finger opening direction (tcp_rotation x)
+            across = np.array([-along[1], along[0]])
+            room = 1.0
+            for q in self.objects:
+                if q != target:
+                    d = free_pos(world, q)[:2] - p
+                    if abs(d @ across) < 0.035:  # a neighbour in the fingers' path
+                        room = min(room, abs(d @ along))
+            if room > best_room:
+                best, best_room = yaw, room
+        return float((best + np.pi / 2) % np.pi - np.pi / 2)  # fingers are symmetric: least wrist turn
+
+
+TASKS: dict[str, type[Task]] = {
+    "pick_cube": PickTask,
+    "pick_cylinder": PickCylinderTask,
+    "place_cube_on_plate": PlaceOnPlateTask,
+    "stack_cubes": StackTask,
+    "open_drawer": DrawerTask,
+    "close_drawer": CloseDrawerTask,
+    "press_button": PressButtonTask,
+    "bin_picking": BinPickingTask,
+}
+
+
+def make_task(name: str) -> Task:
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}")
+    return TASKS[name]()

@@ -1,0 +1,353 @@
+"""MuJoCo stand-in for the real arm, gripper and camera drivers (same topics and types).
+
+Thin rclpy adapter around gr2_drivers.sim.world.World. Two modes:
+  real_time (default): physics follows the wall clock with absolute deadlines in its own
+    thread, publishing /joint_states every control period; the cameras render in a second
+    thread from a copy of the state, so a slow frame never delays /joint_states.
+  lockstep: the simulation advances one control period per received /gr2/joint_command
+    (and publishes /clock), so a controller and the sim run as fast as the CPU allows
+    and deterministically; frames are rendered synchronously at the camera rate in sim time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
+
+import gr2_contract as contract
+from gr2_msgs.msg import GripperCommand, JointCommand
+
+from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
+
+# Sim-only interfaces (not part of the real robot's contract).
+TASK_SUCCESS_TOPIC = "/gr2/sim/task_success"       # std_msgs/Bool, the current task's success check
+TASK_INSTRUCTION_TOPIC = "/gr2/sim/task_instruction"  # std_msgs/String (latched), the task's instruction
+RESET_SERVICE = "/gr2/sim/reset"                   # std_srvs/Trigger: reset to the task/setting/seed parameters
+
+
+def _stamp(seconds: float) -> TimeMsg:
+    sec = int(seconds)
+    return TimeMsg(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+class RateMeter:
+    """Events per second over the last reporting window (for /diagnostics)."""
+
+    def __init__(self):
+        self.count, self.since = 0, time.monotonic()
+
+    def tick(self) -> None:
+        self.count += 1
+
+    def take(self) -> float:
+        now = time.monotonic()
+        rate = self.count / max(now - self.since, 1e-9)
+        self.count, self.since = 0, now
+        return rate
+
+
+class SimNode(Node):
+    def __init__(self):
+        super().__init__("sim")
+        defaults = SimConfig()
+        p = self.declare_parameter
+        self.mode = p("mode", "real_time").value                    # real_time | lockstep
+        self.joint_state_rate = float(p("joint_state_rate", 250.0).value)
+        self.camera_rate = float(p("camera_rate", contract.CAMERA_RATE_HZ).value)
+        self.width = int(p("image_width", 224).value)
+        self.height = int(p("image_height", 224).value)
+        self.task = p("task", "").value
+        self.setting = p("setting", "simple").value
+        self.seed = int(p("seed", 0).value)
+        params = {"timestep": float(p("timestep", defaults.timestep).value)}
+        for cam in defaults.cameras:
+            for key, value in (("parent", cam.parent), ("pos", list(cam.pos)), ("lookat", list(cam.lookat)),
+                               ("up", list(cam.up)), ("fovy_deg", cam.fovy_deg)):
+                params[f"{cam.name}.{key}"] = p(f"{cam.name}.{key}", value).value
+        if self.mode not in ("real_time", "lockstep"):
+            raise ValueError(f"parameter mode must be real_time or lockstep, got {self.mode!r}")
+        if self.joint_state_rate <= 0 or self.camera_rate <= 0 or self.width <= 0 or self.height <= 0:
+            raise ValueError("joint_state_rate, camera_rate, image_width and image_height must be positive")
+
+        config = sim_config_from_params(params)
+        config.max_render_size = (max(640, self.width), max(480, self.height))
+        self.world = World(config)
+        self.world.reset(self.task or None, self.setting, self.seed)
+        self.period = 1.0 / self.joint_state_rate
+        self.names = [*self.world.desc.arm_joints, self.world.desc.gripper_joint]
+        self.arm_index = {n: i for i, n in enumerate(self.world.desc.arm_joints)}
+
+        self.js_pub = self.create_publisher(JointState, contract.JOINT_STATES, 10)
+        self.image_pubs = {c: self.create_publisher(Image, contract.image_topic(c), 5) for c in contract.CAMERAS}
+        self.info_pubs = {c: self.create_publisher(CameraInfo, contract.camera_info_topic(c), 5)
+                          for c in contract.CAMERAS}
+        self.diag_pub = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, 10)
+        self.success_pub = self.create_publisher(Bool, TASK_SUCCESS_TOPIC, 10)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                             reliability=ReliabilityPolicy.RELIABLE)
+        self.instruction_pub = self.create_publisher(String, TASK_INSTRUCTION_TOPIC, latched)
+        self.clock_pub = self.create_publisher(Clock, "/clock", 10) if self.mode == "lockstep" else None
+        # Commands are a stream: best effort connects to reliable and best-effort publishers alike.
+        # In lockstep every command is a simulation step and must arrive: reliable, deep queue.
+        command_qos = qos_profile_sensor_data if self.mode == "real_time" else QoSProfile(
+            depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.create_subscription(JointCommand, contract.JOINT_COMMAND, self.on_joint_command, command_qos)
+        self.create_subscription(GripperCommand, contract.GRIPPER_COMMAND, self.on_gripper_command, 10)
+        self.create_service(Trigger, RESET_SERVICE, self.on_reset)
+        self.create_timer(1.0 / contract.STATUS_RATE_HZ, self.publish_diagnostics)
+        self.create_timer(0.1, self.publish_success)
+
+        self.js_meter, self.cam_meter = RateMeter(), RateMeter()
+        self.render_ms: list[float] = []
+        self.overruns = 0
+        self.rejected = 0
+        self.running = True
+        self.publish_instruction()
+        self.threads = []
+        if self.mode == "real_time":
+            self.threads = [threading.Thread(target=self._guarded, args=(loop,), name=loop.__name__, daemon=True)
+                            for loop in (self.physics_loop, self.camera_loop)]
+        else:
+            self.lockstep_lock = threading.Lock()
+            self.next_frame_time = 0.0
+            self.lockstep_renderer = None
+            self.create_timer(0.5, self.lockstep_idle_publish)
+        for t in self.threads:
+            t.start()
+        self.get_logger().info(
+            f"sim ready: mode={self.mode}, joint_states {self.joint_state_rate:.0f} Hz, cameras "
+            f"{self.camera_rate:.0f} Hz at {self.width}x{self.height}, task={self.task or 'none'} "
+            f"({self.setting}, seed {self.seed})")
+
+    # ------------------------------------------------------------------ inputs
+    def on_joint_command(self, msg: JointCommand) -> None:
+        try:
+            q, qd = self._command_from_msg(msg)
+            self.world.set_joint_command(q, qd)
+        except JointCommandError as err:
+            self.rejected += 1
+            self.get_logger().error(f"rejected joint command ({err}); holding the last valid command",
+                                    throttle_duration_sec=1.0)
+            return
+        if self.mode == "lockstep":
+            self.lockstep_advance()
+
+    def _command_from_msg(self, msg: JointCommand) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.arm_index)
+        names = list(msg.name)
+        unknown = [name for name in names if name not in self.arm_index]
+        if unknown:
+            raise JointCommandError(f"unknown joint names {unknown}")
+        if len(names) != n or len(set(names)) != n:
+            raise JointCommandError(f"expected each of {n} joints {list(self.arm_index)} once, got {names}")
+        if len(msg.position) != n or len(msg.velocity) not in (0, n):
+            raise JointCommandError(f"expected {n} positions and {n} (or 0) velocities, "
+                                    f"got {len(msg.position)} and {len(msg.velocity)}")
+        order = [self.arm_index[name] for name in names]
+        q, qd = np.zeros(n), np.zeros(n)
+        q[order] = msg.position
+        if len(msg.velocity):
+            qd[order] = msg.velocity
+        return q, qd
+
+    def on_gripper_command(self, msg: GripperCommand) -> None:
+        try:
+            self.world.set_gripper(float(msg.position))
+        except ValueError as err:
+            self.get_logger().error(f"rejected gripper command ({err}); holding the last valid command",
+                                    throttle_duration_sec=1.0)
+
+    def on_reset(self, request, response):
+        task = self.get_parameter("task").value or None
+        setting = self.get_parameter("setting").value
+        seed = int(self.get_parameter("seed").value)
+        try:
+            instruction = self.world.reset(task, setting, seed)
+        except (KeyError, ValueError) as err:
+            response.success, response.message = False, str(err)
+            return response
+        self.task, self.setting, self.seed = task or "", setting, seed
+        self.publish_instruction()
+        response.success = True
+        response.message = instruction or "reset (no task)"
+        self.get_logger().info(f"reset to task={task} setting={setting} seed={seed}: {instruction!r}")
+        return response
+
+    # ------------------------------------------------------------------ outputs
+    def publish_joint_states(self, stamp: TimeMsg) -> None:
+        w = self.world
+        with w.lock:
+            q, qd, tau = w.joint_positions(), w.joint_velocities(), w.joint_efforts()
+            g, gd = w.gripper_angle(), w.gripper_velocity()
+        msg = JointState()
+        msg.header.stamp = stamp
+        msg.header.frame_id = contract.BASE_FRAME
+        msg.name = self.names
+        msg.position = [*q.tolist(), g]
+        msg.velocity = [*qd.tolist(), gd]
+        msg.effort = [*tau.tolist(), 0.0]
+        self.js_pub.publish(msg)
+        self.js_meter.tick()
+
+    def publish_frames(self, renderer, data, stamp: TimeMsg) -> None:
+        for cam in contract.CAMERAS:
+            t0 = time.perf_counter()
+            rgb = self.world.render(cam, self.width, self.height, data=data, renderer=renderer)
+            self.render_ms.append((time.perf_counter() - t0) * 1e3)
+            img = Image()
+            img.header.stamp = stamp
+            img.header.frame_id = f"{cam}_color_optical_frame"
+            img.height, img.width = rgb.shape[:2]
+            img.encoding, img.step = "rgb8", rgb.shape[1] * 3
+            img.data = rgb.tobytes()
+            self.image_pubs[cam].publish(img)
+            self.info_pubs[cam].publish(self.camera_info(cam, stamp))
+        self.cam_meter.tick()
+
+    def camera_info(self, cam: str, stamp: TimeMsg) -> CameraInfo:
+        k = self.world.camera_intrinsics(cam, self.width, self.height)
+        info = CameraInfo()
+        info.header.stamp = stamp
+        info.header.frame_id = f"{cam}_color_optical_frame"
+        info.width, info.height = self.width, self.height
+        info.distortion_model = "plumb_bob"
+        info.d = [0.0] * 5
+        info.k = k.ravel().tolist()
+        info.r = np.eye(3).ravel().tolist()
+        info.p = np.hstack([k, np.zeros((3, 1))]).ravel().tolist()
+        return info
+
+    def publish_success(self) -> None:
+        with self.world.lock:
+            ok = self.world.success()
+        self.success_pub.publish(Bool(data=ok))
+
+    def publish_instruction(self) -> None:
+        self.instruction_pub.publish(String(data=self.world.instruction))
+
+    def publish_diagnostics(self) -> None:
+        js_rate, cam_rate = self.js_meter.take(), self.cam_meter.take()
+        render = np.mean(self.render_ms) if self.render_ms else float("nan")
+        self.render_ms = []
+        status = DiagnosticStatus(name="gr2_drivers/sim", hardware_id="mujoco")
+        low = self.mode == "real_time" and js_rate < 0.95 * self.joint_state_rate
+        status.level = DiagnosticStatus.WARN if low else DiagnosticStatus.OK
+        status.message = "joint_states below rate" if low else "running"
+        values = {"mode": self.mode, "joint_state_rate_hz": f"{js_rate:.1f}", "camera_rate_hz": f"{cam_rate:.1f}",
+                  "render_ms_per_frame": f"{render:.1f}", "deadline_overruns": str(self.overruns),
+                  "rejected_joint_commands": str(self.rejected), "sim_time_s": f"{self.world.time:.3f}",
+                  "task": self.task or "none", "setting": self.setting, "seed": str(self.seed)}
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
+    # ------------------------------------------------------------------ real time
+    def _guarded(self, loop) -> None:
+        """Run a thread's loop; on Ctrl-C the context shuts down under it: leave quietly then."""
+        try:
+            loop()
+        except Exception:  # noqa: BLE001 - re-raised unless it is the shutdown race
+            if self.running and rclpy.ok():
+                raise
+
+    def physics_loop(self) -> None:
+        """Absolute-deadline loop: sim time tracks wall time; one /joint_states per period."""
+        timestep = self.world.model.opt.timestep
+        start, k = time.monotonic(), 0
+        sim_start, resets = self.world.time, self.world.reset_count
+        max_burst = int(round(0.1 / timestep))  # never simulate more than 0.1 s in one period
+        while self.running and rclpy.ok():
+            if self.world.reset_count != resets:  # /gr2/sim/reset restarted sim time
+                with self.world.lock:
+                    start, k = time.monotonic(), 0
+                    sim_start, resets = self.world.time, self.world.reset_count
+            k += 1
+            target = sim_start + k * self.period
+            n = min(int(round((target - self.world.time) / timestep)), max_burst)
+            if n > 0:
+                self.world.step(n)
+            self.publish_joint_states(self.get_clock().now().to_msg())
+            delay = start + k * self.period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.1:  # fell far behind (machine overloaded): resynchronise, do not burst
+                self.overruns += 1
+                start, k, sim_start = time.monotonic(), 0, self.world.time
+
+    def camera_loop(self) -> None:
+        """Renders a copy of the state at the camera rate; GL context lives in this thread."""
+        import mujoco
+        generation, renderer, data = None, None, None
+        period = 1.0 / self.camera_rate
+        start, k = time.monotonic(), 0
+        while self.running and rclpy.ok():
+            if generation != self.world.model_generation:
+                with self.world.lock:
+                    generation = self.world.model_generation
+                    renderer = self.world.make_renderer(self.width, self.height)
+                    data = mujoco.MjData(self.world.model)
+            self.world.snapshot_into(data)
+            self.publish_frames(renderer, data, self.get_clock().now().to_msg())
+            k += 1
+            delay = start + k * period - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.5:
+                start, k = time.monotonic(), 0
+
+    # ------------------------------------------------------------------ lockstep
+    def lockstep_advance(self) -> None:
+        with self.lockstep_lock:
+            timestep = self.world.model.opt.timestep
+            self.world.step(max(1, int(round(self.period / timestep))))
+            stamp = _stamp(self.world.time)
+            self.clock_pub.publish(Clock(clock=stamp))
+            self.publish_joint_states(stamp)
+            if self.world.time + 1e-9 >= self.next_frame_time:
+                self.next_frame_time = self.world.time + 1.0 / self.camera_rate
+                if self.lockstep_renderer is None or self.lockstep_renderer[0] != self.world.model_generation:
+                    self.lockstep_renderer = (self.world.model_generation,
+                                              self.world.make_renderer(self.width, self.height))
+                self.publish_frames(self.lockstep_renderer[1], None, stamp)
+
+    def lockstep_idle_publish(self) -> None:
+        """Keep announcing the state while no controller drives the sim (late joiners start from it)."""
+        with self.lockstep_lock:
+            self.publish_joint_states(_stamp(self.world.time))
+
+    def destroy_node(self):
+        self.running = False
+        for t in self.threads:
+            t.join(timeout=2.0)
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Core tests of the MuJoCo world (no ROS): kinematics agree with the WBC's Pinocchio model,
+servos track, the gripper holds what it grasps, the cameras render what is there."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pinocchio as pin
+import pytest
+
+from gr2_drivers.sim.expert import ScriptedExpert
+from gr2_drivers.sim.world import JointCommandError, World
+
+
+@pytest.fixture(scope="module")
+def world():
+    return World()
+
+
+def pinocchio_tcp(model, data, desc, q):
+    """TCP pose from Pinocchio on the same URDF (continuous joints take cos/sin)."""
+    qp = pin.neutral(model)
+    for i, name in enumerate(desc.arm_joints):
+        joint = model.joints[model.getJointId(name)]
+        if joint.nq == 2:
+            qp[joint.idx_q:joint.idx_q + 2] = np.cos(q[i]), np.sin(q[i])
+        else:
+            qp[joint.idx_q] = q[i]
+    pin.framesForwardKinematics(model, data, qp)
+    flange = data.oMf[model.getFrameId(desc.flange_link)]
+    tcp = pin.SE3(pin.Quaternion(desc.tcp_orientation[3], *desc.tcp_orientation[:3]).matrix(),
+                  np.array(desc.tcp_position))
+    return flange * tcp
+
+
+def test_tcp_pose_matches_pinocchio_model_of_same_urdf(world):
+    pmodel = pin.buildModelFromUrdf(str(world.desc.urdf_path))
+    pdata = pmodel.createData()
+    rng = np.random.default_rng(0)
+    world.reset()
+    worst_pos, worst_rot = 0.0, 0.0
+    for _ in range(25):
+        q = rng.uniform(np.maximum(world.lower, -np.pi), np.minimum(world.upper, np.pi))
+        world.data.qpos[world.arm_qpos] = q
+        mujoco.mj_kinematics(world.model, world.data)
+        pos, quat = world.ee_pose()
+        expected = pinocchio_tcp(pmodel, pdata, world.desc, q)
+        rot = world.data.site_xmat[world.tcp_site].reshape(3, 3)
+        worst_pos = max(worst_pos, np.linalg.norm(pos - expected.translation))
+        worst_rot = max(worst_rot, np.linalg.norm(pin.log3(rot.T @ expected.rotation)))
+    world.reset()
+    assert worst_pos < 1e-6, worst_pos
+    assert worst_rot < 1e-6, worst_rot
+
+
+def test_joint_limits_come_from_urdf(world):
+    pmodel = pin.buildModelFromUrdf(str(world.desc.urdf_path))
+    for i, name in enumerate(world.desc.arm_joints):
+        joint = pmodel.joints[pmodel.getJointId(name)]
+        if joint.nq == 1:  # revolute with limits; continuous joints are unlimited in both
+            assert world.limited[i]
+            assert world.lower[i] == pytest.approx(pmodel.lowerPositionLimit[joint.idx_q])
+            assert world.upper[i] == pytest.approx(pmodel.upperPositionLimit[joint.idx_q])
+        else:
+            assert not world.limited[i]
+    assert world.model.opt.timestep == pytest.approx(0.002)
+
+
+def test_gravity_compensated_servos_hold_home(world):
+    world.reset()
+    world.step(1000)  # 2 s
+    assert np.max(np.abs(world.joint_positions() - np.array(world.desc.home))) < 1e-4
+
+
+def test_joint_step_and_sine_tracking(world):
+    """Numbers reported in SIM.md: printed with -s."""
+    world.reset()
+    home = np.array(world.desc.home)
+    target = home.copy()
+    target[1] += 0.2
+    target[3] += 0.2
+    world.set_joint_command(target)
+    errors = []
+    for _ in range(500):  # 1 s
+        world.step(1)
+        errors.append(np.abs(world.joint_positions() - target).max())
+    settle = next(i for i, e in enumerate(errors) if all(x < 0.01 for x in errors[i:])) * 0.002
+    assert errors[-1] < 2e-3
+    assert settle < 0.6
+
+    world.reset()
+    amp, freq = 0.2, 0.5
+    dt = 0.005
+    sine_err = []
+    for k in range(int(4.0 / dt)):
+        t = k * dt
+        q = home.copy()
+        qd = np.zeros(7)
+        q[[1, 3, 5]] += amp * np.sin(2 * np.pi * freq * t)
+        qd[[1, 3, 5]] = amp * 2 * np.pi * freq * np.cos(2 * np.pi * freq * t)
+        world.set_joint_command(q, qd)
+        world.step(3 if k % 2 else 2)  # 200 Hz commands on a 2 ms step: 2.5 steps on average
+        if t > 1.0:
+            sine_err.append(np.abs(world.joint_positions() - q)[[1, 3, 5]].max())
+    print(f"\nstep 0.2 rad: settle(<0.01 rad) {settle:.3f} s, final error {errors[-1]:.2e} rad; "
+          f"sine 0.2 rad 0.5 Hz: max error {max(sine_err):.4f} rad, rms {np.sqrt(np.mean(np.square(sine_err))):.4f}")
+    assert max(sine_err) < 0.02
+
+
+def test_bad_joint_commands_are_rejected_and_last_command_held(world):
+    world.reset()
+    good = np.array(world.desc.home) + 0.05
+    world.set_joint_command(good)
+    bad = [good.copy() for _ in range(2)]
+    bad[0][2] = np.nan
+    bad[1][1] = world.upper[1] + 0.1
+    for q in [*bad, good[:6]]:
+        with pytest.raises(JointCommandError):
+            world.set_joint_command(q)
+    with pytest.raises(JointCommandError):
+        world.set_joint_command(good, np.full(7, 100.0))
+    np.testing.assert_array_equal(world.command_q, good)
+    world.step(500)
+    assert np.abs(world.joint_positions() - good).max() < 1e-3
+
+
+def test_gripper_grasp_holds_cube_when_arm_lifts(world):
+    world.reset("pick_cube", "simple", seed=3)
+    start = world.data.body("obj0").xpos.copy()
+    assert ScriptedExpert(world).run()
+    # Hold the lifted cube for another second: it must stay in the closed fingers.
+    world.step(500)
+    tcp, _ = world.ee_pose()
+    cube = world.data.body("obj0").xpos
+    assert cube[2] > start[2] + 0.12
+    assert np.linalg.norm(cube - tcp) < 0.03
+    assert 0.3 < world.gripper_position() < 0.9  # stopped by the cube, not fully closed
+
+
+def test_head_image_changes_when_object_moves(world):
+    world.reset("pick_cube", "simple", seed=0)
+    before = world.render("head_camera").astype(int)
+    again = world.render("head_camera").astype(int)
+    assert np.array_equal(before, again)
+    adr = world.model.jnt_qposadr[world.model.joint("obj0/free").id]
+    world.data.qpos[adr + 1] += 0.1
+    mujoco.mj_forward(world.model, world.data)
+    after = world.render("head_camera").astype(int)
+    changed = np.any(np.abs(after - before) > 30, axis=2)
+    assert 20 < changed.sum() < 0.2 * changed.size
+
+
+def segmentation(world, camera):
+    r = world.make_renderer(224, 224)
+    r.enable_segmentation_rendering()
+    r.update_scene(world.data, camera=camera, scene_option=world.render_option)
+    seg = r.render()
+    r.close()
+    return seg
+
+
+def test_wrist_camera_sees_the_gripper_fingers(world):
+    world.reset()
+    seg = segmentation(world, "wrist_camera")
+    finger_bodies = {world.model.body(f"gripper/{side}_{part}").id
+                     for side in ("left", "right") for part in ("pad", "follower")}
+    geom_ids = seg[..., 0][seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM]
+    on_fingers = np.isin(world.model.geom_bodyid[geom_ids], list(finger_bodies)).sum()
+    assert on_fingers > 0.01 * seg.shape[0] * seg.shape[1]
+
+
+def test_head_camera_intrinsics_project_objects_where_they_are_drawn(world):
+    world.reset("pick_cube", "simple", seed=1)
+    cam = world.model.camera("head_camera").id
+    k = world.camera_intrinsics("head_camera", 224, 224)
+    seg = segmentation(world, "head_camera")
+    for name in ("obj0", "obj1"):
+        p = world.data.body(name).xpos
+        # MuJoCo camera frame: x right, y up, looking along -z; image v grows downwards.
+        pc = world.data.cam_xmat[cam].reshape(3, 3).T @ (p - world.data.cam_xpos[cam])
+        u = k[0, 0] * pc[0] / -pc[2] + k[0, 2]
+        v = -k[1, 1] * pc[1] / -pc[2] + k[1, 2]
+        geom = seg[int(v), int(u)]
+        assert geom[1] == mujoco.mjtObj.mjOBJ_GEOM and world.model.geom(int(geom[0])).name == name
+
+
+def test_config_sim_yaml_is_read_by_the_core():
+    from gr2_drivers.sim.world import SimConfig, load_sim_config
+    cfg = load_sim_config()
+    assert [c.name for c in cfg.cameras] == ["head_camera", "wrist_camera"]
+    assert cfg.timestep == pytest.approx(0.002)
+    # The node's declared defaults (SimConfig) and config/sim.yaml describe the same cameras.
+    assert cfg.cameras == SimConfig().cameras

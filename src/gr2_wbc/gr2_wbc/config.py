@@ -1,0 +1,85 @@
+"""ControllerConfig from flat ROS-style parameters (config/wbc.yaml). ROS-free, so the node,
+the tests and the benchmark read the same file the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from gr2_wbc.controller import ControllerConfig
+from gr2_wbc.robot_model import BoxObstacle, ModelConfig
+
+_TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipulability_weight",
+             "manipulability_floor", "manipulability_min", "collision_margin", "collision_influence",
+             "collision_speed")
+_TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
+               "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")
+_CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "stop_time", "switch_lead")
+
+
+def default_config_path() -> Path:
+    source = Path(__file__).resolve().parents[3] / "config" / "wbc.yaml"
+    if source.exists():
+        return source
+    from ament_index_python.packages import get_package_share_directory  # only on installed hosts
+    return Path(get_package_share_directory("gr2_bringup")) / "config" / "wbc.yaml"
+
+
+def load_parameters(path: Path | str | None = None) -> dict:
+    """The flat `/**: ros__parameters:` dict of config/wbc.yaml."""
+    return dict(yaml.safe_load(Path(path or default_config_path()).read_text())["/**"]["ros__parameters"])
+
+
+def default_parameters() -> dict:
+    """Every parameter of config/wbc.yaml with its built-in default (the dataclass defaults),
+    for the node to declare; the YAML overrides them."""
+    cfg = ControllerConfig()
+    params = {"rate": 1.0 / cfg.period}
+    params.update({name: getattr(cfg, name) for name in _CONTROLLER})
+    params.update({f"tracking.{n}": getattr(cfg.tracking, n) for n in _TRACKING})
+    params.update({f"trajectory.{n}": getattr(cfg.trajectory, n) for n in _TRAJECTORY})
+    params["acceleration_limits"] = list(cfg.model.acceleration_limits)
+    params["velocity_scale"] = cfg.model.velocity_scale
+    params["environment.boxes"] = ["table"]
+    params["environment.table.center"] = [0.45, 0.0, -0.025]
+    params["environment.table.size"] = [1.5, 1.6, 0.05]
+    return params
+
+
+def controller_config_from_params(params: dict) -> ControllerConfig:
+    cfg = ControllerConfig()
+    if "rate" in params:
+        if not float(params["rate"]) > 0:
+            raise ValueError(f"rate must be > 0, got {params['rate']}")
+        cfg.period = 1.0 / float(params["rate"])
+    for name in _CONTROLLER:
+        if name in params:
+            setattr(cfg, name, type(getattr(cfg, name))(params[name]))
+    for name in _TRACKING:
+        if f"tracking.{name}" in params:
+            setattr(cfg.tracking, name, float(params[f"tracking.{name}"]))
+    for name in _TRAJECTORY:
+        if f"trajectory.{name}" in params:
+            setattr(cfg.trajectory, name, float(params[f"trajectory.{name}"]))
+    boxes = []
+    for name in params.get("environment.boxes", []) or []:
+        if not name:
+            continue
+        try:
+            center, size = params[f"environment.{name}.center"], params[f"environment.{name}.size"]
+        except KeyError as err:
+            raise ValueError(f"obstacle '{name}' needs environment.{name}.center and .size") from err
+        if len(center) != 3 or len(size) != 3 or min(size) <= 0:
+            raise ValueError(f"obstacle '{name}': center and size must be 3 values, size > 0")
+        boxes.append(BoxObstacle(name, tuple(map(float, center)), tuple(map(float, size))))
+    cfg.model = ModelConfig(
+        acceleration_limits=tuple(float(a) for a in params.get("acceleration_limits",
+                                                               cfg.model.acceleration_limits)),
+        velocity_scale=float(params.get("velocity_scale", cfg.model.velocity_scale)),
+        obstacles=tuple(boxes))
+    return cfg
+
+
+def load_controller_config(path: Path | str | None = None) -> ControllerConfig:
+    return controller_config_from_params(load_parameters(path))

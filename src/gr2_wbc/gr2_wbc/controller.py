@@ -1,0 +1,348 @@
+"""The whole-body controller core: chunk validation, reference switching, modes, the 200 Hz
+step and its statistics. ROS-free; the node and the benchmark drive it with their clocks.
+
+Threading: `submit_chunk` (subscriber thread) and `step` (control thread) may run
+concurrently. The expensive trajectory optimisation runs outside the lock; the new
+reference is installed to take over at `t_switch`, where it equals the old one in pose
+and velocity, so the switch itself is continuous.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import pinocchio as pin
+
+from gr2_wbc.robot_model import ModelConfig, RobotModel
+from gr2_wbc.tracking_qp import TrackingConfig, TrackingQP
+from gr2_wbc.trajectory import (ChunkData, ChunkRejected, HoldReference, Reference, ReferenceSample,
+                                TrajectoryConfig, TrajectoryOptimizer, braking_reference, naive_reference)
+
+
+class Mode(IntEnum):
+    """Same values as gr2_msgs/WbcStatus MODE_*."""
+    IDLE = 0
+    TRACKING = 1
+    HOLDING = 2
+    STOPPING = 3
+    FAULT = 4
+
+
+@dataclass
+class ControllerConfig:
+    period: float = 0.005                  # s (200 Hz)
+    frame_id: str = "base_link"
+    chunk_timeout: float = 1.0             # s after the newest chunk's stamp: stale -> brake and hold
+    joint_state_timeout: float = 0.1       # s without a joint measurement -> halt, hold, FAULT
+    stop_time: float = 0.45                # s, /gr2/stop must be at rest within 0.5 s
+    switch_lead: float = 0.0               # s between receiving a chunk and switching to it
+    future_stamp_tolerance: float = 0.5    # s, chunks stamped further in the future are rejected
+    max_reach: float = 1.5                 # m, poses farther from the base are rejected
+    max_chunk_length: int = 1000
+    resync_threshold: float = 0.2          # rad, commanded vs measured beyond this -> resync
+    gripper_deadband: float = 1e-3
+    naive_switching: bool = False          # baseline for the smoothness comparison only
+    stats_window: int = 2000
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+
+
+@dataclass
+class ControlOutput:
+    position: np.ndarray
+    velocity: np.ndarray
+    gripper: float | None        # new gripper command (on change), else None
+    mode: Mode
+
+
+@dataclass
+class StatusSnapshot:
+    mode: Mode
+    cycle_p50: float
+    cycle_p99: float
+    cycle_max: float
+    qp_p50: float
+    qp_p99: float
+    deadline_misses: int
+    cycles_without_reference: int
+    cycles: int
+    manipulability: float
+    min_distance: float
+    position_error: float
+    orientation_error: float
+    chunks_accepted: int
+    chunks_rejected: int
+    message: str
+
+
+class _Window:
+    def __init__(self, n: int):
+        self.values: deque[float] = deque(maxlen=n)
+
+    def add(self, v: float) -> None:
+        self.values.append(v)
+
+    def pct(self, p: float) -> float:
+        return float(np.percentile(self.values, p)) if self.values else 0.0
+
+    def max(self) -> float:
+        return float(max(self.values)) if self.values else 0.0
+
+
+class Controller:
+    def __init__(self, config: ControllerConfig | None = None, robot: RobotModel | None = None):
+        self.cfg = config or ControllerConfig()
+        self.cfg.tracking.dt = self.cfg.period
+        self.robot = robot or RobotModel.load(self.cfg.model)
+        self.qp = TrackingQP(self.robot, self.cfg.tracking)
+        self.optimizer = TrajectoryOptimizer(self.cfg.trajectory)
+        self._lock = threading.Lock()
+        self.mode = Mode.IDLE
+        self.message = "waiting for joint states"
+        self.q: np.ndarray | None = None      # commanded state (integrated), rad
+        self.qd = np.zeros(7)
+        self._old_ref: Reference | None = None
+        self._ref: Reference | None = None
+        self._t_switch = -np.inf
+        self._generation = 0
+        self._last_chunk_stamp = -np.inf
+        self._last_chunk_seq: int | None = None
+        self._stop_stamp = -np.inf
+        self._gripper_events: list[tuple[float, float]] = []
+        self._gripper_sent: float | None = None
+        self._halt: tuple[float, np.ndarray, float] | None = None   # (t0, qd0, duration)
+        self._last_meas_time = -np.inf
+        self.chunks_accepted = self.chunks_rejected = 0
+        self.last_rejection = ""
+        self.cycles = self.deadline_misses = self.cycles_without_reference = 0
+        self._cycle = _Window(self.cfg.stats_window)
+        self._qp = _Window(self.cfg.stats_window)
+        self.manipulability = 0.0
+        self.min_distance = float("inf")
+        self.position_error = self.orientation_error = 0.0
+        self.last_qp_time = 0.0
+
+    # --- chunks ---------------------------------------------------------------------------
+    def validate(self, chunk: ChunkData, now: float) -> None:
+        """Raise ChunkRejected with the reason for anything the controller must not execute."""
+        c = self.cfg
+        k = len(chunk.positions)
+        if k == 0:
+            raise ChunkRejected("empty chunk (no poses)")
+        if k > c.max_chunk_length:
+            raise ChunkRejected(f"chunk has {k} poses, more than max_chunk_length {c.max_chunk_length}")
+        if chunk.frame_id != c.frame_id:
+            raise ChunkRejected(f"chunk frame '{chunk.frame_id}' is not '{c.frame_id}'")
+        if len(chunk.gripper) != k or len(chunk.quaternions) != k:
+            raise ChunkRejected(f"length mismatch: {k} poses, {len(chunk.quaternions)} orientations, "
+                                f"{len(chunk.gripper)} gripper values")
+        for name, arr in (("positions", chunk.positions), ("orientations", chunk.quaternions),
+                          ("gripper", chunk.gripper), ("dt", chunk.dt), ("stamp", chunk.stamp)):
+            if not np.all(np.isfinite(np.asarray(arr, dtype=float))):
+                raise ChunkRejected(f"NaN/inf in {name}")
+        if not chunk.dt > 0:
+            raise ChunkRejected(f"non-monotonic pose times: dt = {chunk.dt} (must be > 0)")
+        if chunk.stamp < self._last_chunk_stamp:
+            raise ChunkRejected(f"non-monotonic stamps: chunk {chunk.sequence} is "
+                                f"{self._last_chunk_stamp - chunk.stamp:.3f} s older than the executing one")
+        if chunk.stamp > now + c.future_stamp_tolerance:
+            raise ChunkRejected(f"stamp {chunk.stamp - now:.3f} s in the future (clock mismatch?)")
+        if chunk.stamp <= self._stop_stamp:
+            raise ChunkRejected("chunk predicts from an observation taken before /gr2/stop")
+        norms = np.linalg.norm(chunk.quaternions, axis=1)
+        if np.any(np.abs(norms - 1.0) > 1e-2):
+            raise ChunkRejected(f"non-unit quaternion (norm {norms[np.argmax(np.abs(norms - 1))]:.3f})")
+        if np.any(np.linalg.norm(chunk.positions, axis=1) > c.max_reach):
+            raise ChunkRejected(f"pose farther than {c.max_reach} m from {c.frame_id}")
+        if np.any((chunk.gripper < 0) | (chunk.gripper > 1)):
+            raise ChunkRejected("gripper value outside 0..1")
+
+    def submit_chunk(self, chunk: ChunkData, now: float) -> tuple[bool, str]:
+        """Validate and optimise a chunk; returns (accepted, reason)."""
+        try:
+            with self._lock:
+                self.validate(chunk, now)
+                if self.q is None:
+                    raise ChunkRejected("no joint state yet")
+                if self.mode in (Mode.STOPPING, Mode.FAULT):
+                    raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self.message}")
+                t_switch = now + self.cfg.switch_lead
+                start = self._sample(t_switch)
+                generation = self._generation
+            if self.cfg.naive_switching:
+                ref = naive_reference(chunk, t_switch, start)
+            else:
+                ref = self.optimizer.optimize(chunk, t_switch, start)
+            with self._lock:
+                if generation != self._generation:
+                    raise ChunkRejected("superseded while optimising (stop or newer chunk)")
+                if self.mode in (Mode.STOPPING, Mode.FAULT):
+                    raise ChunkRejected(f"controller is {self.mode.name.lower()}")
+                self._install(ref, t_switch)
+                self._last_chunk_stamp = chunk.stamp
+                self._last_chunk_seq = chunk.sequence
+                times = chunk.times()
+                self._gripper_events = [(t, float(g)) for t, g in zip(times, chunk.gripper) if t > t_switch]
+                self.mode = Mode.TRACKING
+                self.message = ""
+                self.chunks_accepted += 1
+            return True, ""
+        except ChunkRejected as err:
+            with self._lock:
+                self.chunks_rejected += 1
+                self.last_rejection = self.message = str(err)
+            return False, str(err)
+
+    def _install(self, ref: Reference, t_switch: float) -> None:
+        self._old_ref, self._ref, self._t_switch = self._ref, ref, t_switch
+        self._generation += 1
+
+    def _sample(self, t: float) -> ReferenceSample:
+        ref = self._ref if (t >= self._t_switch or self._old_ref is None) else self._old_ref
+        return ref.sample(t)
+
+    # --- commands -------------------------------------------------------------------------
+    def stop(self, now: float) -> str:
+        """Smooth halt in joint space within stop_time, then hold. Chunks predicted from
+        observations before this instant are rejected afterwards."""
+        with self._lock:
+            self._stop_stamp = now
+            if self.q is None:
+                return "no joint state yet; nothing to stop"
+            self._start_halt(now, Mode.STOPPING, "stop requested")
+            return "stopping"
+
+    def _start_halt(self, now: float, mode: Mode, message: str) -> None:
+        amax = self.robot.acceleration_limit
+        duration = float(np.clip(np.max(np.abs(self.qd) / amax), self.cfg.period, self.cfg.stop_time))
+        self._halt = (now, self.qd.copy(), duration)
+        self._gripper_events = []
+        self._generation += 1
+        self.mode, self.message = mode, message
+
+    def _hold_here(self, now: float) -> None:
+        pose = self.robot.forward(self.q)
+        self._install(HoldReference(now, pose), -np.inf)
+        self._old_ref = None
+
+    # --- the cycle ------------------------------------------------------------------------
+    def update_measurement(self, now: float, q: np.ndarray) -> None:
+        """A joint measurement arrived (stamp on the controller's clock)."""
+        with self._lock:
+            self._last_meas_time = now
+            self._q_meas = np.asarray(q, dtype=float).copy()
+
+    def step(self, now: float) -> ControlOutput | None:
+        """One control cycle at time `now`; None until the first joint state."""
+        t0 = time.perf_counter()
+        with self._lock:
+            out = self._step(now)
+        self._cycle.add(time.perf_counter() - t0)
+        return out
+
+    def record_deadline_miss(self) -> None:
+        self.deadline_misses += 1
+
+    def _step(self, now: float) -> ControlOutput | None:
+        cfg = self.cfg
+        if not np.isfinite(self._last_meas_time):
+            return None
+        self.cycles += 1
+        stale = now - self._last_meas_time > cfg.joint_state_timeout
+        if self.q is None:
+            self.q = self._q_meas.copy()
+            self.qd = np.zeros(7)
+            self._hold_here(now)
+            self.mode, self.message = Mode.IDLE, "holding the measured configuration"
+        if stale and self.mode not in (Mode.FAULT,):
+            self._start_halt(now, Mode.FAULT, f"joint states stale (> {cfg.joint_state_timeout * 1e3:.0f} ms)")
+        elif not stale and self.mode == Mode.FAULT and self._halt is None:
+            # measurements are back: continue from where the arm really is
+            self.q, self.qd = self._q_meas.copy(), np.zeros(7)
+            self._hold_here(now)
+            self.mode, self.message = Mode.IDLE, "joint states recovered"
+        elif not stale and np.max(np.abs(self._q_meas - self.q)) > cfg.resync_threshold:
+            self.q, self.qd = self._q_meas.copy(), np.zeros(7)
+            self._hold_here(now)
+            self.mode, self.message = Mode.HOLDING, "arm did not follow the command; resynchronised"
+
+        if self._halt is not None:
+            return self._halt_step(now)
+        if self.mode == Mode.FAULT:
+            # no trustworthy measurement: stand still on the last command
+            return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
+
+        if self.mode == Mode.TRACKING and now - self._last_chunk_stamp > cfg.chunk_timeout:
+            self._install(braking_reference(now, self._sample(now), cfg.trajectory), now)
+            self._old_ref = None
+            self.mode, self.message = Mode.HOLDING, "action chunks stale: decelerated and holding"
+        elif self.mode == Mode.TRACKING and now > self._ref.end_time:
+            self.mode, self.message = Mode.HOLDING, "chunk finished: holding"
+        if self.mode == Mode.HOLDING and self._last_chunk_stamp > self._stop_stamp:
+            self.cycles_without_reference += 1   # a task was running and its chunks ran out
+
+        ref = self._sample(now + cfg.period)   # the command is valid at the end of this cycle
+        # Climbing manipulability moves the null space: only while tracking, so that holding
+        # means the joints stand still.
+        res = self.qp.solve(self.q, self.qd, ref.pose, ref.twist, secondary=self.mode == Mode.TRACKING)
+        self._qp.add(res.solve_time)
+        self.last_qp_time = res.solve_time
+        self.qd = res.qd
+        self.q = self.q + self.qd * cfg.period
+        self.manipulability, self.min_distance = res.manipulability, res.min_distance
+        self.position_error, self.orientation_error = res.position_error, res.orientation_error
+        return ControlOutput(self.q.copy(), self.qd.copy(), self._gripper(now), self.mode)
+
+    def _halt_step(self, now: float) -> ControlOutput:
+        t0, qd0, duration = self._halt
+        frac = max(0.0, 1.0 - (now + self.cfg.period - t0) / duration)
+        self.qd = qd0 * frac
+        self.q = self.q + self.qd * self.cfg.period
+        if frac == 0.0:
+            self._halt = None
+            self.qd = np.zeros(7)
+            self._hold_here(now)
+            if self.mode == Mode.STOPPING:
+                self.mode, self.message = Mode.HOLDING, "stopped by /gr2/stop; holding"
+        return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
+
+    def _gripper(self, now: float) -> float | None:
+        due = [g for t, g in self._gripper_events if t <= now]
+        if not due:
+            return None
+        self._gripper_events = [(t, g) for t, g in self._gripper_events if t > now]
+        value = due[-1]
+        if self._gripper_sent is None or abs(value - self._gripper_sent) > self.cfg.gripper_deadband:
+            self._gripper_sent = value
+            return value
+        return None
+
+    # --- monitoring -----------------------------------------------------------------------
+    def measured_pose(self, q: np.ndarray) -> pin.SE3:
+        with self._lock:
+            return self.robot.forward(q)
+
+    def planned_path(self, now: float, points: int = 50) -> np.ndarray:
+        """TCP positions of the active reference from now to its end (for RViz)."""
+        with self._lock:
+            if self._ref is None:
+                return np.zeros((0, 3))
+            end = max(self._ref.end_time, now)
+            return self._ref.positions(np.linspace(now, end, points))
+
+    def status(self) -> StatusSnapshot:
+        with self._lock:
+            return StatusSnapshot(
+                mode=self.mode, cycle_p50=self._cycle.pct(50), cycle_p99=self._cycle.pct(99),
+                cycle_max=self._cycle.max(), qp_p50=self._qp.pct(50), qp_p99=self._qp.pct(99),
+                deadline_misses=self.deadline_misses, cycles_without_reference=self.cycles_without_reference,
+                cycles=self.cycles, manipulability=self.manipulability, min_distance=self.min_distance,
+                position_error=self.position_error, orientation_error=self.orientation_error,
+                chunks_accepted=self.chunks_accepted, chunks_rejected=self.chunks_rejected,
+                message=self.message or self.last_rejection)

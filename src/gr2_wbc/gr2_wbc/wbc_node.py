@@ -1,0 +1,281 @@
+"""wbc_node: the 200 Hz whole-body controller as a ROS 2 node (thin adapter around
+gr2_wbc.controller).
+
+The control loop runs in its own thread with absolute deadlines on time.monotonic (a
+drifting rclpy timer would accumulate callback latency into the period); subscriptions,
+the stop service and the slow publishers (status, path, markers) run in the executor.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+import numpy as np
+import pinocchio as pin
+import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
+from geometry_msgs.msg import Point, Pose, PoseStamped
+from nav_msgs.msg import Path
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
+
+import gr2_contract as contract
+from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
+
+from gr2_wbc.config import controller_config_from_params, default_parameters
+from gr2_wbc.controller import Controller
+from gr2_wbc.trajectory import ChunkData
+
+GRIPPER_STROKE_RAD = 0.8   # knuckle joint travel of the 2F-85 in the URDF (0 open .. 0.8 closed)
+
+
+def to_time_msg(seconds: float) -> TimeMsg:
+    sec = math.floor(seconds)
+    return TimeMsg(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+
+
+def from_time_msg(t: TimeMsg) -> float:
+    return t.sec + t.nanosec * 1e-9
+
+
+def chunk_from_msg(msg: ActionChunk) -> ChunkData:
+    poses = msg.poses
+    return ChunkData(
+        stamp=from_time_msg(msg.header.stamp), dt=float(msg.dt),
+        positions=np.array([[p.position.x, p.position.y, p.position.z] for p in poses], dtype=float).reshape(-1, 3),
+        quaternions=np.array([[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]
+                              for p in poses], dtype=float).reshape(-1, 4),
+        gripper=np.array(msg.gripper, dtype=float), frame_id=msg.header.frame_id, sequence=int(msg.sequence))
+
+
+def pose_msg(T: pin.SE3) -> Pose:
+    q = pin.Quaternion(T.rotation).coeffs()
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in T.translation)
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in q)
+    return pose
+
+
+class WbcNode(Node):
+    def __init__(self):
+        super().__init__("wbc")
+        params = {}
+        for name, default in default_parameters().items():
+            params[name] = self.declare_parameter(name, default).value
+        for box in params["environment.boxes"]:
+            for key in ("center", "size"):
+                name = f"environment.{box}.{key}"
+                if name not in params:
+                    params[name] = self.declare_parameter(name, Parameter.Type.DOUBLE_ARRAY).value
+        self.status_rate = float(self.declare_parameter("status_rate", 2.0).value)
+        self.path_rate = float(self.declare_parameter("path_rate", 10.0).value)
+        self.gripper_speed = float(self.declare_parameter("gripper_speed", 0.5).value)
+        self.gripper_force = float(self.declare_parameter("gripper_force", 0.5).value)
+        self.cfg = controller_config_from_params(params)
+        self.controller = Controller(self.cfg)
+        robot = self.controller.robot
+        self.joint_names = list(robot.description.arm_joints)
+        self.gripper_joint = robot.description.gripper_joint
+        self._fk_model = robot.model
+        self._fk_data = robot.model.createData()   # the measured-state FK must not share the QP's data
+        self._measured: tuple[float, np.ndarray, np.ndarray, float] | None = None
+        self._gripper_closed = False
+        self._meas_lock = threading.Lock()
+
+        self.cmd_pub = self.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
+        self.gripper_pub = self.create_publisher(GripperCommand, contract.GRIPPER_COMMAND, 10)
+        self.state_pub = self.create_publisher(RobotState, contract.ROBOT_STATE, 10)
+        self.status_pub = self.create_publisher(WbcStatus, contract.WBC_STATUS, 10)
+        self.path_pub = self.create_publisher(Path, contract.WBC_PLANNED_PATH, 5)
+        self.marker_pub = self.create_publisher(MarkerArray, contract.WBC_MARKERS, 5)
+        self.create_subscription(JointState, contract.JOINT_STATES, self.on_joint_state, qos_profile_sensor_data)
+        self.create_subscription(ActionChunk, contract.ACTION_CHUNK, self.on_chunk, 10)
+        self.create_service(Trigger, contract.STOP_SERVICE, self.on_stop)
+        self.create_timer(1.0 / self.status_rate, self.publish_status)
+        self.create_timer(1.0 / self.path_rate, self.publish_path)
+
+        self._running = True
+        self._publish_times: list[float] = []
+        self._thread = threading.Thread(target=self.control_loop, name="wbc_control", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"WBC at {1.0 / self.cfg.period:.0f} Hz, {len(robot.pairs)} collision pairs, "
+            f"obstacles {[b.name for b in self.cfg.model.obstacles]}")
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # --- inputs ---------------------------------------------------------------------------
+    def on_joint_state(self, msg: JointState) -> None:
+        index = {n: i for i, n in enumerate(msg.name)}
+        if not all(n in index for n in self.joint_names) or len(msg.position) != len(msg.name):
+            return   # e.g. a gripper-only message
+        q = np.array([msg.position[index[n]] for n in self.joint_names])
+        qd = (np.array([msg.velocity[index[n]] for n in self.joint_names])
+              if len(msg.velocity) == len(msg.name) else np.zeros(len(q)))
+        if not np.all(np.isfinite(q)):
+            self.get_logger().warn("ignoring /joint_states with NaN/inf", throttle_duration_sec=5.0)
+            return
+        g = msg.position[index[self.gripper_joint]] / GRIPPER_STROKE_RAD if self.gripper_joint in index else 0.0
+        now = self.now()
+        with self._meas_lock:
+            self._measured = (now, q, qd, float(np.clip(g, 0.0, 1.0)))
+        self.controller.update_measurement(now, q)
+
+    def on_chunk(self, msg: ActionChunk) -> None:
+        ok, why = self.controller.submit_chunk(chunk_from_msg(msg), self.now())
+        if not ok:
+            self.get_logger().warn(f"rejected action chunk {msg.sequence}: {why}")
+
+    def on_stop(self, request, response):
+        response.message = self.controller.stop(self.now())
+        response.success = True
+        self.get_logger().info(f"/gr2/stop: {response.message}")
+        return response
+
+    # --- the 200 Hz loop --------------------------------------------------------------------
+    def control_loop(self) -> None:
+        period = self.cfg.period
+        deadline = time.monotonic() + period
+        while self._running and rclpy.ok():
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            start = time.monotonic()
+            try:
+                self.cycle(self.now() if rclpy.ok() else 0.0)
+            except Exception as err:   # noqa: BLE001 - the loop must survive and report
+                if not rclpy.ok():
+                    break
+                self.get_logger().error(f"control cycle failed: {err!r}", throttle_duration_sec=1.0)
+            done = time.monotonic()
+            self._publish_times.append(done)
+            if done > deadline + period:
+                self.controller.record_deadline_miss()
+            deadline += period
+            if done > deadline:   # overran: realign to the next period boundary instead of bursting
+                deadline += math.ceil((done - deadline) / period) * period
+
+    def cycle(self, now: float) -> None:
+        out = self.controller.step(now)
+        if out is not None:
+            cmd = JointCommand()
+            cmd.header.stamp = to_time_msg(now + self.cfg.period)
+            cmd.header.frame_id = self.cfg.frame_id
+            cmd.name = self.joint_names
+            cmd.position = out.position.tolist()
+            cmd.velocity = out.velocity.tolist()
+            self.cmd_pub.publish(cmd)
+            if out.gripper is not None:
+                g = GripperCommand()
+                g.header.stamp = cmd.header.stamp
+                g.position, g.speed, g.force = float(out.gripper), self.gripper_speed, self.gripper_force
+                self._gripper_closed = out.gripper > 0.5
+                self.gripper_pub.publish(g)
+        self.publish_robot_state()
+
+    def publish_robot_state(self) -> None:
+        with self._meas_lock:
+            measured = self._measured
+        if measured is None:
+            return
+        stamp, q, qd, gripper = measured
+        robot = self.controller.robot
+        pin.forwardKinematics(self._fk_model, self._fk_data, robot.configuration(q))
+        T = pin.updateFramePlacement(self._fk_model, self._fk_data, robot.tcp_frame)
+        pin.computeJointJacobians(self._fk_model, self._fk_data)
+        J = pin.getFrameJacobian(self._fk_model, self._fk_data, robot.tcp_frame, pin.LOCAL_WORLD_ALIGNED)
+        twist = J @ qd
+        msg = RobotState()
+        msg.header.stamp = to_time_msg(stamp)
+        msg.header.frame_id = self.cfg.frame_id
+        msg.ee_pose = pose_msg(T)
+        msg.ee_twist.linear.x, msg.ee_twist.linear.y, msg.ee_twist.linear.z = (float(v) for v in twist[:3])
+        msg.ee_twist.angular.x, msg.ee_twist.angular.y, msg.ee_twist.angular.z = (float(v) for v in twist[3:])
+        msg.gripper_position = gripper
+        msg.gripper_closed = self._gripper_closed
+        msg.joint_names = self.joint_names
+        msg.joint_positions = q.tolist()
+        msg.joint_velocities = qd.tolist()
+        self.state_pub.publish(msg)
+
+    # --- monitoring -----------------------------------------------------------------------
+    def publish_status(self) -> None:
+        s = self.controller.status()
+        msg = WbcStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.mode = int(s.mode)
+        msg.cycle_p50, msg.cycle_p99, msg.cycle_max = s.cycle_p50, s.cycle_p99, s.cycle_max
+        msg.qp_p50, msg.qp_p99 = s.qp_p50, s.qp_p99
+        msg.deadline_misses, msg.cycles_without_reference, msg.cycles = (
+            s.deadline_misses, s.cycles_without_reference, s.cycles)
+        msg.manipulability = s.manipulability
+        msg.min_distance = s.min_distance if math.isfinite(s.min_distance) else -1.0
+        msg.position_error, msg.orientation_error = s.position_error, s.orientation_error
+        msg.chunks_accepted, msg.chunks_rejected = s.chunks_accepted, s.chunks_rejected
+        msg.message = s.message
+        self.status_pub.publish(msg)
+
+    def publish_path(self) -> None:
+        points = self.controller.planned_path(self.now())
+        stamp = self.get_clock().now().to_msg()
+        path = Path()
+        path.header.stamp, path.header.frame_id = stamp, self.cfg.frame_id
+        for p in points:
+            ps = PoseStamped()
+            ps.header = path.header
+            ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = (float(v) for v in p)
+            ps.pose.orientation.w = 1.0
+            path.poses.append(ps)
+        self.path_pub.publish(path)
+        line = Marker()
+        line.header = path.header
+        line.ns, line.id, line.type, line.action = "wbc_reference", 0, Marker.LINE_STRIP, Marker.ADD
+        line.scale.x = 0.005
+        line.color.g, line.color.a = 0.8, 1.0
+        line.pose.orientation.w = 1.0
+        line.points = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in points]
+        head = Marker()
+        head.header = path.header
+        head.ns, head.id, head.type = "wbc_reference", 1, Marker.SPHERE
+        head.action = Marker.ADD if len(points) else Marker.DELETE
+        if len(points):
+            head.pose.position = line.points[0]
+        head.pose.orientation.w = 1.0
+        head.scale.x = head.scale.y = head.scale.z = 0.02
+        head.color.r, head.color.g, head.color.a = 1.0, 0.5, 1.0
+        self.marker_pub.publish(MarkerArray(markers=[line, head]))
+
+    def shutdown(self) -> None:
+        self._running = False
+        self._thread.join(timeout=1.0)
+
+
+def main(args=None) -> None:
+    # The executor thread holds the GIL between its callbacks; with the default 5 ms switch
+    # interval the control thread could wait a whole period for it after waking up.
+    sys.setswitchinterval(0.0002)
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = WbcNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

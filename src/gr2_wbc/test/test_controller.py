@@ -1,0 +1,228 @@
+"""Controller core: continuity at chunk switches, limits, rejections, stop, stale inputs,
+collision margin, gripper timing, and the optimiser-vs-naive smoothness comparison."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from conftest import Loop, make_chunk
+from gr2_wbc.controller import Mode
+
+
+def path_chunk(loop: Loop, stamp: float, offset=(0.0, 0.0, 0.0), k: int = 10, dt: float = 0.1,
+               speed: float = 0.2, seq: int = 0, gripper=None):
+    """Chunk along a line in +y from the home TCP at `speed` (a pick-and-place style sweep)."""
+    p0 = loop.home_pose.translation + np.asarray(offset)
+    times = stamp + dt * np.arange(1, k + 1)
+    pos = np.array([p0 + np.array([0.0, speed * t, 0.0]) for t in times])
+    return make_chunk(stamp, pos, loop.quat, gripper=gripper, dt=dt, seq=seq)
+
+
+def test_tracks_a_chunk_and_switches_continuously(loop):
+    loop.run(0.05)
+    assert loop.c.mode == Mode.IDLE
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.05, seq=1), loop.now)
+    assert ok, why
+    loop.run(0.3)
+    # a second chunk that disagrees with the first by 2 cm: the reference must not jump
+    t_switch = loop.now
+    before = loop.c._sample(t_switch)
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.05, offset=(0.0, 0.0, 0.02), seq=2), loop.now)
+    assert ok, why
+    after = loop.c._sample(t_switch)
+    np.testing.assert_allclose(after.position, before.position, atol=1e-9)
+    np.testing.assert_allclose(after.linear_velocity, before.linear_velocity, atol=1e-9)
+    np.testing.assert_allclose(after.rotation, before.rotation, atol=1e-9)
+    np.testing.assert_allclose(after.angular_velocity, before.angular_velocity, atol=1e-9)
+    loop.run(1.5)
+    assert loop.c.mode == Mode.HOLDING        # chunk finished: the TCP rests at its last pose
+    robot = loop.c.robot                      # (the null space may still climb manipulability)
+    robot.update(loop.log[-1]["q"])
+    assert np.linalg.norm(robot.tcp_jacobian()[:3] @ loop.log[-1]["qd"]) < 1e-4
+    err = loop.array("error")
+    assert err[-1] < 1e-4
+
+
+def test_joint_limits_are_respected_for_an_unreachable_chunk(loop, robot):
+    loop.run(0.02)
+    far = loop.home_pose.translation + np.array([0.6, 0.4, 0.3])   # out of reach: pulls joints to their limits
+    chunk = make_chunk(loop.now, [far] * 10, loop.quat, dt=0.2)
+    assert loop.c.submit_chunk(chunk, loop.now)[0]
+    loop.run(2.5)
+    q, qd = loop.array("q"), loop.array("qd")
+    acc = np.diff(qd, axis=0) / loop.c.cfg.period
+    assert np.all(np.abs(qd) <= robot.velocity_limit + 1e-9)
+    assert np.all(np.abs(acc) <= robot.acceleration_limit + 1e-6)
+    assert np.all(q <= robot.upper + 1e-9) and np.all(q >= robot.lower - 1e-9)
+    assert np.abs(qd).max() > 0.3 * robot.velocity_limit.min()    # it did move
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda c: setattr(c, "positions", c.positions[:0]) or setattr(c, "quaternions", c.quaternions[:0])
+     or setattr(c, "gripper", c.gripper[:0]), "empty"),
+    (lambda c: c.positions.__setitem__((3, 1), np.nan), "NaN/inf in positions"),
+    (lambda c: c.quaternions.__setitem__((2, 0), np.inf), "NaN/inf in orientations"),
+    (lambda c: setattr(c, "frame_id", "world"), "frame 'world'"),
+    (lambda c: setattr(c, "gripper", c.gripper[:-1]), "length mismatch"),
+    (lambda c: setattr(c, "dt", 0.0), "non-monotonic pose times"),
+    (lambda c: setattr(c, "stamp", c.stamp - 5.0), "lies in the past"),
+    (lambda c: c.quaternions.__setitem__(0, [0.0, 0.0, 0.0, 2.0]), "non-unit quaternion"),
+    (lambda c: setattr(c, "stamp", c.stamp + 3.0), "in the future"),
+])
+def test_bad_chunks_are_rejected_with_a_reason(loop, mutate, reason):
+    loop.run(0.02)
+    chunk = path_chunk(loop, loop.now)
+    mutate(chunk)
+    ok, why = loop.c.submit_chunk(chunk, loop.now)
+    assert not ok and reason in why, why
+    assert loop.c.chunks_rejected == 1 and loop.c.status().message == why
+    loop.run(0.05)
+    assert loop.c.mode == Mode.IDLE
+
+
+def test_out_of_order_chunk_is_rejected(loop):
+    loop.run(0.1)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now - 0.02), loop.now)[0]
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.05), loop.now)
+    assert not ok and "non-monotonic stamps" in why
+
+
+def test_stop_halts_smoothly_within_half_a_second(loop, robot):
+    loop.run(0.02)
+    far = loop.home_pose.translation + np.array([0.0, 0.35, -0.1])
+    assert loop.c.submit_chunk(make_chunk(loop.now, [far] * 10, loop.quat, dt=0.1), loop.now)[0]
+    loop.run(0.5)
+    speed_before = np.abs(loop.log[-1]["qd"]).max()
+    assert speed_before > 0.2
+    t_stop = loop.now
+    loop.c.stop(loop.now)
+    loop.run(0.6)
+    t = loop.array("t")
+    qd = loop.array("qd")
+    at_rest = t[(t > t_stop) & (np.abs(qd).max(axis=1) == 0.0)]
+    print(f"stop: {speed_before:.2f} rad/s -> rest after {at_rest[0] - t_stop:.3f} s")
+    assert at_rest[0] - t_stop <= 0.5
+    after = qd[t > t_stop]
+    assert np.all(np.abs(after[-1]) < 1e-9) and loop.c.mode == Mode.HOLDING
+    # smooth: no velocity step larger than the halt ramp allows
+    assert np.abs(np.diff(qd[t > t_stop - 0.05], axis=0)).max() <= speed_before * loop.c.cfg.period / 0.05
+    # chunks computed from observations before the stop are not executed
+    ok, why = loop.c.submit_chunk(path_chunk(loop, t_stop - 0.01), loop.now)
+    assert not ok and "before /gr2/stop" in why
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now), loop.now)[0]
+
+
+def test_stale_chunks_decelerate_and_hold(loop):
+    loop.run(0.02)
+    # a long chunk whose stamp then goes stale (policy stopped publishing) while moving
+    chunk = path_chunk(loop, loop.now, k=40, speed=0.2)
+    assert loop.c.submit_chunk(chunk, loop.now)[0]
+    loop.run(loop.c.cfg.chunk_timeout + 0.1)
+    assert loop.c.mode == Mode.HOLDING and "stale" in loop.c.message
+    loop.run(0.6)
+    robot = loop.c.robot
+    robot.update(loop.log[-1]["q"])
+    assert np.linalg.norm(robot.tcp_jacobian()[:3] @ loop.log[-1]["qd"]) < 1e-4
+    assert loop.c.cycles_without_reference > 0
+
+
+def test_stale_joint_states_hold_and_report_then_recover(loop):
+    loop.run(0.02)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now, k=20), loop.now)[0]
+    loop.run(0.3)
+    loop.run(0.6, measure=False)     # the arm driver stops publishing
+    assert loop.c.mode == Mode.FAULT and "stale" in loop.c.message
+    np.testing.assert_allclose(loop.log[-1]["qd"], 0.0)
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now), loop.now)
+    assert not ok and "fault" in why
+    loop.run(0.05)                   # measurements back
+    assert loop.c.mode == Mode.IDLE
+
+
+def test_gripper_command_is_emitted_when_the_reference_reaches_it(loop):
+    loop.run(0.02)
+    t0 = loop.now
+    chunk = path_chunk(loop, t0, gripper=[0.0] * 5 + [1.0] * 5)
+    assert loop.c.submit_chunk(chunk, loop.now)[0]
+    loop.run(1.2)
+    events = [(e["t"], e["gripper"]) for e in loop.log if e["gripper"] is not None]
+    assert [g for _, g in events] == [0.0, 1.0]
+    close_time = events[1][0] - loop.c.cfg.period      # the cycle that emitted it started here
+    assert close_time == pytest.approx(t0 + 0.6, abs=loop.c.cfg.period + 1e-9)
+
+
+def test_a_chunk_through_the_table_keeps_the_collision_margin(make_loop):
+    loop = make_loop(chunk_timeout=3.0)   # one long chunk, no follow-up: must not go stale
+    loop.run(0.02)
+    margin = loop.c.cfg.tracking.collision_margin
+    p0 = loop.home_pose.translation
+    # straight down through the table top (z = 0) to 10 cm below it
+    pos = [p0 + np.array([0.0, 0.0, -(p0[2] + 0.1) * i / 10]) for i in range(1, 11)]
+    assert loop.c.submit_chunk(make_chunk(loop.now, pos, loop.quat, dt=0.08), loop.now)[0]
+    loop.run(2.5)
+    robot = loop.c.robot
+    worst = np.inf
+    for q in loop.array("q"):
+        robot.update(q)
+        d = robot.proximities(np.inf)
+        table = [dist for dist, pair in zip(d.distances, robot.pairs) if pair.name.endswith("|table")]
+        worst = min(worst, min(table))
+    print(f"closest approach to the table: {worst * 1e3:.2f} mm (margin {margin * 1e3:.0f} mm)")
+    assert worst >= margin - 1e-3
+    assert worst < margin + 0.01          # it did go down to the margin
+
+
+def chunk_sequence_peak_acceleration(loop: Loop, switches: int = 6) -> tuple[float, float]:
+    """Peak joint acceleration within 50 ms of each chunk switch, over a sequence of chunks
+    that disagree with each other by up to 1.5 cm (as successive policy predictions do)."""
+    rng = np.random.default_rng(7)
+    loop.run(0.02)
+    switch_times = []
+    for i in range(switches):
+        offset = rng.uniform(-0.015, 0.015, size=3)
+        ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.03, offset=offset, seq=i), loop.now)
+        assert ok, why
+        switch_times.append(loop.now)
+        loop.run(0.3)
+    t, qd = loop.array("t")[1:], loop.array("qd")
+    acc = np.abs(np.diff(qd, axis=0)) / loop.c.cfg.period
+    near = np.zeros(len(t), dtype=bool)
+    for ts in switch_times[1:]:
+        near |= (t >= ts) & (t <= ts + 0.05)
+    return float(acc[near].max()), float(acc.max())
+
+
+def test_optimiser_reduces_peak_joint_acceleration_at_chunk_switches(make_loop):
+    optimised, _ = chunk_sequence_peak_acceleration(make_loop())
+    naive, _ = chunk_sequence_peak_acceleration(make_loop(naive_switching=True))
+    ratio = optimised / naive
+    print(f"peak joint acceleration at chunk switches: optimiser {optimised:.3f} rad/s^2, "
+          f"naive {naive:.3f} rad/s^2, ratio {ratio:.3f}")
+    # naive switching saturates the QP's joint acceleration limit (which caps the ratio from below)
+    assert ratio < 0.8
+
+
+def test_pick_and_place_chunks_are_tracked_within_5_mm_rms(loop):
+    """Chunk sequence along a down-across-up path at 0.2 m/s, a new 1 s chunk every 0.3 s,
+    each stamped 30 ms in the past (inference latency); RMS of TCP vs the path itself."""
+    from test_wbc_node import pick_place_path
+
+    loop.run(0.05)
+    path, total = pick_place_path(loop.home_pose.translation, 0.2)
+    t0 = loop.now + 0.1
+    errors = []
+
+    def feed(lp: Loop):
+        if int(round(lp.now / lp.c.cfg.period)) % 60 == 0:
+            stamp = lp.now - 0.03
+            chunk = make_chunk(stamp, [path(stamp + 0.1 * i - t0) for i in range(1, 11)], lp.quat, dt=0.1)
+            assert lp.c.submit_chunk(chunk, lp.now)[0]
+        if t0 + 0.5 < lp.now < t0 + total:
+            errors.append(np.linalg.norm(lp.c.robot.forward(lp.q).translation - path(lp.now - t0)))
+
+    loop.run(total + 0.5, on_cycle=feed)
+    rms = float(np.sqrt(np.mean(np.square(errors))))
+    print(f"pick-and-place at 0.2 m/s, ideal arm: RMS TCP error {rms * 1e3:.2f} mm, max {max(errors) * 1e3:.1f} mm")
+    assert rms < 0.005
