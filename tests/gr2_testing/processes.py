@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+
+_LOG_IDS = itertools.count()  # unique log names across every test of a run
 
 
 class ProcessGroup:
@@ -18,7 +22,7 @@ class ProcessGroup:
     def start(self, cmd: list[str], name: str | None = None, env: dict | None = None) -> subprocess.Popen:
         """Start `cmd` in its own session; stdout+stderr go to a log file shown on failure."""
         name = name or Path(cmd[0]).name
-        log_path = self.log_dir / f"{name}-{os.getpid()}-{len(self._procs)}.log"
+        log_path = self.log_dir / f"{name}-{os.getpid()}-{next(_LOG_IDS)}.log"
         log = open(log_path, "wb")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})}, start_new_session=True)

@@ -26,8 +26,6 @@ import numpy as np
 from gr2_bringup.graph import resolve_graph
 from gr2_bringup.up import Graph
 
-SIM_TASK_SUCCESS = "/gr2/sim/task_success"
-SIM_TASK_INSTRUCTION = "/gr2/sim/task_instruction"
 
 
 @dataclass
@@ -142,8 +140,8 @@ def _monitor(observed: Observed):
                              on(c.POLICY_STATUS, lambda m, t: setattr(observed, "policy_status", m)), reliable)
     node.create_subscription(WbcStatus, c.WBC_STATUS,
                              on(c.WBC_STATUS, lambda m, t: setattr(observed, "wbc_status", m)), reliable)
-    node.create_subscription(Bool, SIM_TASK_SUCCESS, on(SIM_TASK_SUCCESS, on_success), reliable)
-    node.create_subscription(String, SIM_TASK_INSTRUCTION, on(SIM_TASK_INSTRUCTION, on_instruction), latched)
+    node.create_subscription(Bool, c.SIM_TASK_SUCCESS, on(c.SIM_TASK_SUCCESS, on_success), reliable)
+    node.create_subscription(String, c.SIM_TASK_INSTRUCTION, on(c.SIM_TASK_INSTRUCTION, on_instruction), latched)
     instruction_pub = node.create_publisher(String, c.INSTRUCTION, reliable)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)

@@ -31,10 +31,10 @@ from gr2_msgs.msg import GripperCommand, JointCommand
 
 from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 
-# Sim-only interfaces (not part of the real robot's contract).
-TASK_SUCCESS_TOPIC = "/gr2/sim/task_success"       # std_msgs/Bool, the current task's success check
-TASK_INSTRUCTION_TOPIC = "/gr2/sim/task_instruction"  # std_msgs/String (latched), the task's instruction
-RESET_SERVICE = "/gr2/sim/reset"                   # std_srvs/Trigger: reset to the task/setting/seed parameters
+# Sim-only interfaces (not part of the real robot's contract), named in gr2_contract.
+TASK_SUCCESS_TOPIC = contract.SIM_TASK_SUCCESS
+TASK_INSTRUCTION_TOPIC = contract.SIM_TASK_INSTRUCTION
+RESET_SERVICE = contract.SIM_RESET
 
 
 def _stamp(seconds: float) -> TimeMsg:

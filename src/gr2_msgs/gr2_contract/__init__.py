@@ -45,6 +45,12 @@ WBC_MARKERS = "/gr2/wbc/markers"
 STOP_SERVICE = "/gr2/stop"
 DIAGNOSTICS = "/diagnostics"
 
+# Simulation-only interfaces (the real robot has no equivalent; nothing outside sim and demo
+# may depend on them).
+SIM_RESET = "/gr2/sim/reset"                        # std_srvs/Trigger: reset to the task/setting/seed parameters
+SIM_TASK_SUCCESS = "/gr2/sim/task_success"          # std_msgs/Bool: the current task's success check
+SIM_TASK_INSTRUCTION = "/gr2/sim/task_instruction"  # std_msgs/String (transient local): its instruction
+
 # Nominal rates, Hz.
 CONTROL_RATE_HZ = 200.0
 CAMERA_RATE_HZ = 30.0

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from gr2_contract.config import config_dir
 from gr2_wbc.controller import ControllerConfig
+from gr2_wbc.robot_description import load_robot_description
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig
 
 _TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipulability_weight",
@@ -19,11 +21,7 @@ _CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "stop_time", 
 
 
 def default_config_path() -> Path:
-    source = Path(__file__).resolve().parents[3] / "config" / "wbc.yaml"
-    if source.exists():
-        return source
-    from ament_index_python.packages import get_package_share_directory  # only on installed hosts
-    return Path(get_package_share_directory("gr2_bringup")) / "config" / "wbc.yaml"
+    return config_dir() / "wbc.yaml"
 
 
 def load_parameters(path: Path | str | None = None) -> dict:
@@ -41,9 +39,7 @@ def default_parameters() -> dict:
     params.update({f"trajectory.{n}": getattr(cfg.trajectory, n) for n in _TRAJECTORY})
     params["acceleration_limits"] = list(cfg.model.acceleration_limits)
     params["velocity_scale"] = cfg.model.velocity_scale
-    params["environment.boxes"] = ["table"]
-    params["environment.table.center"] = [0.45, 0.0, -0.025]
-    params["environment.table.size"] = [1.5, 1.6, 0.05]
+    params["environment.boxes"] = [""]  # extra obstacles; the table comes from config/robot.yaml
     return params
 
 
@@ -62,7 +58,9 @@ def controller_config_from_params(params: dict) -> ControllerConfig:
     for name in _TRAJECTORY:
         if f"trajectory.{name}" in params:
             setattr(cfg.trajectory, name, float(params[f"trajectory.{name}"]))
-    boxes = []
+    # The table the arm stands on is part of the robot description (the sim builds the same box).
+    desc = load_robot_description()
+    boxes = [BoxObstacle("table", desc.table_center, desc.table_size)]
     for name in params.get("environment.boxes", []) or []:
         if not name:
             continue

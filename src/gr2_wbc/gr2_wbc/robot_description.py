@@ -27,6 +27,8 @@ class RobotDescription:
     tcp_position: tuple[float, float, float]
     tcp_orientation: tuple[float, float, float, float]  # x, y, z, w
     home: tuple[float, ...]
+    table_center: tuple[float, float, float]
+    table_size: tuple[float, float, float]
     arm_joints: tuple[str, ...] = ARM_JOINTS
     gripper_joint: str = GRIPPER_JOINT
     extra: dict = field(default_factory=dict)
@@ -77,4 +79,6 @@ def load_robot_description(config_path: Path | str | None = None) -> RobotDescri
         tcp_position=tuple(cfg["tcp_offset"]["position"]),
         tcp_orientation=tuple(cfg["tcp_offset"]["orientation"]),
         home=tuple(float(q) for q in cfg["home"]),
+        table_center=tuple(float(v) for v in cfg["table"]["center"]),
+        table_size=tuple(float(v) for v in cfg["table"]["size"]),
     )

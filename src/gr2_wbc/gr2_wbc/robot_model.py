@@ -184,14 +184,16 @@ class RobotModel:
 
     # --- kinematics -----------------------------------------------------------------------
     def configuration(self, q: np.ndarray) -> np.ndarray:
-        """Seven joint angles -> Pinocchio configuration (cos/sin for continuous joints)."""
+        """Seven joint angles -> Pinocchio configuration (cos/sin for continuous joints).
+
+        Vectorised with index arrays built once: this runs every 5 ms cycle."""
+        if not hasattr(self, "_idx_rev"):
+            idx = np.array([self.model.joints[k + 1].idx_q for k in range(7)])
+            self._idx_rev, self._idx_cont = idx[~self.continuous], idx[self.continuous]
         out = np.empty(self.model.nq)
-        for k in range(7):
-            idx = self.model.joints[k + 1].idx_q
-            if self.continuous[k]:
-                out[idx], out[idx + 1] = np.cos(q[k]), np.sin(q[k])
-            else:
-                out[idx] = q[k]
+        out[self._idx_rev] = q[~self.continuous]
+        qc = q[self.continuous]
+        out[self._idx_cont], out[self._idx_cont + 1] = np.cos(qc), np.sin(qc)
         return out
 
     def update(self, q: np.ndarray) -> None:
@@ -199,9 +201,13 @@ class RobotModel:
         qp = self.configuration(np.asarray(q, dtype=float))
         pin.computeJointJacobians(self.model, self.data, qp)   # also runs forward kinematics
         pin.updateFramePlacements(self.model, self.data)
-        # Every arm joint rotates about its local z (RZ / RUBZ joints of the reduced model).
-        self._axes = np.array([self.data.oMi[j].rotation[:, 2] for j in range(1, 8)])
-        self._origins = np.array([self.data.oMi[j].translation for j in range(1, 8)])
+        # Joint frames as arrays (rotations [j, 3, 3], origins [j, 3]); every arm joint rotates
+        # about its local z (RZ / RUBZ joints of the reduced model).
+        oMi = self.data.oMi
+        self._joint_R = np.array([oMi[j].rotation for j in range(8)])      # index = joint id (0: base)
+        self._joint_p = np.array([oMi[j].translation for j in range(8)])
+        self._origins = self._joint_p[1:]
+        self._axes = self._joint_R[1:, :, 2]
 
     def tcp_pose(self) -> pin.SE3:
         return self.data.oMf[self.tcp_frame]
@@ -255,7 +261,11 @@ class RobotModel:
             boxes = self.config.obstacles
             self._box_c = np.array([b.center for b in boxes], dtype=float).reshape(-1, 3)
             self._box_h = 0.5 * np.array([b.size for b in boxes], dtype=float).reshape(-1, 3)
-        centers = np.array([self.data.oMi[b.joint].act(b.center) for b in self.bodies])
+            self._body_joint = np.array([b.joint for b in self.bodies])
+            self._body_center = np.array([b.center for b in self.bodies])
+        # Body sphere centres in base_link: R_j c + p_j for each body's joint j.
+        j = self._body_joint
+        centers = np.einsum("bij,bj->bi", self._joint_R[j], self._body_center) + self._joint_p[j]
         ca, ra = centers[self._pair_a], self._radius[self._pair_a]
         is_self = self._pair_b >= 0
         gaps = np.empty(len(self.pairs))

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig, RobotModel
+from gr2_wbc.robot_description import load_robot_description
 
-TABLE = BoxObstacle("table", (0.45, 0.0, -0.025), (1.5, 1.6, 0.05))
+_DESC = load_robot_description()
+TABLE = BoxObstacle("table", _DESC.table_center, _DESC.table_size)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,6 @@ class SimConfig:
         CameraSpec(WRIST_CAMERA, "end_effector_link", (0.0, -0.085, 0.02), (0.0, 0.0, 0.22),
                    up=(0.0, -1.0, 0.0), fovy_deg=70.0),
     ])
-    table_height: float = 0.0        # table top, z in base_link (the arm stands on the table)
     settle_time: float = 0.3         # s simulated after laying out a task, before the episode starts
     table_rgba: tuple[float, float, float, float] = (0.55, 0.45, 0.35, 1.0)
     max_render_size: tuple[int, int] = (640, 480)
@@ -115,9 +114,9 @@ class World:
             self._index()
 
     def _add_table(self, spec: mujoco.MjSpec) -> None:
-        top = self.config.table_height
-        table = spec.worldbody.add_body(name="table", pos=[0.45, 0.0, top - 0.025])
-        table.add_geom(name="table_top", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.75, 0.8, 0.025],
+        top = self.desc.table_center[2] + self.desc.table_size[2] / 2  # table top, z in base_link
+        table = spec.worldbody.add_body(name="table", pos=list(self.desc.table_center))
+        table.add_geom(name="table_top", type=mujoco.mjtGeom.mjGEOM_BOX, size=[s / 2 for s in self.desc.table_size],
                        rgba=list(self.config.table_rgba), contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT)
         spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1],
                                 pos=[0, 0, top - 0.75], rgba=[0.3, 0.32, 0.35, 1.0],
