@@ -39,6 +39,8 @@ class DemoConfig:
     predict_frames_every: int = 3     # predicted frames every N chunks (video generation is slow on CPU)
     out: Path = Path("results")
     record: bool = True
+    stop_on_success: bool = True
+    untrained_preset: str = ""        # override config/policy.yaml's preset (used without a checkpoint)
 
 
 @dataclass
@@ -51,6 +53,10 @@ class Observed:
     frames: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)
     chunk_latency: list[float] = field(default_factory=list)   # observation stamp -> chunk received, s
     chunk_instructions: list[str] = field(default_factory=list)
+    # Tracing one observation through the stack, keyed by the chunk's observation stamp (ns):
+    chunk_received: dict[int, float] = field(default_factory=dict)    # -> time the chunk arrived here
+    first_command: dict[int, float] = field(default_factory=dict)     # -> first JointCommand using it
+    wbc_at_start: object = None                                       # WbcStatus when the task began
     ee: list[tuple[float, float, float, float, float]] = field(default_factory=list)  # t, x, y, z, gripper
     success: bool = False
     task_instruction: str = ""
@@ -114,6 +120,12 @@ def _monitor(observed: Observed):
     def on_chunk(msg, t):
         observed.chunk_latency.append(t - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
         observed.chunk_instructions.append(msg.instruction)
+        observed.chunk_received[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = t
+
+    def on_command(msg, t):
+        key = msg.chunk_stamp.sec * 10**9 + msg.chunk_stamp.nanosec
+        if key and key not in observed.first_command:
+            observed.first_command[key] = t
 
     def on_state(msg, t):
         p = msg.ee_pose.position
@@ -135,7 +147,7 @@ def _monitor(observed: Observed):
                                  qos_profile_sensor_data)
     node.create_subscription(RobotState, c.ROBOT_STATE, on(c.ROBOT_STATE, on_state), qos_profile_sensor_data)
     node.create_subscription(ActionChunk, c.ACTION_CHUNK, on(c.ACTION_CHUNK, on_chunk), reliable)
-    node.create_subscription(JointCommand, c.JOINT_COMMAND, on(c.JOINT_COMMAND), qos_profile_sensor_data)
+    node.create_subscription(JointCommand, c.JOINT_COMMAND, on(c.JOINT_COMMAND, on_command), qos_profile_sensor_data)
     node.create_subscription(PolicyStatus, c.POLICY_STATUS,
                              on(c.POLICY_STATUS, lambda m, t: setattr(observed, "policy_status", m)), reliable)
     node.create_subscription(WbcStatus, c.WBC_STATUS,
@@ -148,7 +160,7 @@ def _monitor(observed: Observed):
     return context, node, executor, instruction_pub
 
 
-def run_demo(cfg: DemoConfig) -> Path:
+def run_demo(cfg: DemoConfig) -> tuple[Path, dict]:
     out = cfg.out / time.strftime("demo_%Y%m%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     args = {"sim": "true", "checkpoint": cfg.checkpoint}
@@ -159,6 +171,8 @@ def run_demo(cfg: DemoConfig) -> Path:
             extra = {"task": cfg.task, "setting": cfg.setting, "seed": str(cfg.seed)}
         if spec.executable == "policy_node":
             extra = {"predict_frames_every": str(cfg.predict_frames_every)}
+            if cfg.untrained_preset:
+                extra["untrained_preset"] = cfg.untrained_preset
         specs.append(dataclasses.replace(spec, parameters={**spec.parameters, **extra}))
     graph = Graph(specs, out / "bag" if cfg.record else None)
     log = open(out / "nodes.log", "w")
@@ -195,6 +209,7 @@ def run_demo(cfg: DemoConfig) -> Path:
         print(f"[demo] up in {timeline['startup_s']:.1f} s; instruction: {instruction!r}", flush=True)
         with observed.lock:
             observed.episode_start = node.get_clock().now().nanoseconds * 1e-9
+            observed.wbc_at_start = observed.wbc_status
         instruction_pub.publish(String(data=instruction))
         t0 = time.monotonic()
         last_print = t0
@@ -202,7 +217,7 @@ def run_demo(cfg: DemoConfig) -> Path:
             executor.spin_once(timeout_sec=0.02)
             if (exited := graph.first_exited()):
                 raise RuntimeError(f"{exited[0]} exited with code {exited[1]} during the episode")
-            if observed.success:
+            if observed.success and cfg.stop_on_success:
                 break
             if time.monotonic() - last_print > 5:
                 last_print = time.monotonic()
@@ -217,16 +232,37 @@ def run_demo(cfg: DemoConfig) -> Path:
         log.close()
     report = build_report(cfg, observed, timeline, codes, graph)
     write_report(out, report, observed)
-    return out
+    return out, report
 
 
 def _pct(values, q):
     return float(np.percentile(values, q)) if len(values) else None
 
 
+def latency_chain(o: Observed) -> dict:
+    """Camera frame stamp -> chunk received -> first joint command using it, per traced chunk.
+
+    Times are this process's receive times on the ROS clock, so each link includes one DDS hop.
+    """
+    obs, chunk, cmd = [], [], []
+    for key, t_chunk in o.chunk_received.items():
+        if key in o.first_command:
+            stamp = key * 1e-9
+            obs.append(t_chunk - stamp)
+            chunk.append(o.first_command[key] - t_chunk)
+            cmd.append(o.first_command[key] - stamp)
+    def stats(v: list[float]) -> dict:
+        ms = lambda x: None if x is None else x * 1e3
+        return {"p50_ms": ms(_pct(v, 50)), "p95_ms": ms(_pct(v, 95)), "max_ms": ms(max(v) if v else None)}
+
+    return {"chunks_received": len(o.chunk_received), "chunks_traced_to_a_command": len(obs),
+            "frame_to_chunk": stats(obs), "chunk_to_first_command": stats(chunk),
+            "frame_to_first_command": stats(cmd)}
+
+
 def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, graph: Graph) -> dict:
     import gr2_contract as c
-    ps, ws = o.policy_status, o.wbc_status
+    ps, ws, ws0 = o.policy_status, o.wbc_status, o.wbc_at_start
     trained = bool(cfg.checkpoint)
     topics = [c.JOINT_STATES, *(c.image_topic(v) for v in c.CAMERAS), c.ROBOT_STATE, c.ACTION_CHUNK,
               c.JOINT_COMMAND, *c.PREDICTED_IMAGE.values(), c.POLICY_STATUS, c.WBC_STATUS]
@@ -252,7 +288,10 @@ def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, grap
             "cycles": int(ws.cycles), "cycles_without_reference": int(ws.cycles_without_reference),
             "chunks_accepted": int(ws.chunks_accepted), "chunks_rejected": int(ws.chunks_rejected),
             "min_distance_m": ws.min_distance, "manipulability": ws.manipulability, "message": ws.message,
+            # Cycles without a valid reference while the task was active (counted by the WBC).
+            "dry_cycles_during_task": int(ws.cycles_without_reference) - (int(ws0.cycles_without_reference) if ws0 else 0),
         },
+        "latency": latency_chain(o),
         "robot": {"ee_path_length_m": float(np.sum(np.linalg.norm(np.diff(ee, axis=0), axis=1))) if len(ee) > 1 else 0.0},
         "topic_rates_hz": {t: round(o.rate(t), 2) for t in topics},
         "topic_counts": {t: o.counts.get(t, 0) for t in topics},
@@ -333,6 +372,13 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
                      f"cycles without reference {w['cycles_without_reference']}; chunks accepted "
                      f"{w['chunks_accepted']}, rejected {w['chunks_rejected']}; min distance "
                      f"{w['min_distance_m']:.3f} m")
+        lines.append(f"- WBC cycles without a valid reference while the task was active: {w['dry_cycles_during_task']}")
+    lat = report["latency"]
+    for name, label in (("frame_to_chunk", "camera frame → action chunk"),
+                        ("chunk_to_first_command", "action chunk → first joint command using it"),
+                        ("frame_to_first_command", "camera frame → first joint command")):
+        lines.append(f"- latency {label}: p50 {fmt(lat[name]['p50_ms'], 1, ' ms')}, p95 {fmt(lat[name]['p95_ms'], 1, ' ms')}"
+                     f" ({lat['chunks_traced_to_a_command']} of {lat['chunks_received']} chunks traced)")
     lines.append(f"- end-effector path length: {report['robot']['ee_path_length_m']:.3f} m")
     lines += ["", "| topic | rate (Hz) | messages |", "|---|---|---|"]
     lines += [f"| `{t}` | {r} | {report['topic_counts'][t]} |" for t, r in report["topic_rates_hz"].items()]
@@ -348,14 +394,13 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gr2-demo", description=__doc__.split("\n\n")[0])
     for f in dataclasses.fields(DemoConfig):
-        if f.name == "record":
-            parser.add_argument("--no-record", dest="record", action="store_false", help="do not record a bag")
+        if f.name in ("record", "stop_on_success"):
+            parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false")
             continue
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default) if f.name != "out" else Path,
                             default=f.default)
     cfg = DemoConfig(**vars(parser.parse_args(argv)))
-    out = run_demo(cfg)
-    report = json.loads((out / "report.json").read_text())
+    out, report = run_demo(cfg)
     print((out / "report.md").read_text())
     print(f"[demo] results in {out}/ (report.md, report.json, frames.png, ee_path.png, bag/, nodes.log)")
     return 0 if report["policy"]["chunks"] > 0 else 1

@@ -59,6 +59,7 @@ class ControlOutput:
     velocity: np.ndarray
     gripper: float | None        # new gripper command (on change), else None
     mode: Mode
+    chunk: tuple[int, float] | None = None   # (sequence, observation stamp) of the chunk tracked
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Controller:
         self._last_chunk_stamp = -np.inf
         self._last_chunk_seq: int | None = None
         self._stop_stamp = -np.inf
+        self.optimise_time = 0.0          # s, moving average of the chunk optimisation time
         self._gripper_events: list[tuple[float, float]] = []
         self._gripper_sent: float | None = None
         self._halt: tuple[float, np.ndarray, float] | None = None   # (t0, qd0, duration)
@@ -172,13 +174,20 @@ class Controller:
                     raise ChunkRejected("no joint state yet")
                 if self.mode in (Mode.STOPPING, Mode.FAULT):
                     raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self.message}")
-                t_switch = now + self.cfg.switch_lead
+                # Switch once the optimisation is surely done, so the new reference starts from
+                # the state the executing one really has then (no jump): the configured lead, or
+                # twice the recent optimisation time if that is longer.
+                t_switch = now + max(self.cfg.switch_lead, 2.0 * self.optimise_time)
                 start = self._sample(t_switch)
                 generation = self._generation
+            t0 = time.perf_counter()
             if self.cfg.naive_switching:
                 ref = naive_reference(chunk, t_switch, start)
             else:
                 ref = self.optimizer.optimize(chunk, t_switch, start)
+            elapsed = time.perf_counter() - t0
+            self.optimise_time = elapsed if self.optimise_time == 0.0 else 0.8 * self.optimise_time + 0.2 * elapsed
+            ref.chunk = (int(chunk.sequence), float(chunk.stamp))
             with self._lock:
                 if generation != self._generation:
                     raise ChunkRejected("superseded while optimising (stop or newer chunk)")
@@ -203,9 +212,11 @@ class Controller:
         self._old_ref, self._ref, self._t_switch = self._ref, ref, t_switch
         self._generation += 1
 
+    def _active(self, t: float) -> Reference:
+        return self._ref if (t >= self._t_switch or self._old_ref is None) else self._old_ref
+
     def _sample(self, t: float) -> ReferenceSample:
-        ref = self._ref if (t >= self._t_switch or self._old_ref is None) else self._old_ref
-        return ref.sample(t)
+        return self._active(t).sample(t)
 
     # --- commands -------------------------------------------------------------------------
     def stop(self, now: float) -> str:
@@ -287,7 +298,8 @@ class Controller:
         if self.mode == Mode.HOLDING and self._last_chunk_stamp > self._stop_stamp:
             self.cycles_without_reference += 1   # a task was running and its chunks ran out
 
-        ref = self._sample(now + cfg.period)   # the command is valid at the end of this cycle
+        active = self._active(now + cfg.period)
+        ref = active.sample(now + cfg.period)   # the command is valid at the end of this cycle
         # Climbing manipulability moves the null space: only while tracking, so that holding
         # means the joints stand still.
         res = self.qp.solve(self.q, self.qd, ref.pose, ref.twist, secondary=self.mode == Mode.TRACKING)
@@ -297,7 +309,8 @@ class Controller:
         self.q = self.q + self.qd * cfg.period
         self.manipulability, self.min_distance = res.manipulability, res.min_distance
         self.position_error, self.orientation_error = res.position_error, res.orientation_error
-        return ControlOutput(self.q.copy(), self.qd.copy(), self._gripper(now), self.mode)
+        chunk = active.chunk if self.mode == Mode.TRACKING else None
+        return ControlOutput(self.q.copy(), self.qd.copy(), self._gripper(now), self.mode, chunk)
 
     def _halt_step(self, now: float) -> ControlOutput:
         t0, qd0, duration = self._halt

@@ -9,6 +9,7 @@ the stop service and the slow publishers (status, path, markers) run in the exec
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
@@ -103,6 +105,12 @@ class WbcNode(Node):
         self.create_timer(1.0 / self.path_rate, self.publish_path)
 
         self._running = True
+        # Chunks are optimised in their own thread (OSQP releases the GIL): a slow optimisation
+        # must never delay /joint_states callbacks or the 200 Hz loop. Only the newest chunk waits.
+        self._pending_chunk: ActionChunk | None = None
+        self._chunk_ready = threading.Condition()
+        self._optimiser = threading.Thread(target=self.optimise_loop, name="wbc_optimise", daemon=True)
+        self._optimiser.start()
         self._publish_times: list[float] = []
         self._thread = threading.Thread(target=self.control_loop, name="wbc_control", daemon=True)
         self._thread.start()
@@ -131,9 +139,23 @@ class WbcNode(Node):
         self.controller.update_measurement(now, q)
 
     def on_chunk(self, msg: ActionChunk) -> None:
-        ok, why = self.controller.submit_chunk(chunk_from_msg(msg), self.now())
-        if not ok:
-            self.get_logger().warn(f"rejected action chunk {msg.sequence}: {why}")
+        with self._chunk_ready:
+            if self._pending_chunk is not None:
+                self.get_logger().warn(f"action chunk {self._pending_chunk.sequence} superseded by "
+                                       f"{msg.sequence} before it was optimised")
+            self._pending_chunk = msg
+            self._chunk_ready.notify()
+
+    def optimise_loop(self) -> None:
+        while self._running:
+            with self._chunk_ready:
+                self._chunk_ready.wait_for(lambda: self._pending_chunk is not None or not self._running, 0.1)
+                msg, self._pending_chunk = self._pending_chunk, None
+            if msg is None or not self._running:
+                continue
+            ok, why = self.controller.submit_chunk(chunk_from_msg(msg), self.now())
+            if not ok:
+                self.get_logger().warn(f"rejected action chunk {msg.sequence}: {why}")
 
     def on_stop(self, request, response):
         response.message = self.controller.stop(self.now())
@@ -173,6 +195,8 @@ class WbcNode(Node):
             cmd.name = self.joint_names
             cmd.position = out.position.tolist()
             cmd.velocity = out.velocity.tolist()
+            if out.chunk is not None:
+                cmd.chunk_sequence, cmd.chunk_stamp = out.chunk[0], to_time_msg(out.chunk[1])
             self.cmd_pub.publish(cmd)
             if out.gripper is not None:
                 g = GripperCommand()
@@ -256,14 +280,20 @@ class WbcNode(Node):
 
     def shutdown(self) -> None:
         self._running = False
+        with self._chunk_ready:
+            self._chunk_ready.notify_all()
         self._thread.join(timeout=1.0)
+        self._optimiser.join(timeout=1.0)
 
 
 def main(args=None) -> None:
     # The executor thread holds the GIL between its callbacks; with the default 5 ms switch
     # interval the control thread could wait a whole period for it after waking up.
     sys.setswitchinterval(0.0002)
-    rclpy.init(args=args)
+    # SIGINT/SIGTERM are handled here, not by rclpy's handler: the control and optimiser threads
+    # must stop before the context is shut down underneath a publish (that order hung the node).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM: the same clean path
     node = None
     try:
         node = WbcNode()

@@ -1,0 +1,92 @@
+"""Checkpoints: safetensors weights + one JSON file (format, config, text-encoder identity).
+
+Why the identity: a policy trained on MiniLM embeddings produces garbage on CLIP embeddings
+without any error, so loading compares the stored identity with the encoder in use.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import GR2Config, VQGANConfig
+from .model import GR2
+from .vqgan import VQGAN
+
+FORMAT = "gr2-policy/1"
+VQGAN_FORMAT = "gr2-vqgan/1"
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+
+
+def save_policy(path: str | Path, model: GR2, text_identity: dict, extra: dict | None = None) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(_state(model), str(path / "model.safetensors"))
+    meta = {"format": FORMAT, "config": model.config.to_dict(), "text_encoder": text_identity,
+            "extra": extra or {}}
+    (path / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return path
+
+
+def read_meta(path: str | Path, expected_format: str) -> dict:
+    path = Path(path)
+    meta_file = path / "config.json"
+    if not meta_file.is_file() or not (path / "model.safetensors").is_file():
+        raise CheckpointError(f"{path} is not a checkpoint (needs config.json and model.safetensors)")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != expected_format:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {expected_format!r}")
+    return meta
+
+
+def load_policy(path: str | Path, text_identity: dict | None = None,
+                map_location: str = "cpu") -> tuple[GR2, dict]:
+    """Build the model from the stored config and load the weights strictly.
+
+    text_identity: the encoder the caller will use; a mismatch raises CheckpointError.
+    """
+    meta = read_meta(path, FORMAT)
+    if text_identity is not None and meta["text_encoder"] != text_identity:
+        raise CheckpointError(f"checkpoint {path} was trained with text encoder {meta['text_encoder']}, "
+                              f"but the loaded encoder is {text_identity}")
+    config = GR2Config.from_dict(meta["config"])
+    model = GR2(config)
+    state = load_file(str(Path(path) / "model.safetensors"), device=map_location)
+    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {path} does not match its config: missing {sorted(missing)[:5]}, "
+                              f"unexpected {sorted(unexpected)[:5]}")
+    for k, v in model.state_dict().items():
+        if v.shape != state[k].shape:
+            raise CheckpointError(f"checkpoint {path}: {k} has shape {tuple(state[k].shape)}, "
+                                  f"config expects {tuple(v.shape)}")
+    model.load_state_dict(state)
+    return model, meta
+
+
+def save_vqgan(path: str | Path, vqgan: VQGAN, extra: dict | None = None) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(_state(vqgan), str(path / "model.safetensors"))
+    meta = {"format": VQGAN_FORMAT, "config": vqgan.config.__dict__ | {"ch_mult": list(vqgan.config.ch_mult)},
+            "extra": extra or {}}
+    (path / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return path
+
+
+def load_vqgan(path: str | Path) -> tuple[VQGAN, dict]:
+    meta = read_meta(path, VQGAN_FORMAT)
+    cfg = dict(meta["config"])
+    cfg["ch_mult"] = tuple(cfg["ch_mult"])
+    vqgan = VQGAN(VQGANConfig(**cfg))
+    vqgan.load_state_dict(load_file(str(Path(path) / "model.safetensors")))
+    return vqgan, meta

@@ -1,0 +1,165 @@
+"""Dataclass configurations for every part of GR-2, and the named presets.
+
+Why dataclasses: one plain, serialisable source of truth that a checkpoint stores as JSON
+and that `gr2-model info` can build on the meta device. Choices the paper leaves open are
+documented in the package README; the numbers live only here.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class VQGANConfig:
+    """A taming-transformers style VQGAN (conv encoder/decoder, vector quantiser)."""
+    resolution: int = 64            # square input frames, pixels
+    channels: int = 32              # base width of the conv stack
+    ch_mult: tuple[int, ...] = (1, 2, 2, 4)   # one entry per level; downsampling f = 2**(len-1)
+    num_res_blocks: int = 1
+    attn_at_lowest: bool = True     # self-attention at the lowest resolution (and mid block)
+    z_channels: int = 64
+    embed_dim: int = 64             # codebook vector size
+    codebook_size: int = 256
+    beta: float = 0.25              # commitment weight
+    disc_channels: int = 32         # PatchGAN discriminator width (training only)
+    disc_layers: int = 2
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+    @property
+    def grid(self) -> int:
+        return self.resolution // self.downsample
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid * self.grid
+
+
+VQGAN_PRESETS: dict[str, VQGANConfig] = {
+    # tests: 32 px, f8 -> 4x4 tokens
+    "tiny": VQGANConfig(resolution=32, channels=16, ch_mult=(1, 2, 2, 2), num_res_blocks=1,
+                        z_channels=32, embed_dim=32, codebook_size=64, disc_channels=16),
+    # CPU-trainable default for sim frames: 64 px, f8 -> 8x8 tokens
+    "small": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4)),
+    # paper scale: f16 at 256 px -> 16x16 tokens (taming ImageNet f16 layout)
+    "paper": VQGANConfig(resolution=256, channels=128, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2,
+                         z_channels=256, embed_dim=256, codebook_size=1024, disc_channels=64,
+                         disc_layers=3),
+}
+
+
+@dataclass
+class TextEncoderConfig:
+    """Which frozen text encoder produces the instruction embedding."""
+    kind: str = "minilm"            # "minilm" (bundled, offline) or "clip" (local directory)
+    path: str = ""                  # CLIP: directory with a transformers CLIP checkpoint
+    max_tokens: int = 64            # longer instructions are rejected, never truncated
+
+    @property
+    def dim(self) -> int:
+        return {"minilm": 384, "clip": 512}[self.kind]
+
+
+@dataclass
+class GR2Config:
+    """The policy transformer plus the frozen parts it is built around."""
+    name: str = "tiny"
+    n_layer: int = 2
+    n_head: int = 2
+    n_embd: int = 64
+    dropout: float = 0.0
+    history: int = 2                # h: observed steps in the context window
+    chunk: int = 8                  # k: predicted action steps
+    action_dt: float = 0.1          # seconds between predicted poses
+    latent_dim: int = 16            # cVAE latent size
+    cvae_layers: int = 2            # depth of the cVAE encoder/decoder MLPs
+    pos_scale: float = 0.2          # metres: position deltas are divided by this
+    workspace_scale: float = 1.0    # metres: absolute EE positions are divided by this
+    views: tuple[str, ...] = ("head_camera", "wrist_camera")
+    loss_video: float = 1.0
+    loss_action: float = 1.0
+    loss_kl: float = 0.01
+    vqgan: VQGANConfig = field(default_factory=lambda: copy.deepcopy(VQGAN_PRESETS["tiny"]))
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+
+    # ---- derived token layout (see README "Token layout") ----
+    @property
+    def n_img(self) -> int:
+        return self.vqgan.tokens_per_frame
+
+    @property
+    def step_len(self) -> int:
+        """Tokens per timestep: every view's image tokens, then [STATE], then [ACT]."""
+        return len(self.views) * self.n_img + 2
+
+    @property
+    def n_steps(self) -> int:
+        """Steps the position table covers: h observed + 1 predicted frame."""
+        return self.history + 1
+
+    @property
+    def block_size(self) -> int:
+        return 1 + self.n_steps * self.step_len
+
+    @property
+    def vocab(self) -> int:
+        """Codebook ids plus one [MISSING] id for absent views (video-only pre-training)."""
+        return self.vqgan.codebook_size + 1
+
+    @property
+    def missing_id(self) -> int:
+        return self.vqgan.codebook_size
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "GR2Config":
+        d = dict(d)
+        vq = dict(d.pop("vqgan"))
+        vq["ch_mult"] = tuple(vq["ch_mult"])
+        text = TextEncoderConfig(**d.pop("text"))
+        d["views"] = tuple(d["views"])
+        return GR2Config(**d, vqgan=VQGANConfig(**vq), text=text)
+
+
+def _size(name: str, n_layer: int, n_head: int, n_embd: int, **kw) -> GR2Config:
+    """Named sizes use the paper-scale tokenizer (f16, 256 px) and CLIP ViT-B/32 text."""
+    base = dict(history=4, chunk=10, action_dt=0.1, latent_dim=32, cvae_layers=3,
+                vqgan=copy.deepcopy(VQGAN_PRESETS["paper"]), text=TextEncoderConfig(kind="clip", max_tokens=77))
+    base.update(kw)
+    return GR2Config(name=name, n_layer=n_layer, n_head=n_head, n_embd=n_embd, **base)
+
+
+PRESETS = {
+    "tiny": lambda: GR2Config(),
+    "tiny-sim": lambda: GR2Config(name="tiny-sim", n_layer=4, n_head=4, n_embd=128, history=2,
+                                  chunk=10, vqgan=copy.deepcopy(VQGAN_PRESETS["small"])),
+    "S": lambda: _size("S", 8, 8, 512),
+    "B": lambda: _size("B", 12, 12, 768),
+    "L": lambda: _size("L", 24, 16, 1024),
+    "XL": lambda: _size("XL", 36, 20, 1280),
+}
+
+# Paper trainable-parameter targets (sec. 3.5) and B's total (sec. 3).
+PAPER_TRAINABLE = {"S": 30e6, "B": 95e6, "L": 312e6, "XL": 719e6}
+PAPER_TOTAL_B = 230e6
+
+
+def get_config(name: str, **overrides) -> GR2Config:
+    if name not in PRESETS:
+        raise ValueError(f"unknown model config {name!r}; choose one of {sorted(PRESETS)}")
+    cfg = PRESETS[name]()
+    for key, value in overrides.items():
+        if key == "vqgan" and isinstance(value, str):
+            value = copy.deepcopy(VQGAN_PRESETS[value])
+        if key == "text" and isinstance(value, str):
+            value = TextEncoderConfig(kind=value, max_tokens=77 if value == "clip" else 64)
+        if not hasattr(cfg, key):
+            raise ValueError(f"GR2Config has no field {key!r}")
+        setattr(cfg, key, value)
+    return cfg

@@ -1,0 +1,292 @@
+"""Training data: robot episodes (fine-tuning) and captioned video clips (pre-training).
+
+Both are read into the same `Episode` structure so one window sampler serves both stages;
+a video clip is an episode with one view and no robot state or actions.
+
+Robot episodes come in two layouts, picked by `open_episodes`:
+- the sim/recording dataset format of src/gr2_drivers/SIM.md (`index.jsonl` + one directory of
+  `.npy` streams per episode, read with `gr2_drivers.sim.dataset.load_episode`): `SimDatasetReader`.
+  Action targets are the recorded commands (`action_ee_pose`, `action_gripper`).
+- a compact single-file layout, one `*.npz` per episode (what `sim_frames` writes):
+    instruction      str (0-d array)
+    <view>           (T, R, R, 3) uint8 RGB for each view name (head_camera, wrist_camera)
+    ee_position      (T, 3) float, metres, base_link
+    ee_quaternion    (T, 4) float, x y z w, base_link
+    gripper_closed   (T,) bool    - measured binary gripper state (model input)
+    gripper_command  (T,) float   - commanded gripper 0..1 (action target)
+    dt               float        - seconds between samples
+Any other on-disk layout only needs an `EpisodeReader` that yields `Episode`s.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .action_head import encode_actions
+from .config import GR2Config
+from .model import Batch
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
+
+
+@dataclass
+class Episode:
+    instruction: str
+    frames: dict[str, np.ndarray]                 # view -> (T, R, R, 3) uint8
+    ee_position: np.ndarray | None = None         # (T, 3)
+    ee_quaternion: np.ndarray | None = None       # (T, 4)
+    gripper_closed: np.ndarray | None = None      # (T,)
+    gripper_command: np.ndarray | None = None     # (T,)
+    dt: float = 0.1
+    # recorded commands: the TCP target / gripper command issued after frame t; when present they
+    # are the action targets, otherwise the next measured poses are
+    action_position: np.ndarray | None = None     # (T, 3)
+    action_quaternion: np.ndarray | None = None   # (T, 4)
+    action_gripper: np.ndarray | None = None      # (T,)
+
+    @property
+    def length(self) -> int:
+        return len(next(iter(self.frames.values())))
+
+    @property
+    def has_actions(self) -> bool:
+        return self.ee_position is not None
+
+
+class EpisodeReader(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int) -> Episode: ...
+
+
+def center_square(frame: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to a square and resize (PIL bilinear): how camera frames reach the model."""
+    from PIL import Image
+    h, w = frame.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    img = Image.fromarray(np.ascontiguousarray(frame[y:y + s, x:x + s]))
+    return np.asarray(img.resize((size, size), Image.BILINEAR))
+
+
+class NpzEpisodeReader:
+    def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int):
+        self.files = sorted(Path(folder).glob("*.npz"))
+        if not self.files:
+            raise FileNotFoundError(f"no *.npz episodes in {folder}")
+        self.views, self.resolution = views, resolution
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> Episode:
+        d = np.load(self.files[i])
+        missing = [k for k in (*self.views, "instruction", "ee_position", "ee_quaternion") if k not in d]
+        if missing:
+            raise KeyError(f"{self.files[i]} lacks {missing}")
+        frames = {}
+        for v in self.views:
+            f = d[v]
+            if f.shape[1:] != (self.resolution, self.resolution, 3):
+                f = np.stack([center_square(x, self.resolution) for x in f])
+            frames[v] = f
+        closed = d["gripper_closed"].astype(np.float32) if "gripper_closed" in d else None
+        return Episode(instruction=str(d["instruction"]), frames=frames, ee_position=d["ee_position"],
+                       ee_quaternion=d["ee_quaternion"], gripper_closed=closed,
+                       gripper_command=d["gripper_command"].astype(np.float32) if "gripper_command" in d else closed,
+                       dt=float(d["dt"]) if "dt" in d else 0.1)
+
+
+class SimDatasetReader:
+    """The SIM.md dataset: `DIR/index.jsonl` + `DIR/<episode>/{meta.json, *.npy}`."""
+    STREAM_OF_VIEW = {"head_camera": "head_rgb", "wrist_camera": "wrist_rgb"}
+
+    def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int, successful_only: bool = True):
+        self.folder = Path(folder)
+        index = self.folder / "index.jsonl"
+        if not index.is_file():
+            raise FileNotFoundError(f"{index} not found (not a SIM.md dataset)")
+        rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+        self.rows = [r for r in rows if r.get("success", True) or not successful_only]
+        if not self.rows:
+            raise FileNotFoundError(f"no {'successful ' if successful_only else ''}episodes in {index}")
+        unknown = [v for v in views if v not in self.STREAM_OF_VIEW]
+        if unknown:
+            raise ValueError(f"the sim dataset has no stream for view(s) {unknown}")
+        self.views, self.resolution = views, resolution
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> Episode:
+        from gr2_drivers.sim.dataset import load_episode
+        meta, st = load_episode(self.folder / self.rows[i]["dir"], mmap=True)
+        frames = {}
+        for v in self.views:
+            f = st[self.STREAM_OF_VIEW[v]]
+            frames[v] = (np.asarray(f) if f.shape[1:] == (self.resolution, self.resolution, 3)
+                         else np.stack([center_square(np.asarray(x), self.resolution) for x in f]))
+        ee, act = np.asarray(st["ee_pose"], np.float32), np.asarray(st["action_ee_pose"], np.float32)
+        grip = np.asarray(st["gripper"], np.float32)
+        return Episode(instruction=meta["instruction"], frames=frames, ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
+                       gripper_closed=(grip > 0.5).astype(np.float32), gripper_command=np.asarray(st["action_gripper"], np.float32),
+                       dt=1.0 / float(meta["fps"]), action_position=act[:, :3], action_quaternion=act[:, 3:],
+                       action_gripper=np.asarray(st["action_gripper"], np.float32))
+
+
+def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int) -> EpisodeReader:
+    """SIM.md dataset if the folder has index.jsonl, else a folder of *.npz episodes."""
+    if (Path(folder) / "index.jsonl").is_file():
+        return SimDatasetReader(folder, views, resolution)
+    return NpzEpisodeReader(folder, views, resolution)
+
+
+def write_npz_episode(path: str | Path, ep: Episode) -> None:
+    np.savez_compressed(path, instruction=np.array(ep.instruction), **ep.frames, ee_position=ep.ee_position,
+                        ee_quaternion=ep.ee_quaternion, gripper_closed=ep.gripper_closed,
+                        gripper_command=ep.gripper_command, dt=np.array(ep.dt))
+
+
+class VideoClipReader:
+    """Folder of videos, caption = same-stem .txt file or captions.json {filename: caption}.
+
+    Frames are decoded with PyAV, sub-sampled every `stride` frames, centre-cropped and resized.
+    """
+    def __init__(self, folder: str | Path, resolution: int, stride: int = 3, max_frames: int = 64):
+        folder = Path(folder)
+        self.videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not self.videos:
+            raise FileNotFoundError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
+        index = folder / "captions.json"
+        self.captions = json.loads(index.read_text()) if index.is_file() else {}
+        self.resolution, self.stride, self.max_frames = resolution, stride, max_frames
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def caption(self, video: Path) -> str:
+        txt = video.with_suffix(".txt")
+        if txt.is_file():
+            return txt.read_text().strip()
+        if video.name in self.captions:
+            return self.captions[video.name]
+        raise KeyError(f"no caption for {video} (add {txt.name} or an entry in captions.json)")
+
+    def __getitem__(self, i: int) -> Episode:
+        import av
+        frames = []
+        with av.open(str(self.videos[i])) as container:
+            for n, frame in enumerate(container.decode(video=0)):
+                if n % self.stride == 0:
+                    frames.append(center_square(frame.to_ndarray(format="rgb24"), self.resolution))
+                if len(frames) >= self.max_frames:
+                    break
+        return Episode(instruction=self.caption(self.videos[i]), frames={"video": np.stack(frames)})
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 10) -> None:
+    import av
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+class WindowSampler:
+    """Random windows of h+1 steps; robot windows also carry k-step action targets per step.
+
+    Episode starts are padded by repeating the first sample (the same rule the inference
+    history uses); chunk targets past the episode end repeat the last pose (hold still).
+    """
+    def __init__(self, reader: EpisodeReader, config: GR2Config, seed: int, cache: bool = True):
+        self.reader, self.config = reader, config
+        self.rng = np.random.default_rng(seed)
+        self._cache: dict[int, Episode] = {}
+        self.use_cache = cache
+
+    def episode(self, i: int) -> Episode:
+        if not self.use_cache:
+            return self.reader[i]
+        if i not in self._cache:
+            self._cache[i] = self.reader[i]
+        return self._cache[i]
+
+    def window(self, ep: Episode, end: int):
+        c = self.config
+        S, k = c.n_steps, c.chunk
+        idx = np.clip(np.arange(end - S + 1, end + 1), 0, ep.length - 1)
+        T = ep.length
+        frames = []
+        for v in c.views:
+            if v in ep.frames:
+                frames.append(ep.frames[v][idx])
+            elif len(ep.frames) == 1 and v == c.views[0]:       # single-view video -> first view
+                frames.append(next(iter(ep.frames.values()))[idx])
+            else:
+                frames.append(None)
+        out = {"frames": frames, "instruction": ep.instruction}
+        if ep.has_actions and abs(ep.dt - c.action_dt) > 1e-6:
+            raise ValueError(f"episode recorded every {ep.dt} s but the model predicts poses every "
+                             f"{c.action_dt} s (config action_dt); resample the data or change the config")
+        if ep.has_actions:
+            t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))
+            out["state_pos"], out["state_quat"] = t(ep.ee_position[idx]), t(ep.ee_quaternion[idx])
+            out["gripper_closed"] = t(ep.gripper_closed[idx] if ep.gripper_closed is not None else np.zeros(len(idx)))
+            if ep.action_position is not None:      # commands issued after frames t .. t+k-1
+                fut = np.clip(idx[:, None] + np.arange(0, k)[None], 0, T - 1)
+                pos, quat, grip = ep.action_position, ep.action_quaternion, ep.action_gripper
+            else:                                   # measured poses at t+1 .. t+k
+                fut = np.clip(idx[:, None] + np.arange(1, k + 1)[None], 0, T - 1)
+                pos, quat = ep.ee_position, ep.ee_quaternion
+                grip = ep.gripper_command if ep.gripper_command is not None else np.zeros(T)
+            out["actions"] = encode_actions(out["state_pos"], out["state_quat"], t(pos[fut]),
+                                            t(quat[fut]), t(grip[fut]), c.pos_scale)
+        return out
+
+    def sample(self, batch: int) -> list[dict]:
+        items = []
+        for _ in range(batch):
+            i = int(self.rng.integers(len(self.reader)))
+            ep = self.episode(i)
+            items.append(self.window(ep, int(self.rng.integers(ep.length))))
+        return items
+
+
+def collate(items: list[dict], config: GR2Config, vqgan, text_encoder, device="cpu") -> Batch:
+    """Tokenise frames with the frozen VQGAN and stack everything into a Batch."""
+    from .policy import frames_to_tensor
+    c = config
+    B, S, V = len(items), c.n_steps, len(c.views)
+    tokens = torch.full((B, S, V, c.n_img), c.missing_id, dtype=torch.long)
+    imgs, where = [], []
+    for b, it in enumerate(items):
+        for v, f in enumerate(it["frames"]):
+            if f is not None:
+                imgs.append(frames_to_tensor(f))
+                where.append((b, v))
+    if imgs:
+        x = torch.cat(imgs).to(device)
+        with torch.no_grad():
+            ids = torch.cat([vqgan.encode(chunk) for chunk in x.split(64)]).view(len(where), S, -1).cpu()
+        for n, (b, v) in enumerate(where):
+            tokens[b, :, v] = ids[n]
+    has = [("actions" in it) for it in items]
+    zeros = lambda *s: torch.zeros(*s)
+    quat_id = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    get = lambda key, default: torch.stack([it[key] if h else default for it, h in zip(items, has)])
+    valid = torch.tensor(has)[:, None].expand(B, S).clone()
+    return Batch(
+        text=text_encoder.encode_batch([it["instruction"] for it in items]),
+        tokens=tokens,
+        state_pos=get("state_pos", zeros(S, 3)), state_quat=get("state_quat", quat_id.expand(S, 4)),
+        gripper_closed=get("gripper_closed", zeros(S)), state_valid=valid,
+        actions=get("actions", zeros(S, c.chunk, 10)), action_valid=valid.clone(),
+    ).to(device)

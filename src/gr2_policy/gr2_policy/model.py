@@ -1,0 +1,199 @@
+"""GR-2: a GPT over [text] + per step ([view images] [state] [act]) tokens.
+
+Token layout (README "Token layout"): position 0 is the projected text embedding; each of
+the h+1 steps then contributes every view's VQGAN tokens (row-major), one [STATE] token and
+one [ACT] token. The hidden state at the token before an image token predicts that token
+(next-frame video loss, cross-entropy, one head per view); the hidden state at [ACT] of step
+s feeds the cVAE that outputs the k-step trajectory starting at s.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .action_head import CVAEActionHead
+from .config import GR2Config
+from .state_encoder import StateEncoder
+from .transformer import GPT, KVCache
+from .vqgan import VQGAN
+
+
+@dataclass
+class Batch:
+    """Everything one forward pass needs, already tokenised. S = number of steps (<= h+1).
+
+    text (B, text_dim); tokens (B, S, V, n_img) long, missing views = config.missing_id;
+    state_pos (B, S, 3); state_quat (B, S, 4) xyzw; gripper_closed (B, S); state_valid (B, S) bool;
+    actions (B, S, k, 10) normalised targets and action_valid (B, S) bool (training only).
+    """
+    text: torch.Tensor
+    tokens: torch.Tensor
+    state_pos: torch.Tensor
+    state_quat: torch.Tensor
+    gripper_closed: torch.Tensor
+    state_valid: torch.Tensor
+    actions: torch.Tensor | None = None
+    action_valid: torch.Tensor | None = None
+
+    def to(self, device) -> "Batch":
+        return Batch(**{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()})
+
+
+class GR2(nn.Module):
+    def __init__(self, config: GR2Config):
+        super().__init__()
+        c = self.config = config
+        d, nv, ni = c.n_embd, len(c.views), c.n_img
+        self.text_proj = nn.Linear(c.text.dim, d)
+        self.tok_emb = nn.Embedding(c.vocab, d)
+        self.view_emb = nn.Parameter(torch.zeros(nv, d))
+        self.patch_emb = nn.Parameter(torch.zeros(ni, d))
+        self.step_emb = nn.Parameter(torch.zeros(c.n_steps, d))
+        self.act_emb = nn.Parameter(torch.zeros(d))
+        self.state = StateEncoder(d, c.workspace_scale)
+        self.gpt = GPT(c.n_layer, d, c.n_head, c.block_size, c.dropout)
+        self.img_heads = nn.ModuleList(nn.Linear(d, c.vqgan.codebook_size) for _ in range(nv))
+        self.action_head = CVAEActionHead(d, c.chunk, c.latent_dim, c.cvae_layers)
+        self.apply(self._init)
+        self.vqgan = VQGAN(c.vqgan).requires_grad_(False)   # frozen tokenizer, own init
+        for p in (self.view_emb, self.patch_emb, self.step_emb, self.act_emb):
+            nn.init.normal_(p, std=0.02)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def reset_vqgan(self, vqgan: VQGAN) -> None:
+        """Install a trained tokenizer (its config must match)."""
+        if vqgan.config != self.config.vqgan:
+            raise ValueError("VQGAN config differs from the one this policy was built for")
+        self.vqgan.load_state_dict(vqgan.state_dict())
+
+    # ---------------- layout helpers ----------------
+    def step_start(self, s: int) -> int:
+        return 1 + s * self.config.step_len
+
+    def act_index(self, s: int) -> int:
+        return self.step_start(s) + self.config.step_len - 1
+
+    def image_embed(self, ids: torch.Tensor, step: int | torch.Tensor, view: int, patch: torch.Tensor) -> torch.Tensor:
+        return self.tok_emb(ids) + self.view_emb[view] + self.patch_emb[patch] + self.step_emb[step]
+
+    def embed(self, b: Batch) -> torch.Tensor:
+        """(B, 1 + S*step_len, d) input embeddings."""
+        c = self.config
+        B, S, V, N = b.tokens.shape
+        if S > c.n_steps or V != len(c.views) or N != c.n_img:
+            raise ValueError(f"tokens shape {tuple(b.tokens.shape)} does not fit config "
+                             f"(<= {c.n_steps} steps, {len(c.views)} views, {c.n_img} tokens)")
+        steps = self.step_emb[:S]
+        img = (self.tok_emb(b.tokens) + self.view_emb[None, None, :, None]
+               + self.patch_emb[None, None, None] + steps[None, :, None, None])       # B,S,V,N,d
+        st = self.state(b.state_pos, b.state_quat, b.gripper_closed, b.state_valid) + steps[None]
+        act = (self.act_emb + steps)[None].expand(B, S, -1)
+        per_step = torch.cat([img.flatten(2, 3), st[:, :, None], act[:, :, None]], dim=2)   # B,S,L,d
+        text = self.text_proj(b.text)[:, None]
+        return torch.cat([text, per_step.flatten(1, 2)], dim=1)
+
+    def forward(self, b: Batch, cache: KVCache | None = None, keep_cache: bool = True):
+        return self.gpt(self.embed(b), cache, keep_cache)
+
+    # ---------------- outputs ----------------
+    def image_logits(self, h: torch.Tensor, S: int) -> torch.Tensor:
+        """Logits for every image token of steps 1..S-1: (B, S-1, V, n_img, codebook)."""
+        c = self.config
+        B = h.shape[0]
+        out = []
+        for s in range(1, S):
+            views = []
+            for v in range(len(c.views)):
+                first = self.step_start(s) + v * c.n_img
+                views.append(self.img_heads[v](h[:, first - 1: first - 1 + c.n_img]))
+            out.append(torch.stack(views, 1))
+        if not out:
+            return h.new_zeros(B, 0, len(c.views), c.n_img, c.vqgan.codebook_size)
+        return torch.stack(out, 1)
+
+    def act_hidden(self, h: torch.Tensor, S: int) -> torch.Tensor:
+        idx = torch.tensor([self.act_index(s) for s in range(S)], device=h.device)
+        return h[:, idx]                                                           # B,S,d
+
+    def loss(self, b: Batch) -> dict[str, torch.Tensor]:
+        """Video cross-entropy (+ cVAE L1 and KL where actions are given); weights from config."""
+        c = self.config
+        S = b.tokens.shape[1]
+        h, _ = self(b, keep_cache=False)
+        logits = self.image_logits(h, S)
+        target = b.tokens[:, 1:]
+        valid = target != c.missing_id
+        if valid.any():
+            video = F.cross_entropy(logits[valid].float(), target[valid])
+        else:
+            video = logits.sum() * 0.0
+        out = {"video": video}
+        if b.actions is not None:
+            l1, kl = self.action_head.loss(self.act_hidden(h, S).flatten(0, 1).float(),
+                                           b.actions.flatten(0, 1), b.action_valid.flatten())
+            out["action_l1"], out["kl"] = l1, kl
+        else:
+            out["action_l1"] = out["kl"] = video * 0.0
+        out["loss"] = c.loss_video * video + c.loss_action * out["action_l1"] + c.loss_kl * out["kl"]
+        return out
+
+    @torch.no_grad()
+    def predict_actions(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, KVCache]:
+        """One forward pass over the observed steps -> (B, k, 10) chunk from the last [ACT]."""
+        h, cache = self(b)
+        S = b.tokens.shape[1]
+        return self.action_head.decode(h[:, self.act_index(S - 1)].float()), h, cache
+
+    @torch.no_grad()
+    def generate_frame(self, b: Batch, h: torch.Tensor | None = None, cache: KVCache | None = None,
+                       use_cache: bool = True, temperature: float = 0.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Autoregressively generate the next step's tokens for every view: (B, V, n_img).
+
+        temperature 0 = greedy. With use_cache=False every token re-runs the whole sequence
+        (the reference the KV-cache test compares against).
+        """
+        c = self.config
+        S = b.tokens.shape[1]
+        if S >= c.n_steps:
+            raise ValueError(f"context already has {S} steps; the model predicts step {c.n_steps - 1} at most")
+        if h is None or cache is None:
+            h, cache = self(b)
+        x_all = self.embed(b)
+        last = h[:, -1]
+        B = h.shape[0]
+        out = torch.empty(B, len(c.views), c.n_img, dtype=torch.long, device=h.device)
+        for v in range(len(c.views)):
+            for i in range(c.n_img):
+                logits = self.img_heads[v](last).float()
+                if temperature > 0:
+                    probs = torch.softmax(logits / temperature, -1)
+                    nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                else:
+                    nxt = logits.argmax(-1)
+                out[:, v, i] = nxt
+                e = self.image_embed(nxt, S, v, torch.tensor(i, device=h.device))[:, None]
+                if use_cache:
+                    hh, cache = self.gpt(e, cache)
+                    last = hh[:, -1]
+                else:
+                    x_all = torch.cat([x_all, e], dim=1)
+                    last = self.gpt(x_all, keep_cache=False)[0][:, -1]
+        return out
+
+
+def count_params(model: nn.Module) -> dict[str, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "total": total}

@@ -1,0 +1,347 @@
+"""Training commands: VQGAN on frames, video pre-training, robot fine-tuning.
+
+    gr2-model train-vqgan --episodes DIR | --videos DIR --vqgan-preset small --out runs/vq
+    gr2-model eval-vqgan  --vqgan runs/vq/ckpt --episodes DIR
+    gr2-model pretrain    --videos DIR   --vqgan runs/vq/ckpt --config tiny-sim --out runs/pre
+    gr2-model finetune    --episodes DIR --vqgan runs/vq/ckpt (--init runs/pre/ckpt) --out runs/ft
+
+Multi-process / multi-node: launch with `torchrun --nproc-per-node N -m gr2_policy.train ...`
+(gloo on CPU, NCCL on GPU). Every rank samples different windows (seed + rank); DDP averages
+gradients, so replicas stay identical. Checkpoints (rank 0) go to OUT/ckpt, the optimiser state
+to OUT/train_state.pt; --resume continues from there. TensorBoard logs go to OUT/tb.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from .checkpoint import load_policy, load_vqgan, save_policy, save_vqgan
+from .config import VQGAN_PRESETS, get_config
+from .data import VideoClipReader, WindowSampler, collate, open_episodes
+from .model import GR2
+from .policy import frames_to_tensor
+from .text_encoder import load_text_encoder
+from .vqgan import VQGAN, PatchDiscriminator, psnr
+
+
+# ---------------------------------------------------------------- distributed plumbing
+def setup_distributed(device: str) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return rank, world
+
+
+def wrap(module: nn.Module, device: str) -> nn.Module:
+    if not dist.is_initialized():
+        return module
+    ids = [torch.device(device).index or 0] if device.startswith("cuda") else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+
+
+class _Loss(nn.Module):
+    """DDP synchronises gradients through forward(); this routes forward to GR2.loss."""
+    def __init__(self, model: GR2):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+def _writer(out: Path, rank: int):
+    if rank != 0:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+    return SummaryWriter(str(out / "tb"))
+
+
+def _progress(total: int, start: int, rank: int, desc: str):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=start, desc=desc, disable=rank != 0, dynamic_ncols=True)
+
+
+def _autocast(device: str, bf16: bool):
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
+
+
+# ---------------------------------------------------------------- frames for the VQGAN
+def _episode_reader(args, views, resolution):
+    if getattr(args, "episodes", None):
+        return open_episodes(args.episodes, views, resolution)
+    if getattr(args, "videos", None):
+        return VideoClipReader(args.videos, resolution, stride=args.video_stride)
+    raise SystemExit("give --episodes DIR (robot episodes, *.npz) or --videos DIR (captioned videos)")
+
+
+def _all_frames(reader, indices) -> np.ndarray:
+    out = []
+    for i in indices:
+        out += [f for f in reader[i].frames.values()]
+    return np.concatenate(out)
+
+
+def split_episodes(n: int, holdout: float) -> tuple[list[int], list[int]]:
+    """Last `holdout` fraction of episodes (at least one when n > 1) is held out."""
+    k = max(1, int(round(n * holdout))) if n > 1 and holdout > 0 else 0
+    return list(range(n - k)), list(range(n - k, n))
+
+
+@torch.no_grad()
+def evaluate_vqgan(vqgan: VQGAN, frames: np.ndarray, device: str) -> dict:
+    vqgan.eval()
+    total_psnr, used, n = 0.0, torch.zeros(vqgan.config.codebook_size), 0
+    counts = torch.zeros(vqgan.config.codebook_size)
+    for chunk in np.array_split(frames, max(1, len(frames) // 32)):
+        x = frames_to_tensor(chunk).to(device)
+        ids = vqgan.encode(x)
+        rec = vqgan.decode(ids)
+        total_psnr += psnr(rec, x).item() * len(chunk)
+        n += len(chunk)
+        counts += torch.bincount(ids.flatten().cpu(), minlength=vqgan.config.codebook_size).float()
+    p = counts / counts.sum()
+    perplexity = torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()
+    return {"psnr_db": total_psnr / n, "codebook_usage": float((counts > 0).float().mean()),
+            "codebook_perplexity": perplexity, "frames": n}
+
+
+def train_vqgan(args) -> dict:
+    device = args.device
+    rank, world = setup_distributed(device)
+    torch.manual_seed(args.seed)
+    cfg = VQGAN_PRESETS[args.vqgan_preset]
+    views = tuple(args.views.split(","))
+    reader = _episode_reader(args, views, cfg.resolution)
+    train_idx, held_idx = split_episodes(len(reader), args.holdout)
+    frames = _all_frames(reader, train_idx)
+    held = _all_frames(reader, held_idx) if held_idx else None
+    out = Path(args.out)
+    vq, disc = VQGAN(cfg).to(device), PatchDiscriminator(cfg).to(device)
+    opt_g = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    step = 0
+    state_file = out / "train_state.pt"
+    if args.resume and state_file.is_file():
+        vq, _ = load_vqgan(out / "ckpt")
+        vq = vq.to(device)
+        opt_g = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.5, 0.9))
+        st = torch.load(state_file, weights_only=False)
+        opt_g.load_state_dict(st["opt_g"]); opt_d.load_state_dict(st["opt_d"])
+        disc.load_state_dict(st["disc"]); step = st["step"]
+    vq_ddp, disc_ddp = wrap(vq, device), wrap(disc, device)
+    rng = np.random.default_rng(args.seed + rank)
+    writer = _writer(out, rank)
+    usage = torch.zeros(cfg.codebook_size)
+    bar = _progress(args.steps, step, rank, "vqgan")
+    while step < args.steps:
+        x = frames_to_tensor(frames[rng.integers(len(frames), size=args.batch)]).to(device)
+        if step == 0 and not args.resume:   # data-dependent codebook init avoids early collapse
+            with torch.no_grad():
+                z = vq.quant_conv(vq.encoder(x)).permute(0, 2, 3, 1).reshape(-1, cfg.embed_dim)
+                vq.quantizer.codebook.weight.copy_(z[torch.randint(len(z), (cfg.codebook_size,))])
+                if dist.is_initialized():
+                    dist.broadcast(vq.quantizer.codebook.weight.data, 0)
+        with _autocast(device, args.bf16):
+            rec, ids, qloss = vq_ddp(x)
+            l1 = (rec.float() - x).abs().mean()
+            adv_on = step >= args.disc_start
+            g_adv = -disc_ddp(rec).float().mean() if adv_on else rec.sum() * 0.0
+            loss = l1 + qloss + args.adv_weight * g_adv
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        d_loss = torch.zeros(())
+        if adv_on:
+            with _autocast(device, args.bf16):
+                d_loss = (F.relu(1 - disc_ddp(x)).mean() + F.relu(1 + disc_ddp(rec.detach())).mean()).float()
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        usage += torch.bincount(ids.flatten().cpu(), minlength=cfg.codebook_size).float()
+        step += 1
+        if step % args.restart_every == 0:   # re-seed dead codes from current encoder outputs
+            with torch.no_grad():
+                dead = usage == 0
+                if dead.any():
+                    z = vq.quant_conv(vq.encoder(x)).permute(0, 2, 3, 1).reshape(-1, cfg.embed_dim)
+                    vq.quantizer.codebook.weight[dead] = z[torch.randint(len(z), (int(dead.sum()),))].to(vq.quantizer.codebook.weight.dtype)
+                    if dist.is_initialized():
+                        dist.broadcast(vq.quantizer.codebook.weight.data, 0)
+                usage.zero_()
+        if writer:
+            writer.add_scalar("vqgan/l1", l1.item(), step); writer.add_scalar("vqgan/commit", qloss.item(), step)
+            writer.add_scalar("vqgan/g_adv", g_adv.item(), step); writer.add_scalar("vqgan/d_loss", d_loss.item(), step)
+        bar.update(1); bar.set_postfix(l1=f"{l1.item():.3f}")
+        if rank == 0 and (step % args.save_every == 0 or step == args.steps):
+            save_vqgan(out / "ckpt", vq, {"step": step})
+            torch.save({"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "disc": disc.state_dict(),
+                        "step": step}, state_file)
+    bar.close()
+    metrics = {"step": step}
+    if rank == 0 and held is not None:
+        metrics.update(evaluate_vqgan(vq, held, device))
+        metrics["held_out_episodes"] = len(held_idx)
+        save_vqgan(out / "ckpt", vq, metrics)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        print(json.dumps(metrics))
+    if writer:
+        writer.close()
+    return metrics
+
+
+# ---------------------------------------------------------------- policy training
+def train_policy(args, stage: str) -> dict:
+    device = args.device
+    rank, world = setup_distributed(device)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    state_file = out / "train_state.pt"
+    if args.resume and state_file.is_file():
+        model, meta = load_policy(out / "ckpt")
+    elif args.init:
+        model, meta = load_policy(args.init)
+    else:
+        config = get_config(args.config, text=args.text)
+        config.text.path = args.text_path or ""
+        model = GR2(config)
+    cfg = model.config
+    if args.vqgan:
+        vq, _ = load_vqgan(args.vqgan)
+        model.reset_vqgan(vq)
+    elif not (args.init or args.resume):
+        raise SystemExit("give --vqgan CKPT (a trained tokenizer; the policy keeps it frozen)")
+    text = load_text_encoder(cfg.text)
+    if args.freeze_pretrained:   # paper sec. 3.5: pre-trained weights frozen, new parts trained
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(("state.", "action_head.")))
+        model.vqgan.requires_grad_(False)
+    model.to(device)
+    reader = (open_episodes(args.episodes, cfg.views, cfg.vqgan.resolution) if stage == "finetune"
+              else VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride))
+    sampler = WindowSampler(reader, cfg, seed=args.seed + 1000 * rank)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    step = 0
+    if args.resume and state_file.is_file():
+        st = torch.load(state_file, weights_only=False)
+        opt.load_state_dict(st["opt"]); step = st["step"]
+        sampler.rng = np.random.default_rng(args.seed + 1000 * rank + step)
+    ddp = wrap(_Loss(model), device)
+    writer = _writer(out, rank)
+    bar = _progress(args.steps, step, rank, stage)
+    last = {}
+    while step < args.steps:
+        lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = collate(sampler.sample(args.batch), cfg, model.vqgan, text, device)
+        ddp.train()
+        model.vqgan.eval()
+        with _autocast(device, args.bf16):
+            losses = ddp(batch)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        last = {k: v.item() for k, v in losses.items()}
+        if writer:
+            for k, v in last.items():
+                writer.add_scalar(f"{stage}/{k}", v, step)
+            writer.add_scalar(f"{stage}/lr", lr, step)
+        bar.update(1); bar.set_postfix(loss=f"{last['loss']:.3f}")
+        if rank == 0 and (step % args.save_every == 0 or step == args.steps):
+            save_policy(out / "ckpt", model, text.identity, {"stage": stage, "step": step, "losses": last})
+            torch.save({"opt": opt.state_dict(), "step": step}, state_file)
+    bar.close()
+    if args.save_rank_weights:   # lets a test prove the DDP replicas stayed identical
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(out / f"rank{rank}.safetensors"))
+    if writer:
+        writer.close()
+    if dist.is_initialized():
+        dist.barrier()
+    return {"step": step, **last}
+
+
+# ---------------------------------------------------------------- CLI
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run folder (ckpt/, train_state.pt, tb/)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
+    p.add_argument("--video-stride", type=int, default=3)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gr2-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("train-vqgan")
+    _common(v)
+    v.add_argument("--episodes"); v.add_argument("--videos")
+    v.add_argument("--vqgan-preset", default="small", choices=sorted(VQGAN_PRESETS))
+    v.add_argument("--views", default="head_camera,wrist_camera")
+    v.add_argument("--holdout", type=float, default=0.1)
+    v.add_argument("--disc-start", type=int, default=500)
+    v.add_argument("--adv-weight", type=float, default=0.1)
+    v.add_argument("--restart-every", type=int, default=50)
+    e = sub.add_parser("eval-vqgan")
+    e.add_argument("--vqgan", required=True); e.add_argument("--episodes"); e.add_argument("--videos")
+    e.add_argument("--views", default="head_camera,wrist_camera"); e.add_argument("--video-stride", type=int, default=3)
+    e.add_argument("--device", default="cpu")
+    for stage in ("pretrain", "finetune"):
+        s = sub.add_parser(stage)
+        _common(s)
+        s.add_argument("--videos" if stage == "pretrain" else "--episodes", required=True)
+        s.add_argument("--config", default="tiny-sim", help="model preset (tiny, tiny-sim, S, B, L, XL)")
+        s.add_argument("--text", default="minilm", choices=["minilm", "clip"])
+        s.add_argument("--text-path", default="", help="local CLIP directory for --text clip")
+        s.add_argument("--vqgan", help="trained VQGAN checkpoint folder")
+        s.add_argument("--init", help="policy checkpoint to start from (e.g. the pre-trained one)")
+        s.add_argument("--freeze-pretrained", action="store_true")
+        s.add_argument("--weight-decay", type=float, default=0.01)
+        s.add_argument("--warmup", type=int, default=100)
+        s.add_argument("--save-rank-weights", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    try:
+        if args.cmd == "train-vqgan":
+            train_vqgan(args)
+        elif args.cmd == "eval-vqgan":
+            vq, _ = load_vqgan(args.vqgan)
+            reader = _episode_reader(args, tuple(args.views.split(",")), vq.config.resolution)
+            print(json.dumps(evaluate_vqgan(vq.to(args.device), _all_frames(reader, range(len(reader))), args.device)))
+        else:
+            print(json.dumps(train_policy(args, args.cmd)))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
