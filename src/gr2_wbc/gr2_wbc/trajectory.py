@@ -137,6 +137,7 @@ class ChunkRejected(ValueError):
 
 class TrajectoryOptimizer:
     def __init__(self, config: TrajectoryConfig | None = None):
+        self.interrupted = False
         self.cfg = config or TrajectoryConfig()
         self.last_solve_time = 0.0
         self._solvers: dict[tuple[int, bytes], osqp.OSQP] = {}
@@ -242,9 +243,10 @@ class TrajectoryOptimizer:
             # hold whatever the solver's accuracy; only its optimality is approximate.
             usable = res.x is not None and np.all(np.isfinite(res.x)) and (
                 "solved" in res.info.status or "maximum iterations" in res.info.status)
+            if "interrupted" in res.info.status:
+                self.interrupted = True   # OSQP caught a SIGINT meant for the process (see wbc_node.main)
             if not usable:
                 raise ChunkRejected(f"chunk {chunk.sequence}: trajectory optimisation {res.info.status}")
-            self.last_status = res.info.status
             x[c] = res.x
         p, v, a = x[:, ip:ip + N + 1].T, x[:, iv:iv + N + 1].T, x[:, ia:ia + N].T
         # Re-integrate the dynamics from the exact start so continuity does not depend on the

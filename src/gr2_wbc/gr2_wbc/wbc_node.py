@@ -9,6 +9,7 @@ the stop service and the slow publishers (status, path, markers) run in the exec
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import Point, Pose, PoseStamped
 from nav_msgs.msg import Path
+import rclpy.executors
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -81,6 +83,7 @@ class WbcNode(Node):
         self.path_rate = float(self.declare_parameter("path_rate", 10.0).value)
         self.gripper_speed = float(self.declare_parameter("gripper_speed", 0.5).value)
         self.gripper_force = float(self.declare_parameter("gripper_force", 0.5).value)
+        self.realtime_priority = int(self.declare_parameter("realtime_priority", 0).value)
         self.cfg = controller_config_from_params(params)
         self.controller = Controller(self.cfg)
         robot = self.controller.robot
@@ -164,7 +167,20 @@ class WbcNode(Node):
         return response
 
     # --- the 200 Hz loop --------------------------------------------------------------------
+    def _raise_priority(self) -> None:
+        """SCHED_FIFO for the control thread (Linux; needs root or CAP_SYS_NICE / rtprio), so the
+        200 Hz loop preempts other processes on the machine. Without the permission: a warning."""
+        if self.realtime_priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+            self.get_logger().info(f"control thread at SCHED_FIFO priority {self.realtime_priority}")
+        except (PermissionError, OSError, AttributeError) as err:
+            self.get_logger().warn(f"could not raise the control thread to SCHED_FIFO "
+                                   f"{self.realtime_priority} ({err}); running at normal priority")
+
     def control_loop(self) -> None:
+        self._raise_priority()
         period = self.cfg.period
         deadline = time.monotonic() + period
         while self._running and rclpy.ok():
@@ -290,14 +306,38 @@ def main(args=None) -> None:
     # The executor thread holds the GIL between its callbacks; with the default 5 ms switch
     # interval the control thread could wait a whole period for it after waking up.
     sys.setswitchinterval(0.0002)
-    # SIGINT/SIGTERM are handled here, not by rclpy's handler: the control and optimiser threads
-    # must stop before the context is shut down underneath a publish (that order hung the node).
+    # SIGINT/SIGTERM only set a flag here (rclpy's own handler is off): an exception raised into
+    # a busy executor could be lost inside a callback, and the control and optimiser threads
+    # must stop before the context is shut down underneath a publish.
+    #
+    # OSQP's C library installs its own SIGINT handler for the duration of every solve and
+    # restores the previous one afterwards; with solves in two threads (tracking QP, chunk
+    # optimisation) the save/restore pairs interleave and can leave OSQP's handler installed for
+    # good, swallowing Ctrl-C. So the handlers are re-installed every loop, and a solve that
+    # reports "interrupted" (OSQP caught the SIGINT) counts as the shutdown request it was.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM: the same clean path
+    stop = threading.Event()
+
+    def install_handlers() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+
     node = None
     try:
+        install_handlers()
         node = WbcNode()
-        rclpy.spin(node)
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+        def watch_shutdown() -> None:
+            install_handlers()
+            if node.controller.qp.interrupted or node.controller.optimizer.interrupted:
+                stop.set()
+            if stop.is_set():
+                executor.wake()
+
+        node.create_timer(0.1, watch_shutdown)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
