@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pinocchio as pin
 
-from gr2_wbc.config import load_controller_config
+from gr2_wbc.config import load_controller_config, load_parameters
 from gr2_wbc.controller import Controller
+from gr2_wbc.realtime import set_fifo_priority
 from gr2_wbc.trajectory import ChunkData
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def chunk_for(t: float, p0: np.ndarray, quat: np.ndarray, k: int = 10, dt: float
                      gripper=(np.sin(w * times) > 0).astype(float), sequence=seq)
 
 
-def run_loop(controller: Controller, duration: float) -> dict:
+def run_loop(controller: Controller, duration: float, priority: int = 0) -> dict:
     period = controller.cfg.period
     q = np.array(controller.robot.description.home)
     home = controller.robot.forward(q)
@@ -72,6 +73,9 @@ def run_loop(controller: Controller, duration: float) -> dict:
     n = int(round(duration / period))
     thread = threading.Thread(target=feeder, daemon=True)
     thread.start()
+    error = set_fifo_priority(priority)   # after starting the feeder: only this loop runs real-time, as in the node
+    if error:
+        print(f"note: SCHED_FIFO {priority} not available ({error}); measuring at normal priority")
     deadline = time.monotonic() + period
     for i in range(n):
         delay = deadline - time.monotonic()
@@ -145,7 +149,11 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds at 200 Hz (default 60)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "wbc.json")
     parser.add_argument("--no-load", action="store_true", help="do not start the busy-core process")
+    parser.add_argument("--realtime-priority", type=int, default=None,
+                        help="SCHED_FIFO priority of the loop (default: realtime_priority in config/wbc.yaml)")
     args = parser.parse_args(argv)
+    priority = (int(load_parameters().get("realtime_priority", 0)) if args.realtime_priority is None
+                else args.realtime_priority)
 
     sys.setswitchinterval(0.0002)   # as in wbc_node: the control thread must get the GIL promptly
     controller = Controller(load_controller_config())
@@ -154,7 +162,7 @@ def main(argv=None) -> int:
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        r = run_loop(controller, args.duration)
+        r = run_loop(controller, args.duration, priority)
     finally:
         if busy is not None:
             busy.kill()
@@ -163,7 +171,7 @@ def main(argv=None) -> int:
     period = controller.cfg.period
     result = {
         "duration_s": args.duration, "rate_hz": 1.0 / period, "cycles": r["cycles"],
-        "busy_core_process": not args.no_load,
+        "busy_core_process": not args.no_load, "realtime_priority": priority,
         "cycle_compute_us": {"p50": pct(r["compute"], 50) * 1e6, "p99": pct(r["compute"], 99) * 1e6,
                              "max": float(r["compute"].max()) * 1e6},
         "deadline_misses": r["misses"],

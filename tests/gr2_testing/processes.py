@@ -42,14 +42,19 @@ class ProcessGroup:
                                      f"{path.read_text(errors='replace')[-4000:]}")
 
     def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> int:
-        """SIGINT (clean shutdown), then SIGKILL after `timeout`; returns the exit code."""
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
+        """SIGINT (a user's Ctrl-C), then SIGTERM, then SIGKILL, `timeout` apart, like ros2 launch;
+        returns the exit code (-9 only when the process ignored both clean requests)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if proc.poll() is not None:
+                break
+            os.killpg(proc.pid, sig)
             try:
-                proc.wait(timeout)
+                proc.wait(timeout / 2)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                continue
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         return proc.returncode
 
     def stop_all(self) -> None:

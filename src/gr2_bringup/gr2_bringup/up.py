@@ -88,19 +88,21 @@ class Graph:
         return None
 
     def shutdown(self) -> dict[str, int]:
-        """SIGINT to every node (their clean-shutdown path), SIGKILL what is left after a timeout."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
+        """SIGINT to every node (their clean-shutdown path), SIGTERM to those still running after
+        half the timeout, SIGKILL after the rest: the escalation ros2 launch uses."""
+        for sig, wait in ((signal.SIGINT, SHUTDOWN_TIMEOUT_S / 2), (signal.SIGTERM, SHUTDOWN_TIMEOUT_S / 2)):
+            for proc in self.procs.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and any(p.poll() is None for p in self.procs.values()):
+                time.sleep(0.05)
         codes = {}
         for name, proc in self.procs.items():
-            try:
-                codes[name] = proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"[gr2-up] {name} did not stop within {SHUTDOWN_TIMEOUT_S:.0f} s: killing it", flush=True)
+            if proc.poll() is None:
+                print(f"[gr2-up] {name} ignored SIGINT and SIGTERM: killing it", flush=True)
                 os.killpg(proc.pid, signal.SIGKILL)
-                codes[name] = proc.wait()
+            codes[name] = proc.wait()
         return codes
 
 

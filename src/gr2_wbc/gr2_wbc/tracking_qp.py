@@ -82,7 +82,6 @@ class TrackingQP:
                                shape=(self.n_rows, n))
         self._cycle = 0
         self._grad_m: np.ndarray | None = None
-        self.interrupted = False
         self._solver = osqp.OSQP()
         self._solver.setup(P0, np.zeros(n), A0, -np.ones(self.n_rows), np.ones(self.n_rows),
                            eps_abs=self.cfg.eps, eps_rel=self.cfg.eps, max_iter=self.cfg.max_iter,
@@ -160,8 +159,6 @@ class TrackingQP:
         res = self._solver.solve(raise_error=False)
         solve_time = time.perf_counter() - t0
         status = res.info.status
-        if "interrupted" in status:
-            self.interrupted = True       # OSQP caught a SIGINT meant for the process (see wbc_node.main)
         if res.x is None or not np.all(np.isfinite(res.x)) or "solved" not in status:
             # Infeasible (e.g. a collision constraint against the acceleration box): decelerate
             # as fast as allowed instead of sending anything the constraints did not accept.

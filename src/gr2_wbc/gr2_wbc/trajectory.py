@@ -137,7 +137,6 @@ class ChunkRejected(ValueError):
 
 class TrajectoryOptimizer:
     def __init__(self, config: TrajectoryConfig | None = None):
-        self.interrupted = False
         self.cfg = config or TrajectoryConfig()
         self.last_solve_time = 0.0
         self._solvers: dict[tuple[int, bytes], osqp.OSQP] = {}
@@ -243,8 +242,6 @@ class TrajectoryOptimizer:
             # hold whatever the solver's accuracy; only its optimality is approximate.
             usable = res.x is not None and np.all(np.isfinite(res.x)) and (
                 "solved" in res.info.status or "maximum iterations" in res.info.status)
-            if "interrupted" in res.info.status:
-                self.interrupted = True   # OSQP caught a SIGINT meant for the process (see wbc_node.main)
             if not usable:
                 raise ChunkRejected(f"chunk {chunk.sequence}: trajectory optimisation {res.info.status}")
             x[c] = res.x

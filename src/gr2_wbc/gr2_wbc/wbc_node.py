@@ -9,7 +9,6 @@ the stop service and the slow publishers (status, path, markers) run in the exec
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import threading
@@ -35,6 +34,7 @@ import gr2_contract as contract
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
+from gr2_wbc.realtime import set_fifo_priority
 from gr2_wbc.controller import Controller
 from gr2_wbc.trajectory import ChunkData
 
@@ -170,14 +170,12 @@ class WbcNode(Node):
     def _raise_priority(self) -> None:
         """SCHED_FIFO for the control thread (Linux; needs root or CAP_SYS_NICE / rtprio), so the
         200 Hz loop preempts other processes on the machine. Without the permission: a warning."""
-        if self.realtime_priority <= 0:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
-            self.get_logger().info(f"control thread at SCHED_FIFO priority {self.realtime_priority}")
-        except (PermissionError, OSError, AttributeError) as err:
+        error = set_fifo_priority(self.realtime_priority)
+        if error:
             self.get_logger().warn(f"could not raise the control thread to SCHED_FIFO "
-                                   f"{self.realtime_priority} ({err}); running at normal priority")
+                                   f"{self.realtime_priority} ({error}); running at normal priority")
+        elif self.realtime_priority > 0:
+            self.get_logger().info(f"control thread at SCHED_FIFO priority {self.realtime_priority}")
 
     def control_loop(self) -> None:
         self._raise_priority()
@@ -306,15 +304,12 @@ def main(args=None) -> None:
     # The executor thread holds the GIL between its callbacks; with the default 5 ms switch
     # interval the control thread could wait a whole period for it after waking up.
     sys.setswitchinterval(0.0002)
-    # SIGINT/SIGTERM only set a flag here (rclpy's own handler is off): an exception raised into
-    # a busy executor could be lost inside a callback, and the control and optimiser threads
-    # must stop before the context is shut down underneath a publish.
-    #
-    # OSQP's C library installs its own SIGINT handler for the duration of every solve and
-    # restores the previous one afterwards; with solves in two threads (tracking QP, chunk
-    # optimisation) the save/restore pairs interleave and can leave OSQP's handler installed for
-    # good, swallowing Ctrl-C. So the handlers are re-installed every loop, and a solve that
-    # reports "interrupted" (OSQP caught the SIGINT) counts as the shutdown request it was.
+    # Shutdown on SIGINT or SIGTERM through Python handlers that only set a flag. OSQP's C library
+    # installs its own SIGINT handler around every solve and restores the previous one after;
+    # with solves in two threads the pairs can interleave and leave OSQP's handler installed,
+    # so the handlers are re-installed every 0.1 s. A SIGINT that lands inside a solve is still
+    # taken by OSQP: then the SIGTERM that follows (gr2-up and ros2 launch escalate to it) stops
+    # the node cleanly; OSQP never touches SIGTERM.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
 
@@ -328,17 +323,10 @@ def main(args=None) -> None:
         node = WbcNode()
         executor = rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
-        def watch_shutdown() -> None:
-            install_handlers()
-            if node.controller.qp.interrupted or node.controller.optimizer.interrupted:
-                stop.set()
-            if stop.is_set():
-                executor.wake()
-
-        node.create_timer(0.1, watch_shutdown)
+        node.create_timer(0.1, install_handlers)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         if node is not None:
