@@ -166,47 +166,58 @@ class Controller:
             raise ChunkRejected("gripper value outside 0..1")
 
     def submit_chunk(self, chunk: ChunkData, now: float) -> tuple[bool, str]:
-        """Validate and optimise a chunk; returns (accepted, reason)."""
+        """Validate and optimise a chunk; returns (accepted, reason).
+
+        If the executing reference changed while optimising (e.g. the previous chunk ran out
+        and the arm started braking), the start state is stale: optimise once more from the
+        new reference rather than dropping the chunk (which would leave the arm without one)."""
+        t_call = time.perf_counter()
         try:
-            with self._lock:
-                self.validate(chunk, now)
-                if self.q is None:
-                    raise ChunkRejected("no joint state yet")
-                if self.mode in (Mode.STOPPING, Mode.FAULT):
-                    raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self.message}")
-                # Switch once the optimisation is surely done, so the new reference starts from
-                # the state the executing one really has then (no jump): the configured lead, or
-                # twice the recent optimisation time if that is longer.
-                t_switch = now + max(self.cfg.switch_lead, 2.0 * self.optimise_time)
-                start = self._sample(t_switch)
-                generation = self._generation
-            t0 = time.perf_counter()
-            if self.cfg.naive_switching:
-                ref = naive_reference(chunk, t_switch, start)
-            else:
-                ref = self.optimizer.optimize(chunk, t_switch, start)
-            elapsed = time.perf_counter() - t0
-            self.optimise_time = elapsed if self.optimise_time == 0.0 else 0.8 * self.optimise_time + 0.2 * elapsed
-            ref.chunk = (int(chunk.sequence), float(chunk.stamp))
-            with self._lock:
-                if generation != self._generation:
-                    raise ChunkRejected("superseded while optimising (stop or newer chunk)")
-                if self.mode in (Mode.STOPPING, Mode.FAULT):
-                    raise ChunkRejected(f"controller is {self.mode.name.lower()}")
-                self._install(ref, t_switch)
-                self._last_chunk_stamp = chunk.stamp
-                self._last_chunk_seq = chunk.sequence
-                times = chunk.times()
-                self._gripper_events = [(t, float(g)) for t, g in zip(times, chunk.gripper) if t > t_switch]
-                self.mode = Mode.TRACKING
-                self.message = ""
-                self.chunks_accepted += 1
-            return True, ""
+            for attempt in range(2):
+                with self._lock:
+                    now_here = now + (time.perf_counter() - t_call)
+                    if attempt == 0:
+                        self.validate(chunk, now_here)
+                    if self.q is None:
+                        raise ChunkRejected("no joint state yet")
+                    if self.mode in (Mode.STOPPING, Mode.FAULT):
+                        raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self.message}")
+                    # Switch once the optimisation is surely done, so the new reference starts
+                    # from the state the executing one really has then (no jump): the configured
+                    # lead, or twice the recent optimisation time if that is longer.
+                    t_switch = now_here + max(self.cfg.switch_lead, 2.0 * self.optimise_time)
+                    start = self._sample(t_switch)
+                    generation = self._generation
+                t0 = time.perf_counter()
+                if self.cfg.naive_switching:
+                    ref = naive_reference(chunk, t_switch, start)
+                else:
+                    ref = self.optimizer.optimize(chunk, t_switch, start)
+                elapsed = time.perf_counter() - t0
+                self.optimise_time = elapsed if self.optimise_time == 0.0 else 0.8 * self.optimise_time + 0.2 * elapsed
+                ref.chunk = (int(chunk.sequence), float(chunk.stamp))
+                with self._lock:
+                    if self.mode in (Mode.STOPPING, Mode.FAULT):
+                        raise ChunkRejected(f"controller is {self.mode.name.lower()}")
+                    if generation != self._generation:
+                        if attempt == 0:
+                            continue
+                        raise ChunkRejected("superseded twice while optimising (stop or newer chunk)")
+                    self._install(ref, t_switch)
+                    self._last_chunk_stamp = chunk.stamp
+                    self._last_chunk_seq = chunk.sequence
+                    times = chunk.times()
+                    self._gripper_events = [(t, float(g)) for t, g in zip(times, chunk.gripper) if t > t_switch]
+                    self.mode = Mode.TRACKING
+                    self.message = ""
+                    self.chunks_accepted += 1
+                return True, ""
         except ChunkRejected as err:
             with self._lock:
                 self.chunks_rejected += 1
                 self.last_rejection = self.message = str(err)
             return False, str(err)
+        raise AssertionError("unreachable")
 
     def _install(self, ref: Reference, t_switch: float) -> None:
         self._old_ref, self._ref, self._t_switch = self._ref, ref, t_switch
