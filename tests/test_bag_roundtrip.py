@@ -14,9 +14,6 @@ This file is also the publisher/subscriber program (`python test_bag_roundtrip.p
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path

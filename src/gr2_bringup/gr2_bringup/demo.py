@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import sys
 import threading
@@ -51,8 +50,6 @@ class Observed:
     first: dict[str, float] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
     frames: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)
-    chunk_latency: list[float] = field(default_factory=list)   # observation stamp -> chunk received, s
-    chunk_instructions: list[str] = field(default_factory=list)
     # Tracing one observation through the stack, keyed by the chunk's observation stamp (ns):
     chunk_received: dict[int, float] = field(default_factory=dict)    # -> time the chunk arrived here
     first_command: dict[int, float] = field(default_factory=dict)     # -> first JointCommand using it
@@ -118,8 +115,6 @@ def _monitor(observed: Observed):
         return fn
 
     def on_chunk(msg, t):
-        observed.chunk_latency.append(t - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
-        observed.chunk_instructions.append(msg.instruction)
         observed.chunk_received[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = t
 
     def on_command(msg, t):
@@ -244,18 +239,18 @@ def latency_chain(o: Observed) -> dict:
 
     Times are this process's receive times on the ROS clock, so each link includes one DDS hop.
     """
-    obs, chunk, cmd = [], [], []
+    obs = [t_chunk - key * 1e-9 for key, t_chunk in o.chunk_received.items()]   # every chunk
+    chunk, cmd = [], []
     for key, t_chunk in o.chunk_received.items():
         if key in o.first_command:
             stamp = key * 1e-9
-            obs.append(t_chunk - stamp)
             chunk.append(o.first_command[key] - t_chunk)
             cmd.append(o.first_command[key] - stamp)
     def stats(v: list[float]) -> dict:
         ms = lambda x: None if x is None else x * 1e3
         return {"p50_ms": ms(_pct(v, 50)), "p95_ms": ms(_pct(v, 95)), "max_ms": ms(max(v) if v else None)}
 
-    return {"chunks_received": len(o.chunk_received), "chunks_traced_to_a_command": len(obs),
+    return {"chunks_received": len(o.chunk_received), "chunks_traced_to_a_command": len(cmd),
             "frame_to_chunk": stats(obs), "chunk_to_first_command": stats(chunk),
             "frame_to_first_command": stats(cmd)}
 
@@ -278,8 +273,6 @@ def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, grap
             "chunks": o.counts.get(c.ACTION_CHUNK, 0),
             "inference_latency_p50_s": ps.latency_p50 if ps else None,
             "inference_latency_p95_s": ps.latency_p95 if ps else None,
-            "observation_to_chunk_p50_s": _pct(o.chunk_latency, 50),
-            "observation_to_chunk_p95_s": _pct(o.chunk_latency, 95),
             "last_status": ps.message if ps else None,
         },
         "wbc": None if ws is None else {
@@ -364,8 +357,7 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
              f"- task success (the simulator's check): **{'yes' if report['success'] else 'no'}**",
              f"- policy: `{p['checkpoint']}`" + ("" if p["trained"] else f" — {p['note']}"),
              f"- action chunks: {p['chunks']}; inference p50 {fmt(p['inference_latency_p50_s'], 1e3, ' ms')}, "
-             f"p95 {fmt(p['inference_latency_p95_s'], 1e3, ' ms')}; observation → chunk received p50 "
-             f"{fmt(p['observation_to_chunk_p50_s'], 1e3, ' ms')}, p95 {fmt(p['observation_to_chunk_p95_s'], 1e3, ' ms')}"]
+             f"p95 {fmt(p['inference_latency_p95_s'], 1e3, ' ms')}"]
     if w:
         lines.append(f"- WBC: cycle compute p50 {w['cycle_p50_us']:.0f} us, p99 {w['cycle_p99_us']:.0f} us, "
                      f"max {w['cycle_max_us']:.0f} us; deadline misses {w['deadline_misses']} of {w['cycles']}; "
@@ -377,8 +369,9 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
     for name, label in (("frame_to_chunk", "camera frame → action chunk"),
                         ("chunk_to_first_command", "action chunk → first joint command using it"),
                         ("frame_to_first_command", "camera frame → first joint command")):
+        n = lat["chunks_received"] if name == "frame_to_chunk" else lat["chunks_traced_to_a_command"]
         lines.append(f"- latency {label}: p50 {fmt(lat[name]['p50_ms'], 1, ' ms')}, p95 {fmt(lat[name]['p95_ms'], 1, ' ms')}"
-                     f" ({lat['chunks_traced_to_a_command']} of {lat['chunks_received']} chunks traced)")
+                     f" ({n} of {lat['chunks_received']} chunks)")
     lines.append(f"- end-effector path length: {report['robot']['ee_path_length_m']:.3f} m")
     lines += ["", "| topic | rate (Hz) | messages |", "|---|---|---|"]
     lines += [f"| `{t}` | {r} | {report['topic_counts'][t]} |" for t, r in report["topic_rates_hz"].items()]

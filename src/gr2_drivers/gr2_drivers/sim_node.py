@@ -343,6 +343,12 @@ def main(args=None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # A SIGINT can shut the context down while the executor is taking a message; rclpy then
+        # raises a RuntimeError from the take instead of ExternalShutdownException. Only an error
+        # while the context is still valid is a real failure.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()

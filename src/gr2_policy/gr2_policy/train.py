@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +101,7 @@ def split_episodes(n: int, holdout: float) -> tuple[list[int], list[int]]:
 @torch.no_grad()
 def evaluate_vqgan(vqgan: VQGAN, frames: np.ndarray, device: str) -> dict:
     vqgan.eval()
-    total_psnr, used, n = 0.0, torch.zeros(vqgan.config.codebook_size), 0
+    total_psnr, n = 0.0, 0
     counts = torch.zeros(vqgan.config.codebook_size)
     for chunk in np.array_split(frames, max(1, len(frames) // 32)):
         x = frames_to_tensor(chunk).to(device)

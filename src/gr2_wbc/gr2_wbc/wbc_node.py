@@ -185,7 +185,6 @@ class WbcNode(Node):
             delay = deadline - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            start = time.monotonic()
             try:
                 self.cycle(self.now() if rclpy.ok() else 0.0)
             except Exception as err:   # noqa: BLE001 - the loop must survive and report

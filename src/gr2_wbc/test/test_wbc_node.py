@@ -94,7 +94,7 @@ def pick_place_path(p0: np.ndarray, speed: float):
 @pytest.mark.multiprocess
 @pytest.mark.slow
 def test_closed_loop_with_the_sim(node_processes):
-    sim = node_processes.start([sys.executable, "-m", "gr2_drivers.sim_node", "--ros-args",
+    node_processes.start([sys.executable, "-m", "gr2_drivers.sim_node", "--ros-args",
                                 "--params-file", str(SIM_CONFIG), "-p", "camera_rate:=2.0"], name="sim")
     wbc = node_processes.start([sys.executable, "-m", "gr2_wbc.wbc_node", "--ros-args",
                                 "--params-file", str(default_config_path())], name="wbc")
