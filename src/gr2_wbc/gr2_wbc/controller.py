@@ -41,6 +41,8 @@ class ControllerConfig:
     joint_state_timeout: float = 0.1       # s without a joint measurement -> halt, hold, FAULT
     stop_time: float = 0.45                # s, /gr2/stop must be at rest within 0.5 s
     switch_lead: float = 0.0               # s between receiving a chunk and switching to it
+    max_switch_lead: float = 0.25          # s, cap on the adaptive lead (one slow optimisation must
+                                           # not push every later chunk into the past)
     future_stamp_tolerance: float = 0.5    # s, chunks stamped further in the future are rejected
     max_reach: float = 1.5                 # m, poses farther from the base are rejected
     max_chunk_length: int = 1000
@@ -185,7 +187,8 @@ class Controller:
                     # Switch once the optimisation is surely done, so the new reference starts
                     # from the state the executing one really has then (no jump): the configured
                     # lead, or twice the recent optimisation time if that is longer.
-                    t_switch = now_here + max(self.cfg.switch_lead, 2.0 * self.optimise_time)
+                    lead = min(self.cfg.max_switch_lead, max(self.cfg.switch_lead, 2.0 * self.optimise_time))
+                    t_switch = now_here + lead
                     start = self._sample(t_switch)
                     generation = self._generation
                 t0 = time.perf_counter()
