@@ -18,14 +18,8 @@ import coal
 import numpy as np
 import pinocchio as pin
 
+from gr2_wbc import kernels
 from gr2_wbc.robot_description import RobotDescription, load_robot_description
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product over the last axis; np.cross costs ~10x more on these tiny arrays."""
-    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -156,31 +150,62 @@ class RobotModel:
             pts = pts @ obj.placement.rotation.T + obj.placement.translation
             by_joint.setdefault(obj.parentJoint, []).append(pts)
             names.setdefault(obj.parentJoint, self.model.frames[obj.parentFrame].name)
+        # The controller's own geometry model: one hull per link, placed at the centre of its
+        # bounding sphere (so the placement's translation *is* the sphere centre for the broad
+        # phase), and the obstacle boxes on the universe joint. Pinocchio then places all of
+        # them and runs the exact distances in C++.
+        self._cmodel = pin.GeometryModel()
         for joint in sorted(by_joint):
             pts = np.vstack(by_joint[joint])
-            hull = coal.Convex.convexHull([p for p in pts], True, "Qt")
             center = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
             radius = float(np.max(np.linalg.norm(pts - center, axis=1)))
+            hull = coal.Convex.convexHull([p for p in pts - center], True, "Qt")
             self.bodies.append(CollisionBody(names[joint], joint, hull, center, radius))
+            self._cmodel.addGeometryObject(pin.GeometryObject(names[joint], joint, pin.SE3(np.eye(3), center), hull))
         for box in self.config.obstacles:
-            self._obstacle_shapes.append(coal.Box(*box.size))
-            self._obstacle_tf.append(coal.Transform3s(np.eye(3), np.array(box.center, dtype=float)))
+            self._cmodel.addGeometryObject(pin.GeometryObject(
+                box.name, 0, pin.SE3(np.eye(3), np.array(box.center, dtype=float)), coal.Box(*box.size)))
         gap = self.config.self_collision_min_joint_gap
         pairs = [CollisionPair(a, b, f"{self.bodies[a].name}|{self.bodies[b].name}")
                  for a, b in combinations(range(len(self.bodies)), 2)
                  if abs(self.bodies[a].joint - self.bodies[b].joint) >= gap]
-        self.pairs = pairs
-        self.__dict__.pop("_pair_a", None)
+        self._set_pairs(pairs)
         if self.config.skip_pairs_overlapping_at_home:
             self.update(q_home)
-            self.pairs = [p for p, d in zip(pairs, self.proximities(np.inf).distances) if d > 0.0]
-            for attr in ("_pair_a", "_pair_b"):
-                self.__dict__.pop(attr, None)
+            self._set_pairs([p for p, d in zip(pairs, self.proximities(np.inf).distances) if d > 0.0])
         for i, box in enumerate(self.config.obstacles):
             for a, body in enumerate(self.bodies):
                 if body.name not in self.config.obstacle_exempt_links:
                     self.pairs.append(CollisionPair(a, -1 - i, f"{body.name}|{box.name}"))
-        self.__dict__.pop("_pair_a", None)
+        self._set_pairs(self.pairs)
+
+    def _geometry_index(self, body: int) -> int:
+        """Index in the controller's geometry model: bodies first, then obstacles."""
+        return body if body >= 0 else len(self.bodies) + (-1 - body)
+
+    def _set_pairs(self, pairs: list[CollisionPair]) -> None:
+        """Pairs in the same order in self.pairs and in the geometry model, plus the arrays
+        the per-cycle broad phase uses."""
+        self.pairs = list(pairs)
+        self._cmodel.removeAllCollisionPairs()
+        for pair in self.pairs:
+            self._cmodel.addCollisionPair(pin.CollisionPair(self._geometry_index(pair.body_a),
+                                                            self._geometry_index(pair.body_b)))
+        self._cdata = pin.GeometryData(self._cmodel)
+        for request in self._cdata.distanceRequests:
+            request.enable_signed_distance = True
+            # GJK warm-starts from the previous cycle's direction; with the default 1e-6 tolerance
+            # the distance then wobbles by ~1e-6 m between cycles, too much for the Jacobian
+            # rows to predict it. 1e-9 costs nothing measurable (2 us per hull pair either way).
+            request.gjk_tolerance = 1e-9
+        self._pair_a = np.array([p.body_a for p in self.pairs], dtype=int)
+        self._pair_b = np.array([p.body_b for p in self.pairs], dtype=int)
+        boxes = self.config.obstacles
+        self._box_c = np.array([b.center for b in boxes], dtype=float).reshape(-1, 3)
+        self._box_h = 0.5 * np.array([b.size for b in boxes], dtype=float).reshape(-1, 3)
+        self._radius = np.array([b.radius for b in self.bodies])
+        self._pair_joints = [(self.bodies[p.body_a].joint,
+                              self.bodies[p.body_b].joint if p.body_b >= 0 else 0) for p in self.pairs]
 
     # --- kinematics -----------------------------------------------------------------------
     def configuration(self, q: np.ndarray) -> np.ndarray:
@@ -190,24 +215,23 @@ class RobotModel:
         if not hasattr(self, "_idx_rev"):
             idx = np.array([self.model.joints[k + 1].idx_q for k in range(7)])
             self._idx_rev, self._idx_cont = idx[~self.continuous], idx[self.continuous]
+            self._rev, self._cont = np.flatnonzero(~self.continuous), np.flatnonzero(self.continuous)
         out = np.empty(self.model.nq)
-        out[self._idx_rev] = q[~self.continuous]
-        qc = q[self.continuous]
+        out[self._idx_rev] = q[self._rev]
+        qc = q[self._cont]
         out[self._idx_cont], out[self._idx_cont + 1] = np.cos(qc), np.sin(qc)
         return out
 
     def update(self, q: np.ndarray) -> None:
-        """Kinematics of configuration q; all queries below refer to the latest update."""
+        """Kinematics of configuration q; all queries below refer to the latest update.
+
+        Keeps the spatial joint Jacobian (world frame, velocity at the origin): its columns
+        are (axis_i, -axis_i x origin_i), all a point Jacobian on the chain needs."""
         qp = self.configuration(np.asarray(q, dtype=float))
         pin.computeJointJacobians(self.model, self.data, qp)   # also runs forward kinematics
-        pin.updateFramePlacements(self.model, self.data)
-        # Joint frames as arrays (rotations [j, 3, 3], origins [j, 3]); every arm joint rotates
-        # about its local z (RZ / RUBZ joints of the reduced model).
-        oMi = self.data.oMi
-        self._joint_R = np.array([oMi[j].rotation for j in range(8)])      # index = joint id (0: base)
-        self._joint_p = np.array([oMi[j].translation for j in range(8)])
-        self._origins = self._joint_p[1:]
-        self._axes = self._joint_R[1:, :, 2]
+        pin.updateFramePlacement(self.model, self.data, self.tcp_frame)
+        self._J0 = self.data.J.copy()
+        self._geometry_placed = False
 
     def tcp_pose(self) -> pin.SE3:
         return self.data.oMf[self.tcp_frame]
@@ -221,59 +245,25 @@ class RobotModel:
         return self.tcp_pose().copy()
 
     def manipulability(self, jacobian: np.ndarray) -> tuple[float, np.ndarray]:
-        """Yoshikawa measure sqrt(det(J J^T)) and its gradient in q.
-
-        The gradient uses the closed-form Jacobian derivative of a serial chain of revolute
-        joints (dJ_i/dq_k from the joint axes), so it costs one 6x7x7 tensor, not 7 extra FK calls.
-        """
-        axes, origins = self._axes, self._origins
-        p = self.tcp_pose().translation
-        A = jacobian @ jacobian.T
-        m = float(np.sqrt(max(np.linalg.det(A), 0.0)))
-        if m < 1e-12:
-            return m, np.zeros(7)
-        ak, ai = axes[:, None, :], axes[None, :, :]           # [k, i, xyz]
-        r = (p - origins)[None, :, :]
-        ang = _cross(ak, ai)                                # d(axis_i)/dq_k for k <= i
-        lin_le = _cross(ang, r) + _cross(ai, _cross(ak, r))
-        lin_gt = _cross(ai, jacobian[:3].T[:, None, :])     # k > i: only the TCP moves
-        upper = (np.arange(7)[:, None] <= np.arange(7)[None, :])[..., None]
-        H = np.concatenate([np.where(upper, lin_le, lin_gt), np.where(upper, ang, 0.0)], axis=2)
-        B = np.linalg.solve(A, jacobian)   # A^-1 J, [row, i]
-        grad = m * np.einsum("ri,kir->k", B, H)
+        """Yoshikawa measure m = sqrt(det(J J^T)) and its analytic gradient in q (see
+        kernels.manipulability: O(n) for a revolute chain, no Jacobian-derivative tensor)."""
+        grad = np.empty(7)
+        m = kernels.manipulability(jacobian, grad)
         return m, grad
 
     # --- collision ------------------------------------------------------------------------
-    def _point_jacobian(self, joint: int, point: np.ndarray) -> np.ndarray:
-        """3x7 linear velocity Jacobian of a point fixed to the link of `joint` (revolute chain:
-        column i is axis_i x (point - origin_i) for the joints up to `joint`)."""
-        J = np.zeros((3, 7))
-        if joint > 0:
-            J[:, :joint] = _cross(self._axes[:joint], point - self._origins[:joint]).T
-        return J
+    def _place_geometry(self) -> None:
+        if not self._geometry_placed:
+            pin.updateGeometryPlacements(self.model, self.data, self._cmodel, self._cdata)
+            self._geometry_placed = True
 
     def _sphere_gaps(self) -> np.ndarray:
         """Lower bound of every pair's distance from bounding spheres (cheap broad phase)."""
-        if not hasattr(self, "_pair_a"):
-            self._pair_a = np.array([p.body_a for p in self.pairs], dtype=int)
-            self._pair_b = np.array([p.body_b for p in self.pairs], dtype=int)
-            self._radius = np.array([b.radius for b in self.bodies])
-            boxes = self.config.obstacles
-            self._box_c = np.array([b.center for b in boxes], dtype=float).reshape(-1, 3)
-            self._box_h = 0.5 * np.array([b.size for b in boxes], dtype=float).reshape(-1, 3)
-            self._body_joint = np.array([b.joint for b in self.bodies])
-            self._body_center = np.array([b.center for b in self.bodies])
-        # Body sphere centres in base_link: R_j c + p_j for each body's joint j.
-        j = self._body_joint
-        centers = np.einsum("bij,bj->bi", self._joint_R[j], self._body_center) + self._joint_p[j]
-        ca, ra = centers[self._pair_a], self._radius[self._pair_a]
-        is_self = self._pair_b >= 0
+        self._place_geometry()
+        oMg = self._cdata.oMg
+        centers = np.array([oMg[i].translation for i in range(len(self.bodies))])
         gaps = np.empty(len(self.pairs))
-        b = self._pair_b[is_self]
-        gaps[is_self] = np.linalg.norm(ca[is_self] - centers[b], axis=1) - ra[is_self] - self._radius[b]
-        o = -1 - self._pair_b[~is_self]
-        excess = np.maximum(np.abs(ca[~is_self] - self._box_c[o]) - self._box_h[o], 0.0)
-        gaps[~is_self] = np.linalg.norm(excess, axis=1) - ra[~is_self]
+        kernels.sphere_gaps(centers, self._radius, self._pair_a, self._pair_b, self._box_c, self._box_h, gaps)
         return gaps
 
     def proximities(self, influence: float) -> ProximityReport:
@@ -282,34 +272,19 @@ class RobotModel:
         enter the QP; the others report the sphere lower bound."""
         gaps = self._sphere_gaps()
         close = []
-        req = coal.DistanceRequest()
-        req.enable_signed_distance = True
-        tf = {}
-        for k in np.flatnonzero(gaps < influence):
-            pair = self.pairs[k]
-            A = self.bodies[pair.body_a]
-            if A.joint not in tf:
-                M = self.data.oMi[A.joint]
-                tf[A.joint] = coal.Transform3s(M.rotation, M.translation)
-            if pair.body_b >= 0:
-                B = self.bodies[pair.body_b]
-                if B.joint not in tf:
-                    M = self.data.oMi[B.joint]
-                    tf[B.joint] = coal.Transform3s(M.rotation, M.translation)
-                tb, shape_b = tf[B.joint], B.hull
-            else:
-                tb, shape_b = self._obstacle_tf[-1 - pair.body_b], self._obstacle_shapes[-1 - pair.body_b]
-            res = coal.DistanceResult()
-            d = coal.distance(A.hull, tf[A.joint], shape_b, tb, req, res)
+        for k in np.flatnonzero(gaps < influence).tolist():
+            res = pin.computeDistance(self._cmodel, self._cdata, k)
+            d = res.min_distance
             gaps[k] = d
             if d >= influence:
                 continue
             pa, pb = res.getNearestPoint1(), res.getNearestPoint2()
             n = res.normal                     # unit, from a towards b (also when penetrating)
-            row = -n @ self._point_jacobian(A.joint, pa)
-            if pair.body_b >= 0:
-                row += n @ self._point_jacobian(self.bodies[pair.body_b].joint, pb)
-            close.append(Proximity(pair.name, float(d), row, pa, pb))
+            joint_a, joint_b = self._pair_joints[k]
+            row = np.zeros(7)
+            kernels.add_point_row(self._J0, joint_a, pa, n, -1.0, row)
+            kernels.add_point_row(self._J0, joint_b, pb, n, 1.0, row)   # joint 0 (obstacle): no columns
+            close.append(Proximity(self.pairs[k].name, float(d), row, pa, pb))
         return ProximityReport(gaps, close)
 
     def clamp_to_limits(self, q: np.ndarray) -> np.ndarray:

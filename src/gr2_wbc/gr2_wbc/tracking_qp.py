@@ -20,6 +20,7 @@ import osqp
 import pinocchio as pin
 from scipy import sparse
 
+from gr2_wbc import kernels
 from gr2_wbc.robot_model import RobotModel
 
 
@@ -34,7 +35,6 @@ class TrackingConfig:
     manipulability_floor: float = 0.01   # below this the task velocity is scaled down
     manipulability_min: float = 0.002    # hard floor: the QP may not decrease m below this
     manipulability_gain: float = 5.0
-    manipulability_every: int = 4        # cycles between gradient updates (it changes slowly; ~0.2 ms each)
     collision_margin: float = 0.02       # m, never closer than this
     collision_influence: float = 0.06    # m, pairs closer than this enter the QP
     collision_speed: float = 0.2         # m/s, fastest approach allowed at the influence distance
@@ -69,7 +69,15 @@ def _dense_pattern(rows: int, cols: int, upper_only: bool = False) -> tuple[np.n
     return np.array(r_idx), np.array(c_idx), np.array(indptr)
 
 
+_SOLVED = (int(osqp.SolverStatus.OSQP_SOLVED), int(osqp.SolverStatus.OSQP_SOLVED_INACCURATE))
+_OSQP_INFTY = 1e30
+
+
 class TrackingQP:
+    """Everything that does not change between cycles is built once: the per-cycle Python is
+    the cycle's cost (the 7-variable solve itself takes ~30-80 us), so each cycle only fills
+    preallocated arrays and hands OSQP new values."""
+
     def __init__(self, robot: RobotModel, config: TrackingConfig | None = None):
         self.robot = robot
         self.cfg = config or TrackingConfig()
@@ -80,35 +88,39 @@ class TrackingQP:
         P0 = sparse.csc_matrix(((self._P_rows == self._P_cols).astype(float), self._P_rows, P_ptr), shape=(n, n))
         A0 = sparse.csc_matrix(((self._A_rows == self._A_cols).astype(float), self._A_rows, A_ptr),
                                shape=(self.n_rows, n))
-        self._cycle = 0
-        self._grad_m: np.ndarray | None = None
-        self._solver = osqp.OSQP()
-        self._solver.setup(P0, np.zeros(n), A0, -np.ones(self.n_rows), np.ones(self.n_rows),
-                           eps_abs=self.cfg.eps, eps_rel=self.cfg.eps, max_iter=self.cfg.max_iter,
-                           warm_starting=True, polishing=False, verbose=False, adaptive_rho=True,
-                           check_termination=5)
+        wrapper = osqp.OSQP()
+        wrapper.setup(P0, np.zeros(n), A0, -np.ones(self.n_rows), np.ones(self.n_rows),
+                      eps_abs=self.cfg.eps, eps_rel=self.cfg.eps, max_iter=self.cfg.max_iter,
+                      warm_starting=True, polishing=False, verbose=False, adaptive_rho=True,
+                      check_termination=5)
+        # The extension's solver object directly: osqp's Python wrapper spends ~100 us per
+        # update + solve on bookkeeping for derivatives we never take.
+        self._solver = wrapper._solver
+        self._wrapper = wrapper           # keeps the solver's owner alive
+        # Per-cycle buffers. A: identity (the joint box) on top, the manipulability row, then
+        # collision rows; filled in column-major order, the order of the dense CSC pattern.
+        self._A = np.zeros((self.n_rows, n))
+        self._A[:n, :n] = np.eye(n)
+        self._l = np.full(self.n_rows, -_OSQP_INFTY)
+        self._u = np.full(self.n_rows, _OSQP_INFTY)
+        self._W = np.array([1.0, 1.0, 1.0] + [self.cfg.orientation_weight] * 3)
+        r = robot
+        self._upper = r.upper - self.cfg.position_limit_margin   # +-inf for continuous joints
+        self._lower = r.lower + self.cfg.position_limit_margin
+        self._amax_dt = r.acceleration_limit * self.cfg.dt
+        assert self._P_rows.size == 28   # tracking_cost writes the 7x7 upper triangle column by column
+        # Compile the kernels (or load them from numba's cache) with the argument types of the
+        # real cycle now, not in the first control cycle.
+        home = np.array(robot.description.home)
+        self.solve(home, np.zeros(n), robot.forward(home), np.zeros(6))
 
     def velocity_bounds(self, q: np.ndarray, qd_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Box on qd from velocity, acceleration and position limits (with braking distance:
         the joint must be able to stop before its limit at the acceleration limit)."""
-        r, dt = self.robot, self.cfg.dt
-        vmax, amax = r.velocity_limit, r.acceleration_limit
-        lo = np.maximum(-vmax, qd_prev - amax * dt)
-        hi = np.minimum(vmax, qd_prev + amax * dt)
-        room_hi = r.upper - self.cfg.position_limit_margin - q
-        room_lo = q - (r.lower + self.cfg.position_limit_margin)
-        with np.errstate(invalid="ignore"):
-            hi_pos = np.minimum(np.sqrt(2 * amax * np.maximum(room_hi, 0.0)), np.maximum(room_hi, 0.0) / dt)
-            lo_pos = -np.minimum(np.sqrt(2 * amax * np.maximum(room_lo, 0.0)), np.maximum(room_lo, 0.0) / dt)
-        hi_pos = np.where(np.isfinite(r.upper), hi_pos, np.inf)
-        lo_pos = np.where(np.isfinite(r.lower), lo_pos, -np.inf)
-        hi, lo = np.minimum(hi, hi_pos), np.maximum(lo, lo_pos)
-        # Position limits win over acceleration limits when both cannot hold (a joint pushed
-        # past its braking distance brakes harder rather than crossing the limit).
-        bad = lo > hi
-        hi = np.where(bad, np.maximum(hi_pos, lo_pos), hi)
-        lo = np.where(bad, np.minimum(hi_pos, np.maximum(lo_pos, lo)), lo)
-        lo = np.minimum(lo, hi)
+        lo, hi = np.empty(7), np.empty(7)
+        r = self.robot
+        kernels.velocity_bounds(np.asarray(q, dtype=float), np.asarray(qd_prev, dtype=float), r.velocity_limit,
+                                r.acceleration_limit, self._lower, self._upper, self.cfg.dt, lo, hi)
         return lo, hi
 
     def solve(self, q: np.ndarray, qd_prev: np.ndarray, target: pin.SE3,
@@ -119,53 +131,49 @@ class TrackingQP:
         r.update(q)
         J = r.tcp_jacobian()
         pose = r.tcp_pose()
+        R = pose.rotation
         e_pos = target.translation - pose.translation
-        e_rot = pose.rotation @ pin.log3(pose.rotation.T @ target.rotation)   # world frame
-        if self._cycle % cfg.manipulability_every == 0 or self._grad_m is None:
-            m, self._grad_m = r.manipulability(J)
-        else:
-            m = float(np.sqrt(max(np.linalg.det(J @ J.T), 0.0)))
-        grad_m = self._grad_m
-        self._cycle += 1
-        scale = float(np.clip((m - cfg.manipulability_min) /
-                              (cfg.manipulability_floor - cfg.manipulability_min), 0.1, 1.0))
-        v_des = np.concatenate([twist_ff[:3] + cfg.position_gain * e_pos,
-                                twist_ff[3:] + cfg.orientation_gain * e_rot]) * scale
-        W = np.array([1.0, 1.0, 1.0] + [cfg.orientation_weight] * 3)
-        JW = J * W[:, None]
-        P = J.T @ JW + cfg.damping * np.eye(7)
-        qv = -(JW.T @ v_des) - (cfg.manipulability_weight * grad_m if secondary else 0.0)
+        e_rot = R @ pin.log3(R.T @ target.rotation)   # world frame
+        m, grad_m = r.manipulability(J)
+        scale = min(max((m - cfg.manipulability_min) / (cfg.manipulability_floor - cfg.manipulability_min), 0.1), 1.0)
+        v_des = np.array(twist_ff, dtype=float)
+        v_des[:3] += cfg.position_gain * e_pos
+        v_des[3:] += cfg.orientation_gain * e_rot
+        v_des *= scale
+        P_upper, qv = np.empty(28), np.empty(7)
+        kernels.tracking_cost(J, self._W, cfg.damping, v_des, grad_m,
+                              cfg.manipulability_weight if secondary else 0.0, P_upper, qv)
 
         lo, hi = self.velocity_bounds(q, qd_prev)
-        A = np.zeros((self.n_rows, 7))
-        l = np.full(self.n_rows, -np.inf)
-        u = np.full(self.n_rows, np.inf)
-        A[:7, :7] = np.eye(7)
-        l[:7], u[:7] = lo, hi
+        A, l = self._A, self._l
+        l[:7], self._u[:7] = lo, hi
         A[7] = grad_m
         l[7] = -cfg.manipulability_gain * (m - cfg.manipulability_min)
         prox = r.proximities(cfg.collision_influence)
-        min_d = prox.min_distance
-        close = sorted(prox.close, key=lambda p: p.distance)
-        for i, p in enumerate(close[:cfg.max_collision_rows]):
+        close = sorted(prox.close, key=lambda p: p.distance)[:cfg.max_collision_rows]
+        rows = 8 + len(close)
+        for i, p in enumerate(close):
             A[8 + i] = p.jacobian
             # Velocity damper: the approach speed shrinks linearly to zero at the margin; below the
             # margin the gap must open again.
             l[8 + i] = -cfg.collision_speed * (p.distance - cfg.collision_margin) / \
                 (cfg.collision_influence - cfg.collision_margin)
-        self._solver.update(Px=P[self._P_rows, self._P_cols], q=qv,
-                            Ax=A[self._A_rows, self._A_cols], l=l, u=u)
+        A[rows:] = 0.0
+        l[rows:] = -_OSQP_INFTY
+        solver = self._solver
+        solver.update_data_vec(q=qv, l=l, u=self._u)
+        solver.update_data_mat(P_x=P_upper, P_i=None, A_x=A.T.ravel(), A_i=None)
         t0 = time.perf_counter()
-        res = self._solver.solve(raise_error=False)
+        solver.solve()
         solve_time = time.perf_counter() - t0
-        status = res.info.status
-        if res.x is None or not np.all(np.isfinite(res.x)) or "solved" not in status:
+        info = solver.info
+        x = solver.solution.x
+        if info.status_val not in _SOLVED or not np.all(np.isfinite(x)):
             # Infeasible (e.g. a collision constraint against the acceleration box): decelerate
             # as fast as allowed instead of sending anything the constraints did not accept.
-            qd = np.clip(np.zeros(7), qd_prev - r.acceleration_limit * cfg.dt,
-                         qd_prev + r.acceleration_limit * cfg.dt)
+            qd = np.clip(np.zeros(7), qd_prev - self._amax_dt, qd_prev + self._amax_dt)
         else:
-            qd = np.clip(res.x, lo, hi)
-        return TrackingResult(qd=qd, solve_time=solve_time, status=status, manipulability=m,
-                              min_distance=float(min_d), position_error=float(np.linalg.norm(e_pos)),
+            qd = np.minimum(np.maximum(x, lo), hi)
+        return TrackingResult(qd=qd, solve_time=solve_time, status=info.status, manipulability=m,
+                              min_distance=prox.min_distance, position_error=float(np.linalg.norm(e_pos)),
                               orientation_error=float(np.linalg.norm(e_rot)), task_scale=scale)
