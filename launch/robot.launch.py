@@ -2,7 +2,8 @@
 
 The nodes and their parameter files come from config/graph.yaml through gr2_bringup.graph,
 the same description `gr2-up` starts on hosts without `ros2 launch`, so both paths run the
-same graph. Arguments: sim, robot_ip, checkpoint, device, rviz, record (see graph.yaml).
+same graph. Arguments: sim, robot_ip, checkpoint, device, rviz, record, part (see graph.yaml);
+rviz:=true adds robot_state_publisher (URDF, TF) and rviz2 with config/gr2.rviz.
 """
 
 from launch import LaunchDescription
@@ -12,30 +13,22 @@ from launch_ros.actions import Node
 
 from gr2_bringup.graph import load_graph, parse_bool, resolve_graph
 from gr2_bringup.up import default_bag_dir, recorder_command
-from gr2_contract.config import config_dir
 
 
 def _graph_actions(context):
     graph = load_graph()
     args = {name: LaunchConfiguration(name).perform(context) for name in graph["arguments"]}
     actions = []
+    # Every node, RViz and robot_state_publisher (rviz:=true) included, comes from graph.yaml.
     for spec in resolve_graph(args, graph=graph):
         parameters = [str(path) for path in spec.parameter_files]
         if spec.parameters:
             parameters.append(dict(spec.parameters))
+        if spec.text_parameters:  # the URDF as robot_description: launch_ros writes it to a params file
+            parameters.append(dict(spec.text_parameters))
         actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
-                            parameters=parameters, output="screen", emulate_tty=True))
-
-    if parse_bool("rviz", args["rviz"]):
-        rviz_config = config_dir() / "gr2.rviz"
-        if not rviz_config.exists():
-            raise FileNotFoundError(f"rviz:=true but {rviz_config} does not exist")
-        from gr2_wbc.robot_description import load_robot_description
-        urdf = load_robot_description().urdf_path.read_text()
-        actions.append(Node(package="robot_state_publisher", executable="robot_state_publisher",
-                            parameters=[{"robot_description": urdf}], output="screen"))
-        actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(rviz_config)],
-                            output="screen"))
+                            parameters=parameters, arguments=list(spec.command_args) or None,
+                            output="screen", emulate_tty=True))
 
     if parse_bool("record", args["record"]):
         actions.append(ExecuteProcess(cmd=recorder_command(default_bag_dir()), output="screen"))

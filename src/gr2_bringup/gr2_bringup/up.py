@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,8 +41,17 @@ def executable_path(spec: NodeSpec) -> Path:
     return path
 
 
-def command(spec: NodeSpec) -> list[str]:
-    return [str(executable_path(spec)), *spec.ros_args()]
+def command(spec: NodeSpec, scratch_dir: Path | None = None) -> list[str]:
+    """The node's command line. Its `text_parameters` (the URDF) go into a params file in
+    `scratch_dir`, since a 20 kB XML document does not survive `-p name:=value` parsing."""
+    extra: tuple[Path, ...] = ()
+    if spec.text_parameters:
+        if scratch_dir is None:
+            raise ValueError(f"node {spec.name} has document parameters: command() needs a scratch_dir")
+        path = scratch_dir / f"{spec.name}.params.yaml"
+        path.write_text(spec.text_parameters_yaml())
+        extra = (path,)
+    return [str(executable_path(spec)), *spec.command_args, *spec.ros_args(extra)]
 
 
 def default_bag_dir() -> Path:
@@ -67,10 +77,19 @@ class Graph:
     """The running node processes of one bring-up."""
 
     def __init__(self, specs: list[NodeSpec], bag_dir: Path | None = None):
-        self.commands = {spec.name: command(spec) for spec in specs}
+        # Generated parameter files (robot_description) live as long as the graph runs.
+        self._scratch = tempfile.TemporaryDirectory(prefix="gr2-up-") if any(s.text_parameters for s in specs) else None
+        scratch_dir = Path(self._scratch.name) if self._scratch else None
+        self.commands = {spec.name: command(spec, scratch_dir) for spec in specs}
         if bag_dir is not None:
             self.commands["recorder"] = recorder_command(bag_dir)
         self.procs: dict[str, subprocess.Popen] = {}
+
+    def close(self) -> None:
+        """Remove the generated parameter files (after shutdown, or after a dry run)."""
+        if self._scratch:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def start(self, out=None) -> None:
         """Start every process; their output goes to `out` (default stdout) prefixed with the name."""
@@ -103,6 +122,7 @@ class Graph:
                 print(f"[gr2-up] {name} ignored SIGINT and SIGTERM: killing it", flush=True)
                 os.killpg(proc.pid, signal.SIGKILL)
             codes[name] = proc.wait()
+        self.close()
         return codes
 
 
@@ -116,11 +136,33 @@ def parse_launch_arguments(items: list[str]) -> dict[str, str]:
     return args
 
 
-def check_host_tools(args: dict[str, str]) -> None:
-    """rviz:=true needs a tool this host may not have: say so instead of ignoring it."""
-    if parse_bool("rviz", args.get("rviz", "false")) and not shutil.which("rviz2"):
-        raise SystemExit("gr2-up: rviz:=true needs rviz2, which is not installed on this host "
-                         "(use a ROS 2 Jazzy host: ros2 launch gr2_bringup robot.launch.py rviz:=true)")
+def _ros_package_installed(name: str) -> bool:
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    try:
+        get_package_prefix(name)
+    except (PackageNotFoundError, OSError):
+        return False
+    return True
+
+
+# ROS tools that some launch arguments add to the graph (rviz:=true) and that a host without a
+# ROS install lacks, each with what to tell the user. Checked in this order, rviz2 first.
+HOST_TOOLS = {
+    "rviz2": "gr2-up: rviz:=true needs rviz2, which is not installed on this host "
+             "(use a ROS 2 Jazzy host: ros2 launch gr2_bringup robot.launch.py rviz:=true)",
+    "robot_state_publisher": "gr2-up: rviz:=true needs robot_state_publisher (robot model and TF for "
+                             "RViz), which is not installed on this host (ros-jazzy-robot-state-publisher)",
+}
+
+
+def check_host_tools(specs: list[NodeSpec]) -> None:
+    """The graph may include ROS tools this host does not have (rviz:=true: rviz2,
+    robot_state_publisher): say so with one clear message before anything starts, instead of a
+    "package not installed" from deep in the command building or a half-started graph."""
+    packages = {spec.package for spec in specs}
+    for package, message in HOST_TOOLS.items():
+        if package in packages and not _ros_package_installed(package):
+            raise SystemExit(message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     args = parse_launch_arguments(opts.arguments)
     specs = resolve_graph(args)
+    check_host_tools(specs)  # before building commands: they need the tools' install paths
     bag_dir = default_bag_dir() if parse_bool("record", args.get("record", "false")) else None
     graph = Graph(specs, bag_dir)
     if opts.dry_run:
         for cmd in graph.commands.values():
             print(" ".join(cmd))
+        graph.close()
         return 0
-    check_host_tools(args)
     if bag_dir:
         print(f"[gr2-up] recording to {bag_dir}", flush=True)
 
