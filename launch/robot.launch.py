@@ -28,6 +28,7 @@ def _graph_actions(context):
             parameters.append(dict(spec.text_parameters))
         actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
                             parameters=parameters, arguments=list(spec.command_args) or None,
+                            prefix=" ".join(spec.prefix()) or None,
                             output="screen", emulate_tty=True))
 
     if parse_bool("record", args["record"]):

@@ -43,7 +43,9 @@ def test_every_node_has_an_installed_executable_and_parameter_files():
     for sim in ("true", "false"):
         for spec in resolve_graph({"sim": sim}):
             cmd = command(spec)  # raises when the executable is not installed
-            assert Path(cmd[0]).exists()
+            prefix = spec.prefix()
+            assert cmd[:len(prefix)] == prefix
+            assert Path(cmd[len(prefix)]).exists()
             assert all(p.exists() for p in spec.parameter_files)
             assert cmd[cmd.index("-r") + 1] == f"__node:={spec.name}"
 
@@ -239,3 +241,12 @@ def test_gr2_up_passes_the_urdf_as_a_parameter_file_rcl_reads(monkeypatch):
     finally:
         graph.close()
     assert not params_file.exists(), "gr2-up must remove the generated parameter file"
+
+
+def test_inference_runs_niced_so_the_robot_side_keeps_the_cpu():
+    """The policy is the only CPU-hungry node without a deadline: both launch paths start it at
+    a positive niceness (graph.yaml), the sim/drivers and the WBC at normal priority."""
+    specs = {s.name: s for s in resolve_graph({"sim": "true"})}
+    assert specs["policy"].nice > 0 and command(specs["policy"])[:3] == ["nice", "-n", str(specs["policy"].nice)]
+    assert specs["sim"].nice == 0 and specs["wbc"].nice == 0
+    assert "prefix=" in (ROOT / "launch" / "robot.launch.py").read_text()

@@ -37,6 +37,11 @@ class NodeSpec:
     # Left out of repr so that a failing comparison does not print 20 kB of XML.
     text_parameters: dict[str, str] = field(default_factory=dict, repr=False)
     command_args: tuple[str, ...] = ()  # before --ros-args (rviz2: -d <config file>)
+    nice: int = 0                       # scheduling niceness (0..19): >0 yields the CPU to the robot side
+
+    def prefix(self) -> list[str]:
+        """Command prefix that starts the process at its niceness (`nice` is on every Linux)."""
+        return ["nice", "-n", str(self.nice)] if self.nice else []
 
     def ros_args(self, extra_parameter_files: tuple[Path, ...] = ()) -> list[str]:
         """The `--ros-args ...` tail that starts this node as specified; `extra_parameter_files`
@@ -147,6 +152,9 @@ def resolve_graph(overrides: dict[str, str] | None = None, graph: dict | None = 
         text_params: dict[str, str] = {}
         if entry.get("urdf_parameter"):
             text_params[entry["urdf_parameter"]] = robot_description_xml(config)
+        nice = int(entry.get("nice", 0))
+        if not 0 <= nice <= 19:
+            raise ValueError(f"node {entry['name']}: nice {nice} outside 0..19")
         nodes.append(NodeSpec(entry["name"], entry["package"], entry["executable"], files, params,
-                              text_params, _command_args(entry, config)))
+                              text_params, _command_args(entry, config), nice))
     return nodes

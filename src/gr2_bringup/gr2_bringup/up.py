@@ -51,7 +51,7 @@ def command(spec: NodeSpec, scratch_dir: Path | None = None) -> list[str]:
         path = scratch_dir / f"{spec.name}.params.yaml"
         path.write_text(spec.text_parameters_yaml())
         extra = (path,)
-    return [str(executable_path(spec)), *spec.command_args, *spec.ros_args(extra)]
+    return [*spec.prefix(), str(executable_path(spec)), *spec.command_args, *spec.ros_args(extra)]
 
 
 def default_bag_dir() -> Path:
@@ -98,7 +98,8 @@ class Graph:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
             self.procs[name] = proc
             threading.Thread(target=_pump, args=(name, proc.stdout, out), daemon=True).start()
-            print(f"[gr2-up] started {name}: {' '.join(cmd[:2])} ... pid {proc.pid}", flush=True)
+            shown = cmd[:cmd.index("--ros-args")] if "--ros-args" in cmd else cmd
+            print(f"[gr2-up] started {name}: {' '.join(shown)} ... pid {proc.pid}", flush=True)
 
     def first_exited(self) -> tuple[str, int] | None:
         for name, proc in self.procs.items():

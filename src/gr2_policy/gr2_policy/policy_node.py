@@ -69,7 +69,8 @@ class PolicyNode(Node):
         cfg = RuntimeConfig(max_observation_age=float(p("max_observation_age", 0.25).value),
                             max_view_skew=float(p("max_view_skew", 0.1).value),
                             execution_horizon=int(p("execution_horizon", 4).value),
-                            max_rate_hz=float(p("max_rate_hz", 10.0).value))
+                            max_rate_hz=float(p("max_rate_hz", 10.0).value),
+                            handover_time=float(p("handover_time", 0.1).value))
         history = int(p("history", 0).value)     # 0: whatever the checkpoint was trained with
 
         self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
@@ -207,7 +208,7 @@ class PolicyNode(Node):
             with self._lock:
                 if instruction != self.instruction:  # switched or stopped while inferring: drop it
                     continue
-                self.clock.finished(obs.stamp, latency)
+                self.clock.finished(obs.stamp, self.now())
                 self.sequence += 1
                 self.chunks_published += 1
                 self.latencies = (self.latencies + [latency])[-100:]
@@ -215,7 +216,7 @@ class PolicyNode(Node):
                 self.state = PolicyStatus.STATE_RUNNING
                 self.message = ("" if self.loaded.trained else f"UNTRAINED model ({self.loaded.source})")
                 if self.clock.runs_dry():
-                    self.message += (f" inference {self.clock.latency:.2f} s is longer than a chunk "
+                    self.message += (f" observation-to-chunk delay {self.clock.delay:.2f} s is longer than a chunk "
                                      f"({self.clock.k * self.clock.dt:.2f} s): the robot will pause")
                 if self._shutdown.is_set() or not self.context.ok():
                     return

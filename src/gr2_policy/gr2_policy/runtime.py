@@ -20,8 +20,10 @@ from .policy import GR2Policy, Observation
 class RuntimeConfig:
     max_observation_age: float = 0.25   # s: a frame or state older than this at inference is stale
     max_view_skew: float = 0.1          # s: views/state further apart than this are not one observation
-    execution_horizon: int = 4          # chunk steps executed before the next chunk should arrive
+    execution_horizon: int = 4          # chunk steps executed before the next chunk should take over
     max_rate_hz: float = 10.0           # upper bound on inference starts per second
+    handover_time: float = 0.1          # s from a chunk's publication until the WBC executes it
+                                        # (transport, trajectory optimisation, switch lead)
 
 
 @dataclass
@@ -83,13 +85,15 @@ class ObservationAssembler:
 
 
 class ChunkClock:
-    """When to start the next inference so the next chunk lands before the current one runs out.
+    """When to start the next inference so the next chunk takes over before the current one runs out.
 
     A chunk predicted from an observation at t0 covers t0 + dt .. t0 + k*dt. The next chunk
-    should take over after `execution_horizon` steps, i.e. be published by t0 + horizon*dt;
-    inference takes about `latency`, so it starts at t0 + horizon*dt - latency (never faster
-    than max_rate_hz). If the latency exceeds the chunk's whole span the WBC runs dry: the
-    node reports it in its status.
+    should take over after `execution_horizon` steps, at t0 + horizon*dt. Between starting an
+    inference and that chunk executing lie the observation's age, the inference, and the WBC's
+    handover; `delay` tracks the first two as measured (observation stamp -> publication), so
+    the next inference starts at t0 + horizon*dt - delay - handover_time (never faster than
+    max_rate_hz). If the delay exceeds the chunk's whole span the WBC runs dry: the node
+    reports it in its status.
     """
 
     def __init__(self, config: RuntimeConfig, dt: float, chunk_len: int):
@@ -98,28 +102,34 @@ class ChunkClock:
         self.cfg, self.dt, self.k = config, dt, chunk_len
         self.last_obs_stamp: float | None = None
         self.last_start: float = -math.inf
-        self.latency: float = 0.0            # EMA of inference latency, s
+        self.delay: float = 0.0              # EMA of observation stamp -> chunk publication, s
 
     def reset(self) -> None:
         self.last_obs_stamp, self.last_start = None, -math.inf
 
+    def next_start(self) -> float:
+        """Time at which the next inference should start (-inf: now)."""
+        if self.last_obs_stamp is None:
+            return -math.inf
+        return self.last_obs_stamp + self.cfg.execution_horizon * self.dt - self.delay - self.cfg.handover_time
+
     def due(self, now: float) -> bool:
         if now - self.last_start < 1.0 / self.cfg.max_rate_hz:
             return False
-        if self.last_obs_stamp is None:
-            return True
-        return now >= self.last_obs_stamp + self.cfg.execution_horizon * self.dt - self.latency
+        return now >= self.next_start()
 
     def started(self, now: float) -> None:
         self.last_start = now
 
-    def finished(self, obs_stamp: float, latency: float) -> None:
+    def finished(self, obs_stamp: float, published: float) -> None:
+        """A chunk predicted from the observation at `obs_stamp` was published at `published`."""
         self.last_obs_stamp = obs_stamp
-        self.latency = latency if self.latency == 0.0 else 0.7 * self.latency + 0.3 * latency
+        delay = published - obs_stamp
+        self.delay = delay if self.delay == 0.0 else 0.7 * self.delay + 0.3 * delay
 
     def runs_dry(self) -> bool:
-        """True when inference is slower than a whole chunk: the robot would stop between chunks."""
-        return self.latency > self.k * self.dt
+        """True when a chunk arrives later than its whole span: the robot would stop between chunks."""
+        return self.delay + self.cfg.handover_time > self.k * self.dt
 
 
 @dataclass

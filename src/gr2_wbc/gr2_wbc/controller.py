@@ -108,6 +108,7 @@ class Controller:
         self._lock = threading.Lock()
         self.mode = Mode.IDLE
         self.message = "waiting for joint states"
+        self._halt_reason = ""
         self.q: np.ndarray | None = None      # commanded state (integrated), rad
         self.qd = np.zeros(7)
         self._old_ref: Reference | None = None
@@ -183,7 +184,7 @@ class Controller:
                     if self.q is None:
                         raise ChunkRejected("no joint state yet")
                     if self.mode in (Mode.STOPPING, Mode.FAULT):
-                        raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self.message}")
+                        raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self._halt_reason}")
                     # Switch once the optimisation is surely done, so the new reference starts
                     # from the state the executing one really has then (no jump): the configured
                     # lead, or twice the recent optimisation time if that is longer.
@@ -250,6 +251,7 @@ class Controller:
         self._gripper_events = []
         self._generation += 1
         self.mode, self.message = mode, message
+        self._halt_reason = message   # kept apart from self.message, which rejections overwrite
 
     def _hold_here(self, now: float) -> None:
         pose = self.robot.forward(self.q)
