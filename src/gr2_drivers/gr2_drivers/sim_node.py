@@ -27,7 +27,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
-from gr2_msgs.msg import GripperCommand, JointCommand
+from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
 
 from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 
@@ -35,6 +35,7 @@ from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_confi
 TASK_SUCCESS_TOPIC = contract.SIM_TASK_SUCCESS
 TASK_INSTRUCTION_TOPIC = contract.SIM_TASK_INSTRUCTION
 RESET_SERVICE = contract.SIM_RESET
+CONTACTS_TOPIC = contract.SIM_CONTACTS
 
 
 def _stamp(seconds: float) -> TimeMsg:
@@ -66,6 +67,9 @@ class SimNode(Node):
         self.mode = p("mode", "real_time").value                    # real_time | lockstep
         self.joint_state_rate = float(p("joint_state_rate", 250.0).value)
         self.camera_rate = float(p("camera_rate", contract.CAMERA_RATE_HZ).value)
+        # Hz, /gr2/sim/contacts: closest robot-environment approach over every physics step since
+        # the previous message (0 turns the per-step distance computation off).
+        self.contacts_rate = float(p("contacts_rate", 50.0).value)
         self.width = int(p("image_width", 224).value)
         self.height = int(p("image_height", 224).value)
         self.task = p("task", "").value
@@ -80,11 +84,14 @@ class SimNode(Node):
             raise ValueError(f"parameter mode must be real_time or lockstep, got {self.mode!r}")
         if self.joint_state_rate <= 0 or self.camera_rate <= 0 or self.width <= 0 or self.height <= 0:
             raise ValueError("joint_state_rate, camera_rate, image_width and image_height must be positive")
+        if self.contacts_rate < 0:
+            raise ValueError(f"contacts_rate must be >= 0 (0: off), got {self.contacts_rate}")
 
         config = sim_config_from_params(params)
         config.max_render_size = (max(640, self.width), max(480, self.height))
         self.world = World(config)
         self.world.reset(self.task or None, self.setting, self.seed)
+        self.world.track_clearance = self.contacts_rate > 0
         self.period = 1.0 / self.joint_state_rate
         self.names = [*self.world.desc.arm_joints, self.world.desc.gripper_joint]
         self.arm_index = {n: i for i, n in enumerate(self.world.desc.arm_joints)}
@@ -98,6 +105,7 @@ class SimNode(Node):
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                              reliability=ReliabilityPolicy.RELIABLE)
         self.instruction_pub = self.create_publisher(String, TASK_INSTRUCTION_TOPIC, latched)
+        self.contacts_pub = self.create_publisher(SimContacts, CONTACTS_TOPIC, 10) if self.contacts_rate > 0 else None
         self.clock_pub = self.create_publisher(Clock, "/clock", 10) if self.mode == "lockstep" else None
         # Commands are a stream: best effort connects to reliable and best-effort publishers alike.
         # In lockstep every command is a simulation step and must arrive: reliable, deep queue.
@@ -119,9 +127,13 @@ class SimNode(Node):
         if self.mode == "real_time":
             self.threads = [threading.Thread(target=self._guarded, args=(loop,), name=loop.__name__, daemon=True)
                             for loop in (self.physics_loop, self.camera_loop)]
+            if self.contacts_pub is not None:
+                self.create_timer(1.0 / self.contacts_rate, lambda: self.publish_contacts(
+                    self.get_clock().now().to_msg()))
         else:
             self.lockstep_lock = threading.Lock()
             self.next_frame_time = 0.0
+            self.next_contacts_time = 0.0
             self.lockstep_renderer = None
             self.create_timer(0.5, self.lockstep_idle_publish)
         for t in self.threads:
@@ -179,6 +191,8 @@ class SimNode(Node):
             response.success, response.message = False, str(err)
             return response
         self.task, self.setting, self.seed = task or "", setting, seed
+        if self.mode == "lockstep":   # sim time restarted at 0: so do the sim-time schedules
+            self.next_frame_time = self.next_contacts_time = 0.0
         self.publish_instruction()
         response.success = True
         response.message = instruction or "reset (no task)"
@@ -229,6 +243,17 @@ class SimNode(Node):
         info.p = np.hstack([k, np.zeros((3, 1))]).ravel().tolist()
         return info
 
+    def publish_contacts(self, stamp: TimeMsg) -> None:
+        c = self.world.take_clearance()
+        msg = SimContacts(min_distance=c.distance, robot_geom=c.robot_geom, environment_geom=c.environment_geom,
+                          in_contact=c.in_contact, steps=c.steps)
+        msg.header.stamp = stamp
+        msg.header.frame_id = contract.BASE_FRAME
+        msg.robot_point.x, msg.robot_point.y, msg.robot_point.z = (float(v) for v in c.robot_point)
+        msg.environment_point.x, msg.environment_point.y, msg.environment_point.z = \
+            (float(v) for v in c.environment_point)
+        self.contacts_pub.publish(msg)
+
     def publish_success(self) -> None:
         with self.world.lock:
             ok = self.world.success()
@@ -241,12 +266,17 @@ class SimNode(Node):
         js_rate, cam_rate = self.js_meter.take(), self.cam_meter.take()
         render = np.mean(self.render_ms) if self.render_ms else float("nan")
         self.render_ms = []
+        with self.world.lock:
+            w = self.world
+            clearance_us = w.clearance_seconds / w.clearance_steps * 1e6 if w.clearance_steps else float("nan")
+            w.clearance_seconds, w.clearance_steps = 0.0, 0
         status = DiagnosticStatus(name="gr2_drivers/sim", hardware_id="mujoco")
         low = self.mode == "real_time" and js_rate < 0.95 * self.joint_state_rate
         status.level = DiagnosticStatus.WARN if low else DiagnosticStatus.OK
         status.message = "joint_states below rate" if low else "running"
         values = {"mode": self.mode, "joint_state_rate_hz": f"{js_rate:.1f}", "camera_rate_hz": f"{cam_rate:.1f}",
-                  "render_ms_per_frame": f"{render:.1f}", "deadline_overruns": str(self.overruns),
+                  "render_ms_per_frame": f"{render:.1f}", "clearance_cpu_us_per_step": f"{clearance_us:.1f}",
+                  "deadline_overruns": str(self.overruns),
                   "rejected_joint_commands": str(self.rejected), "sim_time_s": f"{self.world.time:.3f}",
                   "task": self.task or "none", "setting": self.setting, "seed": str(self.seed)}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
@@ -322,6 +352,9 @@ class SimNode(Node):
                     self.lockstep_renderer = (self.world.model_generation,
                                               self.world.make_renderer(self.width, self.height))
                 self.publish_frames(self.lockstep_renderer[1], None, stamp)
+            if self.contacts_pub is not None and self.world.time + 1e-9 >= self.next_contacts_time:
+                self.next_contacts_time = self.world.time + 1.0 / self.contacts_rate
+                self.publish_contacts(stamp)
 
     def lockstep_idle_publish(self) -> None:
         """Keep announcing the state while no controller drives the sim (late joiners start from it)."""

@@ -1,5 +1,6 @@
 """Multi-process tests of the sim node: rates measured from another process over DDS,
-joint tracking through /gr2/joint_command, bad commands rejected, reset + task success."""
+joint tracking through /gr2/joint_command, bad commands rejected, reset + task success,
+robot-environment clearance and contact on /gr2/sim/contacts."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
-from gr2_msgs.msg import JointCommand
+from gr2_msgs.msg import JointCommand, SimContacts
 from gr2_testing.processes import wait_for
 from gr2_wbc.robot_description import load_robot_description
 
@@ -217,6 +218,9 @@ def test_lockstep_mode_advances_one_period_per_command(node_processes, probe):
     probe.record("/clock", Clock, 10)
     probe.record(contract.JOINT_STATES, JointState, 10)
     probe.record(contract.image_topic(contract.HEAD_CAMERA), Image)
+    contacts: list[SimContacts] = []
+    probe.node.create_subscription(SimContacts, contract.SIM_CONTACTS, contacts.append,
+                                   QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     pub = probe.node.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
     probe.start()
     wait_for(lambda: probe.count(contract.JOINT_STATES) > 0 and pub.get_subscription_count() > 0,
@@ -234,3 +238,57 @@ def test_lockstep_mode_advances_one_period_per_command(node_processes, probe):
     assert clock.sec + clock.nanosec * 1e-9 == pytest.approx(n * 0.004, abs=1e-6)
     # 30 Hz frames in sim time: 0.4 s of simulation renders 12 frames per camera.
     wait_for(lambda: probe.count(contract.image_topic(contract.HEAD_CAMERA)) >= 12, timeout=10.0, what="frames")
+    # /gr2/sim/contacts at 50 Hz in sim time: the first after the first command (2 physics steps),
+    # then one per 5 commands, each covering exactly the 10 steps since the previous one.
+    wait_for(lambda: len(contacts) >= 20, timeout=10.0, what="/gr2/sim/contacts in sim time")
+    assert [c.steps for c in contacts] == [2] + [10] * (len(contacts) - 1)
+    assert contacts[-1].header.stamp.sec + contacts[-1].header.stamp.nanosec * 1e-9 == pytest.approx(
+        0.004 + 0.02 * (len(contacts) - 1), abs=1e-6)
+
+
+def test_contacts_topic_reports_clearance_and_contact(node_processes, probe):
+    """/gr2/sim/contacts at its rate: at home the core's clearance (the half-arm link over the
+    table); with the arm commanded to push the TCP 2 cm into the table, the gripper touches it."""
+    from gr2_drivers.sim.ik import solve_ik
+    from gr2_drivers.sim.world import World
+    start_sim(node_processes, "camera_rate:=5.0")
+    probe.record(contract.SIM_CONTACTS, SimContacts, 10)
+    probe.record(contract.DIAGNOSTICS, DiagnosticArray, 10)
+    pub = probe.node.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
+    probe.start()
+    world = World()   # the same model in this process: the expected home clearance and the IK
+    home = world.environment_clearance()
+    wait_for(lambda: probe.count(contract.SIM_CONTACTS) > 5 and pub.get_subscription_count() > 0,
+             timeout=30.0, what="/gr2/sim/contacts")
+    before = probe.count(contract.SIM_CONTACTS)
+    time.sleep(2.0)
+    rate = (probe.count(contract.SIM_CONTACTS) - before) / 2.0
+    with probe.lock:
+        msg = probe.last[contract.SIM_CONTACTS]
+    assert rate > 40.0, rate   # contacts_rate 50 Hz
+    assert msg.header.frame_id == contract.BASE_FRAME and msg.steps > 0
+    assert msg.min_distance == pytest.approx(home.distance, abs=1e-4)   # the arm holds home
+    assert (msg.robot_geom, msg.environment_geom, msg.in_contact) == (home.robot_geom, "table_top", False)
+
+    m, d = world.model, world.data
+    p, _ = world.ee_pose()
+    q, residual = solve_ik(m, world.tcp_site, world.arm_qpos, world.arm_dof, world.joint_positions(),
+                           np.array([p[0], p[1], -0.02]), d.site_xmat[world.tcp_site].reshape(3, 3).copy(),
+                           world.lower, world.upper)
+    assert residual < 1e-4
+    # approach slowly (joint-space ramp over 2 s), then keep pushing
+    start = np.array(world.desc.home)
+    t0 = time.monotonic()
+    while (s := (time.monotonic() - t0) / 2.0) < 1.5:
+        target = start + (q - start) * min(s, 1.0)
+        pub.publish(JointCommand(name=list(contract.ARM_JOINTS), position=target.tolist(), velocity=[0.0] * 7))
+        time.sleep(0.01)
+    time.sleep(0.1)
+    with probe.lock:
+        msg = probe.last[contract.SIM_CONTACTS]
+        diag = {kv.key: kv.value for kv in probe.last[contract.DIAGNOSTICS].status[0].values}
+    print(f"\n/gr2/sim/contacts at {rate:.1f} Hz; at home {home.distance * 1e3:.1f} mm ({home.robot_geom}); "
+          f"pushing into the table: {msg.min_distance * 1e3:.2f} mm ({msg.robot_geom} - {msg.environment_geom}), "
+          f"in_contact {msg.in_contact}; clearance CPU {diag['clearance_cpu_us_per_step']} us per physics step")
+    assert msg.in_contact and msg.min_distance <= 0.0
+    assert msg.robot_geom.startswith("gripper/") and msg.environment_geom == "table_top"

@@ -191,3 +191,130 @@ def test_config_sim_yaml_is_read_by_the_core():
     assert cfg.timestep == pytest.approx(0.002)
     # The node's declared defaults (SimConfig) and config/sim.yaml describe the same cameras.
     assert cfg.cameras == SimConfig().cameras
+
+
+# ---------------------------------------------------------------- robot-environment clearance
+def _lowest_point_over_table(world) -> tuple[float, str]:
+    """Hand check of the clearance to the table top: the lowest vertex of any checked robot geom
+    (mesh vertices, box corners), the convex hulls MuJoCo collides being the hulls of those
+    points, minus the table-top height. The signed distance when that point lies over the table
+    and nearer to its top than to any other face (true for these poses)."""
+    m, d = world.model, world.data
+    top = world.desc.table_center[2] + world.desc.table_size[2] / 2
+    best = (np.inf, "", None)
+    for g in world.clearance_monitor.robot:
+        if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH:
+            mesh = m.geom_dataid[g]
+            adr, n = m.mesh_vertadr[mesh], m.mesh_vertnum[mesh]
+            local = m.mesh_vert[adr:adr + n]
+        else:
+            assert m.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX
+            local = np.array(np.meshgrid(*[[-s, s] for s in m.geom_size[g]])).reshape(3, -1).T
+        points = local @ d.geom_xmat[g].reshape(3, 3).T + d.geom_xpos[g]
+        k = int(np.argmin(points[:, 2]))
+        if points[k, 2] - top < best[0]:
+            best = (points[k, 2] - top, world.clearance_monitor.names[g], points[k])
+    lo = np.array(world.desc.table_center) - np.array(world.desc.table_size) / 2
+    hi = np.array(world.desc.table_center) + np.array(world.desc.table_size) / 2
+    assert np.all(best[2][:2] > lo[:2]) and np.all(best[2][:2] < hi[:2])  # over the table
+    return best[0], best[1]
+
+
+def _pose_tcp_at(world, z: float) -> None:
+    """Put the arm (kinematically) where the TCP is at height z above home's x, y, pointing down."""
+    from gr2_drivers.sim.ik import solve_ik
+    world.reset()
+    m, d = world.model, world.data
+    p, _ = world.ee_pose()
+    rot = d.site_xmat[world.tcp_site].reshape(3, 3).copy()
+    q, residual = solve_ik(m, world.tcp_site, world.arm_qpos, world.arm_dof, world.joint_positions(),
+                           np.array([p[0], p[1], z]), rot, world.lower, world.upper)
+    assert residual < 1e-4
+    d.qpos[world.arm_qpos] = q
+    mujoco.mj_forward(m, d)   # kinematics and MuJoCo's own contacts of this pose
+
+
+def test_clearance_checks_robot_against_static_environment_only(world):
+    world.reset("bin_picking", "simple", seed=0)
+    monitor = world.clearance_monitor
+    robot = {monitor.names[g] for g in monitor.robot}
+    env = {monitor.names[g] for g in monitor.env}
+    assert {"half_arm_1_link", "bracelet_link", "gripper/left_pad1", "gripper/right_follower"} <= robot
+    assert not {"base_link", "shoulder_link"} & robot          # they stand on the table (WBC exempts them too)
+    assert {"table_top", "floor"} <= env and "backdrop" not in env   # the backdrop does not collide
+    assert any(name.startswith("basket") for name in env)       # task fixtures welded to the world
+    assert not any(name.startswith("obj") for name in env)      # free objects are not environment
+    world.reset()
+
+
+def test_clearance_at_home_matches_a_hand_check(world):
+    world.reset()
+    c = world.environment_clearance()
+    expected, geom = _lowest_point_over_table(world)
+    print(f"\nclearance at home: {c.distance * 1e3:.2f} mm ({c.robot_geom} - {c.environment_geom}); "
+          f"lowest vertex above the table top: {expected * 1e3:.2f} mm ({geom})")
+    assert c.distance > 0.1 and not c.in_contact
+    assert c.distance == pytest.approx(expected, abs=1e-6)
+    assert (c.robot_geom, c.environment_geom) == (geom, "table_top")
+    assert c.environment_point[2] == pytest.approx(0.0, abs=1e-6)
+    assert c.robot_point[2] - c.environment_point[2] == pytest.approx(c.distance, abs=1e-6)
+
+
+def test_clearance_of_the_gripper_pushed_into_the_table(world):
+    _pose_tcp_at(world, -0.01)      # TCP 1 cm below the table top: the fingertips are in it
+    c = world.environment_clearance()
+    expected, geom = _lowest_point_over_table(world)
+    print(f"\nTCP 1 cm into the table: clearance {c.distance * 1e3:.2f} mm ({c.robot_geom}), "
+          f"lowest vertex {expected * 1e3:.2f} mm ({geom}), in_contact {c.in_contact}")
+    assert c.distance < 0 and c.in_contact
+    assert world.clearance_monitor.contact(world.data)   # MuJoCo's own contact list has the pair
+    assert c.distance == pytest.approx(expected, abs=1e-4)
+    assert c.robot_geom.startswith("gripper/") and c.environment_geom == "table_top"
+    _pose_tcp_at(world, 0.03)       # 3 cm above: no contact, positive and equal to the hand check
+    c = world.environment_clearance()
+    expected, _ = _lowest_point_over_table(world)
+    assert 0 < c.distance == pytest.approx(expected, abs=1e-6) and not c.in_contact
+    world.reset()
+
+
+def test_clearance_window_is_the_exact_minimum_over_every_step(world):
+    """The per-step update (coherent, a few narrow-phase calls) equals a brute-force minimum
+    over all pairs at every step, and a window reports the smallest of its steps."""
+    from gr2_drivers.sim.ik import solve_ik
+    world.reset()
+    m, d = world.model, world.data
+    monitor = world.clearance_monitor
+    p0, _ = world.ee_pose()
+    rot = d.site_xmat[world.tcp_site].reshape(3, 3).copy()
+    q = world.joint_positions()
+    world.track_clearance = True
+    try:
+        world.take_clearance()
+        worst, window_true, windows = 0.0, [], []
+        for k in range(600):          # 1.2 s: TCP down to 5 mm above the table top and back up
+            if k % 5 == 0:
+                z = p0[2] + (0.005 - p0[2]) * np.sin(np.pi * k / 600)
+                q, _ = solve_ik(m, world.tcp_site, world.arm_qpos, world.arm_dof, q, np.array([p0[0], p0[1], z]),
+                                rot, world.lower, world.upper)
+                world.set_joint_command(q)
+            world.step(1)
+            # geom poses in `data` after mj_step are the ones that step's collision detection used
+            brute = min(mujoco.mj_geomDistance(m, d, int(r), int(e), 10.0, None)
+                        for r in monitor.robot for e in monitor.env)
+            window_true.append(brute)
+            if k % 25 == 24:          # a 50 Hz publication
+                c = world.take_clearance()
+                assert c.steps == 25
+                worst = max(worst, abs(c.distance - min(window_true)))
+                windows.append(c.distance)
+                window_true = []
+        cost = world.clearance_seconds / max(world.clearance_steps, 1) * 1e6
+        print(f"\nclearance over 600 steps: closest {min(windows) * 1e3:.2f} mm, max error vs brute force "
+              f"{worst:.1e} m; {monitor.full_measures} full measures in {monitor.updates} updates, "
+              f"{cost:.1f} us per step")
+        assert worst < 1e-9
+        assert 0.0 < min(windows) < 0.01    # it did go close
+        assert monitor.full_measures < monitor.updates / 5
+    finally:
+        world.track_clearance = False
+        world.reset()

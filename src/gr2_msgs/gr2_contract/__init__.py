@@ -50,6 +50,7 @@ DIAGNOSTICS = "/diagnostics"
 SIM_RESET = "/gr2/sim/reset"                        # std_srvs/Trigger: reset to the task/setting/seed parameters
 SIM_TASK_SUCCESS = "/gr2/sim/task_success"          # std_msgs/Bool: the current task's success check
 SIM_TASK_INSTRUCTION = "/gr2/sim/task_instruction"  # std_msgs/String (transient local): its instruction
+SIM_CONTACTS = "/gr2/sim/contacts"                  # gr2_msgs/SimContacts: min robot-environment distance, contact
 
 # Nominal rates, Hz.
 CONTROL_RATE_HZ = 200.0

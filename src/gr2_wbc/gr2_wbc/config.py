@@ -13,7 +13,7 @@ from gr2_wbc.robot_description import load_robot_description
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig
 
 _TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipulability_weight",
-             "manipulability_floor", "manipulability_min", "collision_margin", "collision_influence",
+             "manipulability_floor", "manipulability_min", "collision_margin", "gripper_environment_margin", "collision_influence",
              "collision_speed")
 _TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
                "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")

@@ -29,6 +29,8 @@ class RobotDescription:
     home: tuple[float, ...]
     table_center: tuple[float, float, float]
     table_size: tuple[float, float, float]
+    gripper_mjcf: Path | None = None    # the gripper at the flange as a MuJoCo model (None: the URDF's)
+    gripper_urdf_link_prefix: str = ""  # the URDF's own gripper links, replaced by gripper_mjcf
     arm_joints: tuple[str, ...] = ARM_JOINTS
     gripper_joint: str = GRIPPER_JOINT
     extra: dict = field(default_factory=dict)
@@ -68,6 +70,11 @@ def load_robot_description(config_path: Path | str | None = None) -> RobotDescri
     else:
         urdf_path = Path(urdf["path"]).expanduser()
         package_root = Path(urdf.get("package_root", urdf_path.parent)).expanduser()
+    gripper = cfg.get("gripper") or {}
+    gripper_mjcf = None
+    if gripper.get("mjcf"):
+        gdist = gripper.get("python_distribution") or ""
+        gripper_mjcf = _installed_file(gdist, gripper["mjcf"]) if gdist else Path(gripper["mjcf"]).expanduser()
     if len(cfg["home"]) != len(ARM_JOINTS):
         raise ValueError(f"{path}: home has {len(cfg['home'])} values, the arm has {len(ARM_JOINTS)} joints")
     return RobotDescription(
@@ -81,4 +88,6 @@ def load_robot_description(config_path: Path | str | None = None) -> RobotDescri
         home=tuple(float(q) for q in cfg["home"]),
         table_center=tuple(float(v) for v in cfg["table"]["center"]),
         table_size=tuple(float(v) for v in cfg["table"]["size"]),
+        gripper_mjcf=gripper_mjcf,
+        gripper_urdf_link_prefix=gripper.get("urdf_link_prefix", "") if gripper_mjcf else "",
     )

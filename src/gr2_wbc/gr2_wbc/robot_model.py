@@ -5,7 +5,8 @@ arm joints: the gripper joints are locked open, so the gripper becomes rigid geo
 last link. The controller works with seven joint *angles*; Pinocchio represents continuous
 joints as (cos, sin) pairs, so `configuration()` converts.
 
-Collision geometry is the convex hull of each link mesh (coal): distances between convex
+Collision geometry is the convex hull of each link mesh (coal); the gripper's comes from the
+MuJoCo model of the gripper that is mounted (gripper_geometry), not from the URDF: distances between convex
 hulls cost microseconds, raw meshes milliseconds, and the hull is conservative.
 """
 
@@ -19,7 +20,11 @@ import numpy as np
 import pinocchio as pin
 
 from gr2_wbc import kernels
+from gr2_wbc.gripper_geometry import gripper_collision_points
 from gr2_wbc.robot_description import RobotDescription, load_robot_description
+
+
+GRIPPER_BODY = "gripper"   # the collision body of the gripper mounted at the flange
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Proximity:
     jacobian: np.ndarray    # (7,) d(distance)/dt = jacobian @ qdot
     point_a: np.ndarray
     point_b: np.ndarray
+    pair: int = -1          # index into RobotModel.pairs
 
 
 @dataclass
@@ -143,25 +149,35 @@ class RobotModel:
     def _build_collision(self, q_home: np.ndarray) -> None:
         by_joint: dict[int, list[np.ndarray]] = {}
         names: dict[int, str] = {}
+        prefix = self.description.gripper_urdf_link_prefix
         for obj in self.geom_model.geometryObjects:
+            if prefix and self.model.frames[obj.parentFrame].name.startswith(prefix):
+                continue   # replaced by the mounted gripper's own geometry below
             obj.geometry.buildConvexHull(True, "Qt")
             hull = obj.geometry.convex
             pts = np.array(hull.points())[: hull.num_points]
             pts = pts @ obj.placement.rotation.T + obj.placement.translation
             by_joint.setdefault(obj.parentJoint, []).append(pts)
             names.setdefault(obj.parentJoint, self.model.frames[obj.parentFrame].name)
+        bodies_points = [(names[j], j, np.vstack(by_joint[j])) for j in sorted(by_joint)]
+        if self.description.gripper_mjcf is not None:
+            # The mounted gripper is a body of its own (on the flange's joint), so that it can have
+            # its own margin to the environment: its pads must reach objects lying on the table.
+            flange = self.model.frames[self.model.getFrameId(self.description.flange_link)]
+            pts = gripper_collision_points(self.description.gripper_mjcf)
+            bodies_points.append((GRIPPER_BODY, flange.parentJoint,
+                                  pts @ flange.placement.rotation.T + flange.placement.translation))
         # The controller's own geometry model: one hull per link, placed at the centre of its
         # bounding sphere (so the placement's translation *is* the sphere centre for the broad
         # phase), and the obstacle boxes on the universe joint. Pinocchio then places all of
         # them and runs the exact distances in C++.
         self._cmodel = pin.GeometryModel()
-        for joint in sorted(by_joint):
-            pts = np.vstack(by_joint[joint])
+        for name, joint, pts in bodies_points:
             center = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
             radius = float(np.max(np.linalg.norm(pts - center, axis=1)))
             hull = coal.Convex.convexHull([p for p in pts - center], True, "Qt")
-            self.bodies.append(CollisionBody(names[joint], joint, hull, center, radius))
-            self._cmodel.addGeometryObject(pin.GeometryObject(names[joint], joint, pin.SE3(np.eye(3), center), hull))
+            self.bodies.append(CollisionBody(name, joint, hull, center, radius))
+            self._cmodel.addGeometryObject(pin.GeometryObject(name, joint, pin.SE3(np.eye(3), center), hull))
         for box in self.config.obstacles:
             self._cmodel.addGeometryObject(pin.GeometryObject(
                 box.name, 0, pin.SE3(np.eye(3), np.array(box.center, dtype=float)), coal.Box(*box.size)))
@@ -284,8 +300,12 @@ class RobotModel:
             row = np.zeros(7)
             kernels.add_point_row(self._J0, joint_a, pa, n, -1.0, row)
             kernels.add_point_row(self._J0, joint_b, pb, n, 1.0, row)   # joint 0 (obstacle): no columns
-            close.append(Proximity(self.pairs[k].name, float(d), row, pa, pb))
+            close.append(Proximity(self.pairs[k].name, float(d), row, pa, pb, k))
         return ProximityReport(gaps, close)
+
+    def is_gripper_environment_pair(self, k: int) -> bool:
+        pair = self.pairs[k]
+        return pair.body_b < 0 and self.bodies[pair.body_a].name == GRIPPER_BODY
 
     def clamp_to_limits(self, q: np.ndarray) -> np.ndarray:
         return np.clip(q, self.lower, self.upper)

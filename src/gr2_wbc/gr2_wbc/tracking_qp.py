@@ -36,6 +36,7 @@ class TrackingConfig:
     manipulability_min: float = 0.002    # hard floor: the QP may not decrease m below this
     manipulability_gain: float = 5.0
     collision_margin: float = 0.02       # m, never closer than this
+    gripper_environment_margin: float = 0.01   # m, the gripper to the table/obstacles (it grasps there)
     collision_influence: float = 0.06    # m, pairs closer than this enter the QP
     collision_speed: float = 0.2         # m/s, fastest approach allowed at the influence distance
     max_collision_rows: int = 16
@@ -105,6 +106,8 @@ class TrackingQP:
         self._u = np.full(self.n_rows, _OSQP_INFTY)
         self._W = np.array([1.0, 1.0, 1.0] + [self.cfg.orientation_weight] * 3)
         r = robot
+        self._margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
+                                 else self.cfg.collision_margin for k in range(len(r.pairs))])
         self._upper = r.upper - self.cfg.position_limit_margin   # +-inf for continuous joints
         self._lower = r.lower + self.cfg.position_limit_margin
         self._amax_dt = r.acceleration_limit * self.cfg.dt
@@ -150,14 +153,14 @@ class TrackingQP:
         A[7] = grad_m
         l[7] = -cfg.manipulability_gain * (m - cfg.manipulability_min)
         prox = r.proximities(cfg.collision_influence)
-        close = sorted(prox.close, key=lambda p: p.distance)[:cfg.max_collision_rows]
+        close = sorted(prox.close, key=lambda p: p.distance - self._margin[p.pair])[:cfg.max_collision_rows]
         rows = 8 + len(close)
         for i, p in enumerate(close):
             A[8 + i] = p.jacobian
             # Velocity damper: the approach speed shrinks linearly to zero at the margin; below the
             # margin the gap must open again.
-            l[8 + i] = -cfg.collision_speed * (p.distance - cfg.collision_margin) / \
-                (cfg.collision_influence - cfg.collision_margin)
+            margin = self._margin[p.pair]
+            l[8 + i] = -cfg.collision_speed * (p.distance - margin) / (cfg.collision_influence - margin)
         A[rows:] = 0.0
         l[rows:] = -_OSQP_INFTY
         solver = self._solver

