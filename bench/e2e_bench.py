@@ -33,7 +33,7 @@ def main() -> int:
     cfg = DemoConfig(task=args.task, duration=args.duration, checkpoint=args.checkpoint,
                      untrained_preset="" if args.checkpoint else args.untrained_preset,
                      predict_frames_every=0, out=Path("build") / "bench_e2e", record=False,
-                     stop_on_success=False)
+                     stop_on_success=False, watch_cameras=False)
     load_before = os.getloadavg()[0]
     session_dir, report = run_demo(cfg)
     result = {
@@ -56,6 +56,8 @@ def main() -> int:
     print(f"  camera frame -> chunk received        {f(lat['frame_to_chunk'])}")
     print(f"  chunk -> first joint command using it {f(lat['chunk_to_first_command'])}")
     print(f"  camera frame -> first joint command   {f(lat['frame_to_first_command'])}")
+    print(f"  commands not from a chunk after the first ran (holds + FAULT halts): "
+          f"{w.get('commands_without_chunk_during_task')}; {w.get('message')!r}")
     print(f"  WBC cycles without reference during the task: {w.get('dry_cycles_during_task')}; "
           f"deadline misses {w.get('deadline_misses')} of {w.get('cycles')}")
     print(f"  -> {args.out}")

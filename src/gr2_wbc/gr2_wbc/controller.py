@@ -126,6 +126,7 @@ class Controller:
         self.chunks_accepted = self.chunks_rejected = 0
         self.last_rejection = ""
         self.cycles = self.deadline_misses = self.cycles_without_reference = 0
+        self.faults = 0                       # times joint states went stale
         self._cycle = _Window(self.cfg.stats_window)
         self._qp = _Window(self.cfg.stats_window)
         self.manipulability = 0.0
@@ -289,11 +290,12 @@ class Controller:
             self.mode, self.message = Mode.IDLE, "holding the measured configuration"
         if stale and self.mode not in (Mode.FAULT,):
             self._start_halt(now, Mode.FAULT, f"joint states stale (> {cfg.joint_state_timeout * 1e3:.0f} ms)")
+            self.faults += 1
         elif not stale and self.mode == Mode.FAULT and self._halt is None:
             # measurements are back: continue from where the arm really is
             self.q, self.qd = self._q_meas.copy(), np.zeros(7)
             self._hold_here(now)
-            self.mode, self.message = Mode.IDLE, "joint states recovered"
+            self.mode, self.message = Mode.IDLE, f"joint states recovered ({self.faults} stale episodes so far)"
         elif not stale and np.max(np.abs(self._q_meas - self.q)) > cfg.resync_threshold:
             self.q, self.qd = self._q_meas.copy(), np.zeros(7)
             self._hold_here(now)

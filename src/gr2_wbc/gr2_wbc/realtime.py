@@ -1,8 +1,10 @@
-"""Real-time scheduling for the calling thread (ROS-free; used by the node and the benchmark)."""
+"""Real-time scheduling for the calling thread, and Ctrl-C through OSQP (ROS-free; used by the
+node, the controller core and the benchmark)."""
 
 from __future__ import annotations
 
 import os
+import signal
 
 
 def set_fifo_priority(priority: int) -> str | None:
@@ -17,3 +19,14 @@ def set_fifo_priority(priority: int) -> str | None:
     except (PermissionError, OSError, AttributeError) as err:
         return str(err)
     return None
+
+
+OSQP_SIGINT = 10   # osqp.SolverStatus.OSQP_SIGINT
+
+
+def forward_osqp_interrupt(status_val: int) -> None:
+    """OSQP's C library installs its own SIGINT handler around every solve, so a Ctrl-C that
+    lands inside a solve is taken by OSQP (the solve returns OSQP_SIGINT) and never reaches the
+    node, which then keeps running. Hand the signal on to the process."""
+    if status_val == OSQP_SIGINT:
+        os.kill(os.getpid(), signal.SIGINT)

@@ -21,6 +21,7 @@ import pinocchio as pin
 from scipy import sparse
 
 from gr2_wbc import kernels
+from gr2_wbc.realtime import forward_osqp_interrupt
 from gr2_wbc.robot_model import RobotModel
 
 
@@ -170,6 +171,7 @@ class TrackingQP:
         solver.solve()
         solve_time = time.perf_counter() - t0
         info = solver.info
+        forward_osqp_interrupt(info.status_val)
         x = solver.solution.x
         if info.status_val not in _SOLVED or not np.all(np.isfinite(x)):
             # Infeasible (e.g. a collision constraint against the acceleration box): decelerate

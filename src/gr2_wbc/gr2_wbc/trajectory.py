@@ -25,6 +25,8 @@ import osqp
 import pinocchio as pin
 from scipy import sparse
 
+from gr2_wbc.realtime import forward_osqp_interrupt
+
 
 @dataclass
 class TrajectoryConfig:
@@ -236,6 +238,7 @@ class TrajectoryOptimizer:
             lb[3 * N + 2] = ub[3 * N + 2] = 0.0     # at rest at the end
             solver.update(q=qv, l=lb, u=ub)
             res = solver.solve(raise_error=False)
+            forward_osqp_interrupt(res.info.status_val)
             self.last_solve_time += res.info.run_time
             # An iteration-capped solution is still usable: it is re-integrated below from the
             # exact start with clipped accelerations, so continuity and the acceleration limits

@@ -306,9 +306,9 @@ def main(args=None) -> None:
     # Shutdown on SIGINT or SIGTERM through Python handlers that only set a flag. OSQP's C library
     # installs its own SIGINT handler around every solve and restores the previous one after;
     # with solves in two threads the pairs can interleave and leave OSQP's handler installed,
-    # so the handlers are re-installed every 0.1 s. A SIGINT that lands inside a solve is still
-    # taken by OSQP: then the SIGTERM that follows (gr2-up and ros2 launch escalate to it) stops
-    # the node cleanly; OSQP never touches SIGTERM.
+    # so the handlers are re-installed every 0.1 s. A SIGINT that lands inside a solve is taken
+    # by OSQP, which then reports OSQP_SIGINT: the solver wrappers hand it on to the process
+    # (realtime.forward_osqp_interrupt). OSQP never touches SIGTERM.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
 
