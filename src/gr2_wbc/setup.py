@@ -18,7 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "wbc_node = gr2_wbc.wbc_node:main",
+            "wbc_node = gr2_wbc.wbc_entry:main",
         ],
     },
 )

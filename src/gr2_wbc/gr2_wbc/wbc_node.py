@@ -8,8 +8,12 @@ the stop service and the slow publishers (status, path, markers) run in the exec
 
 from __future__ import annotations
 
+from gr2_wbc import shutdown_signals
+
+if __name__ == "__main__":   # `python -m gr2_wbc.wbc_node`: before numpy/rclpy start threads
+    shutdown_signals.block()
+
 import math
-import signal
 import sys
 import threading
 import time
@@ -303,26 +307,17 @@ def main(args=None) -> None:
     # The executor thread holds the GIL between its callbacks; with the default 5 ms switch
     # interval the control thread could wait a whole period for it after waking up.
     sys.setswitchinterval(0.0002)
-    # Shutdown on SIGINT or SIGTERM through Python handlers that only set a flag. OSQP's C library
-    # installs its own SIGINT handler around every solve and restores the previous one after;
-    # with solves in two threads the pairs can interleave and leave OSQP's handler installed,
-    # so the handlers are re-installed every 0.1 s. A SIGINT that lands inside a solve is taken
-    # by OSQP, which then reports OSQP_SIGINT: the solver wrappers hand it on to the process
-    # (realtime.forward_osqp_interrupt). OSQP never touches SIGTERM.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # SIGINT/SIGTERM are taken by a sigwait thread, not by handlers (OSQP swaps its own SIGINT
+    # handler in around every solve): see shutdown_signals. The entry points block them before
+    # any import starts a thread; this call covers main() called from elsewhere.
     stop = threading.Event()
-
-    def install_handlers() -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-
+    shutdown_signals.watch(stop)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
-        install_handlers()
         node = WbcNode()
         executor = rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
-        node.create_timer(0.1, install_handlers)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     except ExternalShutdownException:

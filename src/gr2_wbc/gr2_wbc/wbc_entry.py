@@ -1,0 +1,14 @@
+"""Process entry point of the WBC node (`ros2 run gr2_wbc wbc_node`): blocks SIGINT/SIGTERM
+before the node's imports start threads (see shutdown_signals), then runs the node."""
+
+from gr2_wbc import shutdown_signals
+
+
+def main(args=None) -> None:
+    shutdown_signals.block()
+    from gr2_wbc import wbc_node
+    wbc_node.main(args)
+
+
+if __name__ == "__main__":
+    main()
