@@ -28,6 +28,7 @@ from std_srvs.srv import Trigger
 
 import gr2_contract as contract
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
+from gr2_wbc.realtime import set_fifo_priority
 
 from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 
@@ -66,6 +67,7 @@ class SimNode(Node):
         p = self.declare_parameter
         self.mode = p("mode", "real_time").value                    # real_time | lockstep
         self.joint_state_rate = float(p("joint_state_rate", 250.0).value)
+        self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the physics thread
         self.camera_rate = float(p("camera_rate", contract.CAMERA_RATE_HZ).value)
         # Hz, /gr2/sim/contacts: closest robot-environment approach over every physics step since
         # the previous message (0 turns the per-step distance computation off).
@@ -295,6 +297,13 @@ class SimNode(Node):
 
     def physics_loop(self) -> None:
         """Absolute-deadline loop: sim time tracks wall time; one /joint_states per period."""
+        # The joint-state loop is the robot side's heartbeat (on the real arm: the driver's servo
+        # loop): real-time, below the WBC, so inference and rendering cannot hold it back.
+        # Measured with sim + WBC + policy on 2 cores: /joint_states max gap 161 -> 51 ms.
+        error = set_fifo_priority(self.realtime_priority)
+        if error:
+            self.get_logger().warn(f"physics thread stays at normal priority: SCHED_FIFO "
+                                   f"{self.realtime_priority} not available ({error})")
         timestep = self.world.model.opt.timestep
         start, k = time.monotonic(), 0
         sim_start, resets = self.world.time, self.world.reset_count
