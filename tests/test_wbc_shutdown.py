@@ -19,13 +19,13 @@ import time
 import numpy as np
 import pytest
 import rclpy
-from geometry_msgs.msg import Pose
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 import gr2_contract as contract
 from gr2_bringup.graph import resolve_graph
 from gr2_bringup.up import command
 from gr2_msgs.msg import ActionChunk, RobotState
+from gr2_testing.messages import action_chunk
 from gr2_testing.processes import wait_for
 
 pytestmark = pytest.mark.multiprocess
@@ -53,18 +53,8 @@ def test_sigint_stops_the_wbc_while_it_optimises_chunks(node_processes):
             o = states[-1].ee_pose.orientation
             t_end, seq = time.monotonic() + 3.0, 0
             while time.monotonic() < t_end:   # a fresh chunk every 0.1 s keeps the optimiser busy
-                msg = ActionChunk()
-                msg.header.stamp = node.get_clock().now().to_msg()
-                msg.header.frame_id = contract.BASE_FRAME
-                msg.dt, msg.sequence = 0.1, seq
-                for i in range(1, 11):
-                    pose = Pose()
-                    pose.position.x = p0.x
-                    pose.position.y = p0.y + 0.05 * np.sin(seq + i * 0.1)
-                    pose.position.z = p0.z
-                    pose.orientation = o
-                    msg.poses.append(pose)
-                msg.gripper = [0.0] * 10
+                positions = [(p0.x, p0.y + 0.05 * np.sin(seq + i * 0.1), p0.z) for i in range(1, 11)]
+                msg = action_chunk(node.get_clock().now().nanoseconds * 1e-9, positions, (o.x, o.y, o.z, o.w), 0.1, seq)
                 pub.publish(msg)
                 seq += 1
                 time.sleep(0.1)

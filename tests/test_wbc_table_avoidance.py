@@ -29,7 +29,6 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
-from geometry_msgs.msg import Pose
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
@@ -37,6 +36,7 @@ import gr2_contract as contract
 from gr2_contract.config import config_dir
 from gr2_drivers.sim.model_builder import GRIPPER_PREFIX
 from gr2_msgs.msg import ActionChunk, RobotState, SimContacts, WbcStatus
+from gr2_testing.messages import action_chunk
 from gr2_testing.processes import wait_for
 from gr2_wbc.robot_description import load_robot_description
 
@@ -110,23 +110,6 @@ def line(start: np.ndarray, end: np.ndarray, dt: float) -> list[np.ndarray]:
     return [start + (end - start) * min(t / duration, 1.0) for t in times]
 
 
-def chunk(stamp: float, positions, quat, seq: int, dt: float) -> ActionChunk:
-    msg = ActionChunk()
-    msg.header.stamp.sec = int(stamp)
-    msg.header.stamp.nanosec = int((stamp - int(stamp)) * 1e9)
-    msg.header.frame_id = contract.BASE_FRAME
-    msg.dt = dt
-    for p in positions:
-        pose = Pose()
-        pose.position.x, pose.position.y, pose.position.z = (float(v) for v in p)
-        pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in quat)
-        msg.poses.append(pose)
-    msg.gripper = [0.0] * len(positions)
-    msg.sequence = seq
-    msg.instruction = "test: straight down through the table and back"
-    return msg
-
-
 def test_chunk_through_the_table_keeps_the_collision_margin_in_the_sim(node_processes):
     desc = load_robot_description()
     table_top = desc.table_center[2] + desc.table_size[2] / 2
@@ -161,7 +144,7 @@ def test_chunk_through_the_table_keeps_the_collision_margin_in_the_sim(node_proc
         def send(target: np.ndarray) -> None:
             nonlocal seq
             poses = line(tcp(), target, dt)
-            probe.chunk_pub.publish(chunk(probe.now(), poses, quat, seq, dt))
+            probe.chunk_pub.publish(action_chunk(probe.now(), poses, quat, dt, seq))
             seq += 1
             time.sleep(PERIOD)
             node_processes.assert_running()

@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 import rclpy
-from geometry_msgs.msg import Pose
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -21,6 +20,7 @@ from std_srvs.srv import Trigger
 
 import gr2_contract as contract
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
+from gr2_testing.messages import action_chunk
 from gr2_testing.processes import wait_for
 from gr2_wbc.config import default_config_path
 
@@ -51,21 +51,6 @@ class Probe:
         self.executor.add_node(n)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
-
-    def chunk(self, stamp_s: float, positions, quat, gripper, dt: float, seq: int, frame="base_link") -> ActionChunk:
-        msg = ActionChunk()
-        msg.header.stamp.sec = int(stamp_s)
-        msg.header.stamp.nanosec = int((stamp_s - int(stamp_s)) * 1e9)
-        msg.header.frame_id = frame
-        msg.dt = dt
-        for p in positions:
-            pose = Pose()
-            pose.position.x, pose.position.y, pose.position.z = (float(v) for v in p)
-            pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in quat)
-            msg.poses.append(pose)
-        msg.gripper = [float(g) for g in gripper]
-        msg.sequence = seq
-        return msg
 
     def now(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
@@ -110,7 +95,7 @@ def test_closed_loop_with_the_sim(node_processes):
         quat = (o.x, o.y, o.z, o.w)
 
         # a bad chunk is rejected and reported
-        probe.chunk_pub.publish(probe.chunk(probe.now(), [p0] * 3, quat, [0] * 3, 0.1, 0, frame="world"))
+        probe.chunk_pub.publish(action_chunk(probe.now(), [p0] * 3, quat, 0.1, 0, frame="world"))
         wait_for(lambda: probe.status[-1].chunks_rejected >= 1, 5, what="rejection in /gr2/wbc/status")
         assert "chunk frame 'world' is not 'base_link'" in node_processes.output(wbc)
 
@@ -123,7 +108,7 @@ def test_closed_loop_with_the_sim(node_processes):
             stamp = probe.now()
             times = stamp + dt * np.arange(1, k + 1)
             grip = [1.0 if t - t_start > total / 2 else 0.0 for t in times]
-            probe.chunk_pub.publish(probe.chunk(stamp, [path(t - t_start) for t in times], quat, grip, dt, seq))
+            probe.chunk_pub.publish(action_chunk(stamp, [path(t - t_start) for t in times], quat, dt, seq, grip))
             seq += 1
             time.sleep(0.3)
             for _, st in probe.states[-60:]:
@@ -148,8 +133,8 @@ def test_closed_loop_with_the_sim(node_processes):
         def moving() -> bool:
             nonlocal seq
             seq += 1
-            probe.chunk_pub.publish(probe.chunk(probe.now(), [p0 + (far - p0) * i / 10 for i in range(1, 11)],
-                                                quat, [1.0] * 10, 0.1, seq))
+            probe.chunk_pub.publish(action_chunk(probe.now(), [p0 + (far - p0) * i / 10 for i in range(1, 11)],
+                                                 quat, 0.1, seq, [1.0] * 10))
             time.sleep(0.2)
             return bool(probe.joint_states) and np.abs(probe.joint_states[-1][1]).max() > 0.1
         wait_for(moving, 10, period=0.0, what="arm moving towards the stop test's target")
