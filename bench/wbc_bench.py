@@ -26,7 +26,7 @@ import pinocchio as pin
 
 from gr2_wbc.config import load_controller_config, load_parameters
 from gr2_wbc.controller import Controller
-from gr2_wbc.realtime import set_fifo_priority
+from gr2_wbc.realtime import DeadlineLoop, set_fifo_priority
 from gr2_wbc.trajectory import ChunkData
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,38 +69,31 @@ def run_loop(controller: Controller, duration: float, priority: int = 0) -> dict
             stop.wait(0.3)
 
     compute, qp, publish, replay = [], [], [], []
-    misses = 0
     n = int(round(duration / period))
     thread = threading.Thread(target=feeder, daemon=True)
     thread.start()
     error = set_fifo_priority(priority)   # after starting the feeder: only this loop runs real-time, as in the node
     if error:
         print(f"note: SCHED_FIFO {priority} not available ({error}); measuring at normal priority")
-    deadline = time.monotonic() + period
+    loop = DeadlineLoop(period)
     for i in range(n):
-        delay = deadline - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        loop.wait()
         start = time.monotonic()
         out = controller.step(now())
         done = time.monotonic()
         compute.append(done - start)
         qp.append(controller.last_qp_time)
         publish.append(done)
-        if done > deadline + period:
-            misses += 1
         if out is not None:
             if i % 5 == 0:   # states for the pink comparison (every 5th cycle: 40 Hz of samples)
                 ref = controller._sample(now() + period)
                 replay.append((controller.q - out.velocity * period, controller.qd.copy(), ref.pose.copy(), ref.twist))
             controller.update_measurement(now(), out.position)
-        deadline += period
-        if done > deadline:
-            deadline += np.ceil((done - deadline) / period) * period
+        loop.finished(done)
     stop.set()
     thread.join()
     periods = np.diff(publish)
-    return dict(compute=np.array(compute), qp=np.array(qp), periods=periods, misses=misses, cycles=n,
+    return dict(compute=np.array(compute), qp=np.array(qp), periods=periods, misses=loop.misses, cycles=n,
                 rejected=rejected, replay=replay, accepted=controller.chunks_accepted)
 
 
@@ -134,22 +127,16 @@ def environment_baseline(period: float, duration: float, priority: int) -> dict:
     how late this host wakes a sleeping real-time thread, and how many deadlines it misses
     with no work at all. Misses here are the host's, not the controller's."""
     set_fifo_priority(priority)
-    late, misses = [], 0
+    late = []
+    loop = DeadlineLoop(period)
     n = int(round(duration / period))
-    deadline = time.monotonic() + period
     for _ in range(n):
-        delay = deadline - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        deadline = loop.wait()
         done = time.monotonic()
         late.append(done - deadline)
-        if done > deadline + period:
-            misses += 1
-        deadline += period
-        if done > deadline:
-            deadline += np.ceil((done - deadline) / period) * period
+        loop.finished(done)
     late = np.array(late)
-    return dict(duration_s=duration, cycles=n, deadline_misses=misses,
+    return dict(duration_s=duration, cycles=n, deadline_misses=loop.misses,
                 wakeup_late_us={"p50": pct(late, 50) * 1e6, "p99": pct(late, 99) * 1e6, "max": float(late.max()) * 1e6})
 
 

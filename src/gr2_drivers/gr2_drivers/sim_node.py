@@ -18,7 +18,6 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -27,6 +26,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
+from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
 from gr2_wbc.realtime import set_fifo_priority
 
@@ -299,7 +299,7 @@ class SimNode(Node):
         """Absolute-deadline loop: sim time tracks wall time; one /joint_states per period."""
         # The joint-state loop is the robot side's heartbeat (on the real arm: the driver's servo
         # loop): real-time, below the WBC, so inference and rendering cannot hold it back.
-        # Measured with sim + WBC + policy on 2 cores: /joint_states max gap 161 -> 51 ms.
+        # bench/joint_state_gaps.py, sim + WBC + policy on 2 cores: gap p99 23-44 ms -> 20-22 ms.
         error = set_fifo_priority(self.realtime_priority)
         if error:
             self.get_logger().warn(f"physics thread stays at normal priority: SCHED_FIFO "
@@ -378,23 +378,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RuntimeError:
-        # A SIGINT can shut the context down while the executor is taking a message; rclpy then
-        # raises a RuntimeError from the take instead of ExternalShutdownException. Only an error
-        # while the context is still valid is a real failure.
-        if rclpy.ok():
-            raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(SimNode, args)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ the next instruction.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import traceback
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Pose
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -26,6 +25,7 @@ from std_msgs.msg import String
 
 from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
                           ROBOT_STATE, WBC_STATUS, image_topic)
+from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
 from .runtime import ChunkClock, ObservationAssembler, RuntimeConfig, load_runtime_policy
@@ -66,11 +66,9 @@ class PolicyNode(Node):
         device = p("device", "cpu").value
         precision = p("precision", "fp32").value
         self.predict_frames_every = int(p("predict_frames_every", 0).value)  # 0: never
-        cfg = RuntimeConfig(max_observation_age=float(p("max_observation_age", 0.25).value),
-                            max_view_skew=float(p("max_view_skew", 0.1).value),
-                            execution_horizon=int(p("execution_horizon", 4).value),
-                            max_rate_hz=float(p("max_rate_hz", 10.0).value),
-                            handover_time=float(p("handover_time", 0.1).value))
+        # Every RuntimeConfig field is a parameter of the same name; its default is the dataclass's.
+        cfg = RuntimeConfig(**{f.name: type(f.default)(p(f.name, f.default).value)
+                               for f in dataclasses.fields(RuntimeConfig)})
         history = int(p("history", 0).value)     # 0: whatever the checkpoint was trained with
 
         self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
@@ -262,24 +260,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PolicyNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RuntimeError:
-        # A SIGINT can shut the context down while the executor is taking a message; rclpy then
-        # raises a RuntimeError from the take instead of ExternalShutdownException. Only an error
-        # while the context is still valid is a real failure.
-        if rclpy.ok():
-            raise
-    finally:
-        if node is not None:
-            node._shutdown.set()  # stop the worker before the context goes away
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(PolicyNode, args)
 
 
 if __name__ == "__main__":

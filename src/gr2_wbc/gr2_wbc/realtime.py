@@ -1,10 +1,12 @@
-"""Real-time scheduling for the calling thread, and Ctrl-C through OSQP (ROS-free; used by the
-node, the controller core and the benchmark)."""
+"""Real-time scheduling for the calling thread, absolute-deadline loop timing, and Ctrl-C
+through OSQP (ROS-free; used by the node, the controller core and the benchmark)."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
+import time
 
 
 def set_fifo_priority(priority: int) -> str | None:
@@ -30,3 +32,31 @@ def forward_osqp_interrupt(status_val: int) -> None:
     node, which then keeps running. Hand the signal on to the process."""
     if status_val == OSQP_SIGINT:
         os.kill(os.getpid(), signal.SIGINT)
+
+
+class DeadlineLoop:
+    """Absolute-deadline timing of a periodic loop (the 200 Hz control loop and its benchmark):
+    deadlines are k * period from the start, so the period does not drift with the cycle's
+    time; a cycle that finishes more than one period after its deadline is a miss, and after
+    an overrun the next deadline is the next period boundary (no burst of catch-up cycles)."""
+
+    def __init__(self, period: float):
+        self.period = period
+        self.deadline = time.monotonic() + period
+        self.misses = 0
+
+    def wait(self) -> float:
+        """Sleep until the next deadline; returns it (time.monotonic)."""
+        delay = self.deadline - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return self.deadline
+
+    def finished(self, done: float) -> bool:
+        """The cycle finished at `done`; True if it missed its deadline by a whole period."""
+        missed = done > self.deadline + self.period
+        self.misses += missed
+        self.deadline += self.period
+        if done > self.deadline:
+            self.deadline += math.ceil((done - self.deadline) / self.period) * self.period
+        return missed

@@ -38,7 +38,7 @@ import gr2_contract as contract
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
-from gr2_wbc.realtime import set_fifo_priority
+from gr2_wbc.realtime import DeadlineLoop, set_fifo_priority
 from gr2_wbc.controller import Controller
 from gr2_wbc.trajectory import ChunkData
 
@@ -183,12 +183,9 @@ class WbcNode(Node):
 
     def control_loop(self) -> None:
         self._raise_priority()
-        period = self.cfg.period
-        deadline = time.monotonic() + period
+        loop = DeadlineLoop(self.cfg.period)
         while self._running and rclpy.ok():
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            loop.wait()
             try:
                 self.cycle(self.now() if rclpy.ok() else 0.0)
             except Exception as err:   # noqa: BLE001 - the loop must survive and report
@@ -197,11 +194,8 @@ class WbcNode(Node):
                 self.get_logger().error(f"control cycle failed: {err!r}", throttle_duration_sec=1.0)
             done = time.monotonic()
             self._publish_times.append(done)
-            if done > deadline + period:
+            if loop.finished(done):
                 self.controller.record_deadline_miss()
-            deadline += period
-            if done > deadline:   # overran: realign to the next period boundary instead of bursting
-                deadline += math.ceil((done - deadline) / period) * period
 
     def cycle(self, now: float) -> None:
         out = self.controller.step(now)

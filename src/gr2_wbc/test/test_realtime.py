@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import osqp
+import pytest
 from scipy import sparse
 
 from gr2_wbc.realtime import OSQP_SIGINT, forward_osqp_interrupt
@@ -50,3 +51,15 @@ def test_sigint_during_an_osqp_solve_reaches_the_python_handler():
         assert got.is_set()                    # ...and it was handed on to the process
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_deadline_loop_counts_misses_and_realigns_after_an_overrun():
+    from gr2_wbc.realtime import DeadlineLoop
+    loop = DeadlineLoop(0.005)
+    d0 = loop.deadline
+    assert not loop.finished(d0 + 0.001)                  # on time
+    assert loop.deadline == pytest.approx(d0 + 0.005)
+    assert loop.finished(d0 + 0.005 + 0.0123)             # 12.3 ms past the next deadline: a miss
+    assert loop.misses == 1
+    # next deadline: the first period boundary after the overrun, not a burst of old deadlines
+    assert loop.deadline == pytest.approx(d0 + 0.020)
