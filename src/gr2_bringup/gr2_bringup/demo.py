@@ -316,7 +316,9 @@ def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, grap
         "topic_rates_hz": {t: round(o.rate(t), 2) for t in topics},
         "topic_counts": {t: o.counts.get(t, 0) for t in topics},
         "timeline": timeline,
-        "processes": {name: {"command": " ".join(cmd[:1]), "exit_code": codes.get(name)}
+        # the command up to its ROS arguments: executable with any prefix (the policy's `nice -n 10`)
+        "processes": {name: {"command": " ".join(cmd[:cmd.index("--ros-args")] if "--ros-args" in cmd else cmd[:1]),
+                             "exit_code": codes.get(name)}
                       for name, cmd in graph.commands.items()},
     }
 

@@ -1,30 +1,38 @@
-"""The main() of a plain rclpy node of this stack: init, spin until Ctrl-C, clean up.
+"""The main() of a plain rclpy node of this stack: init, spin until Ctrl-C or SIGTERM, clean up.
 
-Kept in one place because of one rclpy quirk every node needs handled the same way: a SIGINT
-can shut the context down while the executor is taking a message, and rclpy then raises a
-RuntimeError from the take instead of ExternalShutdownException (found by the end-to-end test:
-the sim exited 1 on Ctrl-C). Imports rclpy only when called, so gr2_contract stays ROS-free.
+Kept in one place because of one rclpy pitfall: with rclpy's own signal handling, Ctrl-C raises
+KeyboardInterrupt wherever the main thread happens to be, also inside a message take, where it
+surfaces as a RuntimeError ("Unable to convert call argument") while the context may still
+look valid; the sim then exited 1 on Ctrl-C (end-to-end test, twice). Here SIGINT/SIGTERM only
+set a flag that the spin loop checks, so shutdown always takes the same clean path.
+Imports rclpy only when called, so gr2_contract stays ROS-free.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Callable
 
 
 def spin_until_shutdown(make_node: Callable[[], object], args=None) -> None:
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=args)
+    stop = threading.Event()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = None
     try:
         node = make_node()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
-    except RuntimeError:
-        if rclpy.ok():   # only an error while the context is still valid is a real failure
-            raise
     finally:
         if node is not None:
             node.destroy_node()
