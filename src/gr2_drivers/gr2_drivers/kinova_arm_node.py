@@ -29,7 +29,7 @@ from gr2_drivers.kinova.driver import CommandRejected, DriverConfig, DriverState
 from gr2_drivers.kinova.interpolation import InterpolationConfig
 from gr2_drivers.kinova.joint_limits import read_joint_limits
 from gr2_msgs.msg import GripperCommand, JointCommand
-from gr2_wbc.realtime import set_fifo_priority
+from gr2_wbc.realtime import fifo_or_warn
 
 
 class KinovaArmNode(Node):
@@ -56,6 +56,9 @@ class KinovaArmNode(Node):
         joint_state_rate = p("joint_state_rate_hz", 250.0).value
         robot_config = p("robot_config", "").value   # "" = config/robot.yaml (the shared URDF)
         self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the servo thread
+        # The executor (this thread spins the node) shares the GIL with the servo thread: see
+        # gr2_wbc.realtime on priority inversion.
+        fifo_or_warn(int(p("support_priority", 0).value), self.get_logger(), "executor thread")
         if config.cycle_rate_hz <= 0 or joint_state_rate <= 0:
             raise ValueError("cycle_rate_hz and joint_state_rate_hz must be > 0")
 
@@ -108,10 +111,7 @@ class KinovaArmNode(Node):
     # -- servo thread ------------------------------------------------------------------------------
     def _servo_loop(self) -> None:
         # The servo loop is the robot side's heartbeat: real-time, below the WBC's control thread.
-        error = set_fifo_priority(self.realtime_priority)
-        if error:
-            self.get_logger().warn(f"servo thread stays at normal priority: SCHED_FIFO "
-                                   f"{self.realtime_priority} not available ({error})")
+        fifo_or_warn(self.realtime_priority, self.get_logger(), "servo thread")
         period = 1.0 / self.driver.config.cycle_rate_hz
         next_t = time.monotonic()
         count = 0

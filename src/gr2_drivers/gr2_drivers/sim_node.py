@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 import gr2_contract as contract
 from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
-from gr2_wbc.realtime import set_fifo_priority
+from gr2_wbc.realtime import fifo_or_warn
 
 from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 
@@ -68,6 +68,9 @@ class SimNode(Node):
         self.mode = p("mode", "real_time").value                    # real_time | lockstep
         self.joint_state_rate = float(p("joint_state_rate", 250.0).value)
         self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the physics thread
+        # The executor (this thread spins the node) and the camera thread it starts share the GIL
+        # with the physics thread: see gr2_wbc.realtime on priority inversion.
+        fifo_or_warn(int(p("support_priority", 0).value), self.get_logger(), "executor and camera threads")
         self.camera_rate = float(p("camera_rate", contract.CAMERA_RATE_HZ).value)
         # Hz, /gr2/sim/contacts: closest robot-environment approach over every physics step since
         # the previous message (0 turns the per-step distance computation off).
@@ -300,10 +303,7 @@ class SimNode(Node):
         # The joint-state loop is the robot side's heartbeat (on the real arm: the driver's servo
         # loop): real-time, below the WBC, so inference and rendering cannot hold it back.
         # bench/joint_state_gaps.py, sim + WBC + policy on 2 cores: gap p99 23-44 ms -> 20-22 ms.
-        error = set_fifo_priority(self.realtime_priority)
-        if error:
-            self.get_logger().warn(f"physics thread stays at normal priority: SCHED_FIFO "
-                                   f"{self.realtime_priority} not available ({error})")
+        fifo_or_warn(self.realtime_priority, self.get_logger(), "physics thread")
         timestep = self.world.model.opt.timestep
         start, k = time.monotonic(), 0
         sim_start, resets = self.world.time, self.world.reset_count

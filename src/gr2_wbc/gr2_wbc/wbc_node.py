@@ -38,7 +38,7 @@ import gr2_contract as contract
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
-from gr2_wbc.realtime import DeadlineLoop, set_fifo_priority
+from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
 from gr2_wbc.controller import Controller
 from gr2_wbc.trajectory import ChunkData
 
@@ -88,6 +88,10 @@ class WbcNode(Node):
         self.gripper_speed = float(self.declare_parameter("gripper_speed", 0.5).value)
         self.gripper_force = float(self.declare_parameter("gripper_force", 0.5).value)
         self.realtime_priority = int(self.declare_parameter("realtime_priority", 0).value)
+        # The executor (this thread: the node is built by the thread that spins it) and the chunk
+        # optimiser it starts share the GIL with the control thread: see realtime.py.
+        fifo_or_warn(int(self.declare_parameter("support_priority", 0).value), self.get_logger(),
+                     "executor and optimiser threads")
         self.cfg = controller_config_from_params(params)
         self.controller = Controller(self.cfg)
         robot = self.controller.robot
@@ -171,18 +175,9 @@ class WbcNode(Node):
         return response
 
     # --- the 200 Hz loop --------------------------------------------------------------------
-    def _raise_priority(self) -> None:
-        """SCHED_FIFO for the control thread (Linux; needs root or CAP_SYS_NICE / rtprio), so the
-        200 Hz loop preempts other processes on the machine. Without the permission: a warning."""
-        error = set_fifo_priority(self.realtime_priority)
-        if error:
-            self.get_logger().warn(f"could not raise the control thread to SCHED_FIFO "
-                                   f"{self.realtime_priority} ({error}); running at normal priority")
-        elif self.realtime_priority > 0:
-            self.get_logger().info(f"control thread at SCHED_FIFO priority {self.realtime_priority}")
-
     def control_loop(self) -> None:
-        self._raise_priority()
+        # SCHED_FIFO so the 200 Hz loop preempts other processes (Linux; root, CAP_SYS_NICE or rtprio)
+        fifo_or_warn(self.realtime_priority, self.get_logger(), "control thread")
         loop = DeadlineLoop(self.cfg.period)
         while self._running and rclpy.ok():
             loop.wait()

@@ -6,12 +6,14 @@ command comes out, and /gr2/stop halts the arm within 0.5 s."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 
 import numpy as np
 import pytest
+import yaml
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
@@ -78,6 +80,28 @@ def pick_place_path(p0: np.ndarray, speed: float):
 
 @pytest.mark.multiprocess
 @pytest.mark.slow
+def fifo_priorities(pid: int) -> dict[int, int]:
+    """Thread id -> SCHED_FIFO priority of a process's real-time threads."""
+    out = {}
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
+        if os.sched_getscheduler(tid) == os.SCHED_FIFO:
+            out[tid] = os.sched_getparam(tid).sched_priority
+    return out
+
+
+def check_thread_priorities(pid: int, output: str) -> None:
+    """Control thread at realtime_priority; the executor (the main thread) at support_priority,
+    below it (they share the GIL: gr2_wbc.realtime). Where the host forbids SCHED_FIFO the node
+    must say so instead."""
+    params = yaml.safe_load(default_config_path().read_text())["/**"]["ros__parameters"]
+    fifo = fifo_priorities(pid)
+    if "not available" in output:
+        assert "stays at normal priority" in output and not fifo, output[-2000:]
+        return
+    assert fifo.get(pid) == params["support_priority"] < params["realtime_priority"], fifo
+    assert max(fifo.values()) == params["realtime_priority"], fifo
+
+
 def test_closed_loop_with_the_sim(node_processes):
     node_processes.start([sys.executable, "-m", "gr2_drivers.sim_node", "--ros-args",
                                 "--params-file", str(SIM_CONFIG), "-p", "camera_rate:=2.0"], name="sim")
@@ -89,6 +113,7 @@ def test_closed_loop_with_the_sim(node_processes):
         wait_for(lambda: node_processes.assert_running() or len(probe.states) > 20, 60, what="/gr2/robot_state")
         wait_for(lambda: probe.status, 10, what="/gr2/wbc/status")
         time.sleep(0.5)
+        check_thread_priorities(wbc.pid, node_processes.output(wbc))
         first = probe.states[-1][1]
         p0 = np.array([first.ee_pose.position.x, first.ee_pose.position.y, first.ee_pose.position.z])
         o = first.ee_pose.orientation
