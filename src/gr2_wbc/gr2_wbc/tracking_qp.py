@@ -71,7 +71,12 @@ def _dense_pattern(rows: int, cols: int, upper_only: bool = False) -> tuple[np.n
     return np.array(r_idx), np.array(c_idx), np.array(indptr)
 
 
-_SOLVED = (int(osqp.SolverStatus.OSQP_SOLVED), int(osqp.SolverStatus.OSQP_SOLVED_INACCURATE))
+_REACH_BACKOFF = 0.02   # fraction of a row's range over the box left free when its bound is cut to the reach
+# Solutions the cycle sends (clipped to the joint box). An iterate cut off at max_iter is kept
+# too: after hundreds of ADMM iterations it nearly satisfies the collision rows, which the
+# deceleration fallback does not look at.
+_USABLE = (int(osqp.SolverStatus.OSQP_SOLVED), int(osqp.SolverStatus.OSQP_SOLVED_INACCURATE),
+           int(osqp.SolverStatus.OSQP_MAX_ITER_REACHED))
 _OSQP_INFTY = 1e30
 
 
@@ -164,6 +169,14 @@ class TrackingQP:
             l[8 + i] = -cfg.collision_speed * (p.distance - margin) / (cfg.collision_influence - margin)
         A[rows:] = 0.0
         l[rows:] = -_OSQP_INFTY
+        # A row the joint box cannot satisfy this cycle (the arm entered a damper's zone faster
+        # than the damper allows, as an untrained policy's chunks do) would make the whole QP
+        # infeasible, and the fallback below does not look at collisions: in the demo an arm
+        # braked through 40 mm into the table that way and stayed there. Such a row asks instead
+        # for (almost) the most the box allows: braking as hard as the limits permit.
+        reach_hi = np.maximum(A[7:rows] * lo, A[7:rows] * hi).sum(axis=1)
+        reach_lo = np.minimum(A[7:rows] * lo, A[7:rows] * hi).sum(axis=1)
+        np.minimum(l[7:rows], reach_hi - _REACH_BACKOFF * (reach_hi - reach_lo), out=l[7:rows])
         solver = self._solver
         solver.update_data_vec(q=qv, l=l, u=self._u)
         solver.update_data_mat(P_x=P_upper, P_i=None, A_x=A.T.ravel(), A_i=None)
@@ -173,7 +186,7 @@ class TrackingQP:
         info = solver.info
         forward_osqp_interrupt(info.status_val)
         x = solver.solution.x
-        if info.status_val not in _SOLVED or not np.all(np.isfinite(x)):
+        if info.status_val not in _USABLE or not np.all(np.isfinite(x)):
             # Infeasible (e.g. a collision constraint against the acceleration box): decelerate
             # as fast as allowed instead of sending anything the constraints did not accept.
             qd = np.clip(np.zeros(7), qd_prev - self._amax_dt, qd_prev + self._amax_dt)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import Loop, make_chunk
+from gr2_wbc.tracking_qp import TrackingQP
 from gr2_wbc.controller import Mode
 
 
@@ -236,3 +237,45 @@ def test_pick_and_place_chunks_are_tracked_within_5_mm_rms(loop):
     rms = float(np.sqrt(np.mean(np.square(errors))))
     print(f"pick-and-place at 0.2 m/s, ideal arm: RMS TCP error {rms * 1e3:.2f} mm, max {max(errors) * 1e3:.1f} mm")
     assert rms < 0.005
+
+
+# From a `make demo` run with an untrained policy (joint commands in its bag): the arm swinging
+# down at joint 2's velocity limit, its elbow link (half_arm_2) heading for the table; and where
+# it ended up, 2.4 mm inside the table. The QP was infeasible from there on (its collision row
+# asked for more than the acceleration box allows), the fallback decelerated without looking at
+# collisions, and at rest inside the margin every later QP was infeasible too: the arm stayed.
+FAST_TOWARDS_TABLE_Q = [1.385, 1.8318, 1.6202, -2.2353, -1.735, -0.4183, 4.2877]
+FAST_TOWARDS_TABLE_QD = [-0.4667, 1.3963, -0.0272, 0.2327, 1.2218, -0.4247, -0.7991]
+INSIDE_THE_TABLE_Q = [1.3071, 2.1489, 1.6074, -2.2046, -1.5287, -0.4666, 4.1957]
+
+
+def run_tracking_qp(robot, tracking, q, qd, target, seconds: float) -> np.ndarray:
+    """The tracking QP alone on an ideal arm: minimum collision distance after each cycle."""
+    qp = TrackingQP(robot, tracking)
+    q, qd = np.array(q, dtype=float), np.array(qd, dtype=float)
+    distances = []
+    for _ in range(int(seconds / tracking.dt)):
+        qd = qp.solve(q, qd, target, np.zeros(6)).qd
+        q = q + qd * tracking.dt
+        robot.update(q)
+        distances.append(robot.proximities(np.inf).min_distance)
+    return np.array(distances)
+
+
+def test_arm_heading_fast_for_the_table_brakes_before_the_margin(robot, wbc_config):
+    tracking = wbc_config.tracking
+    target = robot.forward(np.array(FAST_TOWARDS_TABLE_Q))
+    target.translation = target.translation - np.array([0.0, 0.0, 0.3])   # and the task pulls down
+    d = run_tracking_qp(robot, tracking, FAST_TOWARDS_TABLE_Q, FAST_TOWARDS_TABLE_QD, target, 2.0)
+    print(f"closest approach {d.min() * 1e3:.2f} mm (margin {tracking.collision_margin * 1e3:.0f} mm)")
+    assert d.min() >= tracking.collision_margin - 2e-3
+
+
+def test_arm_inside_the_margin_is_driven_out(robot, wbc_config):
+    tracking = wbc_config.tracking
+    robot.update(np.array(INSIDE_THE_TABLE_Q))
+    assert robot.proximities(np.inf).min_distance < 0
+    hold = robot.forward(np.array(INSIDE_THE_TABLE_Q))
+    d = run_tracking_qp(robot, tracking, INSIDE_THE_TABLE_Q, np.zeros(7), hold, 1.0)
+    print(f"distance after 0.1 s {d[19] * 1e3:.2f} mm, after 1 s {d[-1] * 1e3:.2f} mm")
+    assert d[-1] >= tracking.collision_margin - 1e-3
