@@ -158,6 +158,7 @@ def _monitor(observed: Observed, live_topics: list[str]):
     from std_msgs.msg import Bool, String
 
     import gr2_contract as c
+    from gr2_contract.node_main import make_executor
     from gr2_msgs.msg import ActionChunk, JointCommand, PolicyStatus, RobotState, WbcStatus
 
     context = rclpy.Context()
@@ -203,7 +204,7 @@ def _monitor(observed: Observed, live_topics: list[str]):
         else:
             startup_only.append(node.create_subscription(msg_type, topic, seen(topic), qos))
     instruction_pub = node.create_publisher(String, c.INSTRUCTION, reliable)
-    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor = make_executor(context)
     executor.add_node(node)
     return context, node, executor, instruction_pub, startup_only
 

@@ -35,6 +35,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 import gr2_contract as contract
+from gr2_contract.node_main import make_executor
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
@@ -305,7 +306,7 @@ def main(args=None) -> None:
     node = None
     try:
         node = WbcNode()
-        executor = rclpy.executors.SingleThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
