@@ -284,8 +284,7 @@ class Controller:
         self.cycles += 1
         stale = now - self._last_meas_time > cfg.joint_state_timeout
         if self.q is None:
-            self.q = self._q_meas.copy()
-            self.qd = np.zeros(7)
+            self._restart_from_measurement()
             self._hold_here(now)
             self.mode, self.message = Mode.IDLE, "holding the measured configuration"
         if stale and self.mode not in (Mode.FAULT,):
@@ -293,11 +292,11 @@ class Controller:
             self.faults += 1
         elif not stale and self.mode == Mode.FAULT and self._halt is None:
             # measurements are back: continue from where the arm really is
-            self.q, self.qd = self._q_meas.copy(), np.zeros(7)
+            self._restart_from_measurement()
             self._hold_here(now)
             self.mode, self.message = Mode.IDLE, f"joint states recovered ({self.faults} stale episodes so far)"
         elif not stale and np.max(np.abs(self._q_meas - self.q)) > cfg.resync_threshold:
-            self.q, self.qd = self._q_meas.copy(), np.zeros(7)
+            self._restart_from_measurement()
             self._hold_here(now)
             self.mode, self.message = Mode.HOLDING, "arm did not follow the command; resynchronised"
 
@@ -323,18 +322,30 @@ class Controller:
         res = self.qp.solve(self.q, self.qd, ref.pose, ref.twist, secondary=self.mode == Mode.TRACKING)
         self._qp.add(res.solve_time)
         self.last_qp_time = res.solve_time
-        self.qd = res.qd
-        self.q = self.q + self.qd * cfg.period
+        self._advance(res.qd)
         self.manipulability, self.min_distance = res.manipulability, res.min_distance
         self.position_error, self.orientation_error = res.position_error, res.orientation_error
         chunk = active.chunk if self.mode == Mode.TRACKING else None
         return ControlOutput(self.q.copy(), self.qd.copy(), self._gripper(now), self.mode, chunk)
 
+    # Every commanded position stays inside the URDF limits: the arm's driver refuses anything
+    # else (the sim held its last valid command for the last 22 s of a bench-e2e run after a
+    # FAULT halt, which ramps the velocity down without looking at the limits, carried joint_4
+    # 1.7 mrad past its limit while the WBC went on commanding that position).
+    def _advance(self, qd: np.ndarray) -> None:
+        """Integrate one period at `qd`, stopping each joint at its position limit."""
+        q = self.q + qd * self.cfg.period
+        inside = np.clip(q, self.robot.lower, self.robot.upper)
+        self.qd = np.where(inside == q, qd, (inside - self.q) / self.cfg.period)
+        self.q = inside
+
+    def _restart_from_measurement(self) -> None:
+        self.q, self.qd = self.robot.clamp_to_limits(self._q_meas.copy()), np.zeros(7)
+
     def _halt_step(self, now: float) -> ControlOutput:
         t0, qd0, duration = self._halt
         frac = max(0.0, 1.0 - (now + self.cfg.period - t0) / duration)
-        self.qd = qd0 * frac
-        self.q = self.q + self.qd * self.cfg.period
+        self._advance(qd0 * frac)
         if frac == 0.0:
             self._halt = None
             self.qd = np.zeros(7)

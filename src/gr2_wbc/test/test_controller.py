@@ -279,3 +279,18 @@ def test_arm_inside_the_margin_is_driven_out(robot, wbc_config):
     d = run_tracking_qp(robot, tracking, INSIDE_THE_TABLE_Q, np.zeros(7), hold, 1.0)
     print(f"distance after 0.1 s {d[19] * 1e3:.2f} mm, after 1 s {d[-1] * 1e3:.2f} mm")
     assert d[-1] >= tracking.collision_margin - 1e-3
+
+
+def test_a_halt_towards_a_joint_limit_stops_at_the_limit(loop, robot):
+    """A halt ramps the joint velocities down over a fixed time; a joint heading for its limit
+    must still stop at the limit, since the arm's driver refuses any command beyond it."""
+    loop.run(0.05)
+    lower = robot.lower[3]
+    loop.c.q[3], loop.c.qd[3] = lower + 0.05, -1.2   # 0.05 rad from its limit, at 1.2 rad/s towards it
+    loop.q = loop.c.q.copy()                          # the ideal arm is there too
+    loop.c.update_measurement(loop.now, loop.q)
+    loop.c.stop(loop.now)
+    loop.run(0.6)
+    q = loop.array("q")
+    assert np.all(q >= robot.lower - 1e-12) and np.all(q <= robot.upper + 1e-12)
+    assert q[-1, 3] == pytest.approx(lower, abs=1e-9)   # it did run into the limit, and stopped there
