@@ -70,6 +70,10 @@ class PolicyNode(Node):
         cfg = RuntimeConfig(**{f.name: type(f.default)(p(f.name, f.default).value)
                                for f in dataclasses.fields(RuntimeConfig)})
         history = int(p("history", 0).value)     # 0: whatever the checkpoint was trained with
+        cpu_threads = int(p("cpu_threads", 0).value)   # torch intra-op threads; 0: torch's default
+        if cpu_threads > 0:
+            import torch
+            torch.set_num_threads(cpu_threads)
 
         self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
         model_cfg = self.loaded.policy.model.config
