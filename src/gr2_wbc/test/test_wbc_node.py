@@ -59,6 +59,7 @@ class Probe:
 
     def close(self):
         self.executor.shutdown()
+        self.thread.join(timeout=5.0)   # the spin thread must be out of its wait before the node goes
         self.node.destroy_node()
 
 
