@@ -348,13 +348,12 @@ def latency_chain(o: Observed) -> dict:
             "frame_to_first_command": stats(cmd)}
 
 
-def _stamp_s(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-
-
 def _count_rate(first, last, counter: str) -> float | None:
     """Increase of a status message's counter per second of its header stamps."""
-    span = _stamp_s(last) - _stamp_s(first) if first is not None and last is not None else 0.0
+    from gr2_contract import stamp_seconds
+    if first is None or last is None:
+        return None
+    span = stamp_seconds(last.header.stamp) - stamp_seconds(first.header.stamp)
     return (getattr(last, counter) - getattr(first, counter)) / span if span > 0 else None
 
 

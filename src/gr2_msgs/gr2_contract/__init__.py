@@ -64,3 +64,8 @@ RECORDED_TOPICS: tuple[str, ...] = (
     POLICY_STATUS, WBC_STATUS, DIAGNOSTICS,
     *(image_topic(c) for c in CAMERAS), *(camera_info_topic(c) for c in CAMERAS),
 )
+
+
+def stamp_seconds(stamp) -> float:
+    """A builtin_interfaces/Time (rclpy message or rosbags dataclass) in seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9

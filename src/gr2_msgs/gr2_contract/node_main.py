@@ -26,15 +26,22 @@ def make_executor(context=None):
     return EventsExecutor(context=context)
 
 
-def spin_until_shutdown(make_node: Callable[[], object], args=None) -> None:
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def spin_until_shutdown(make_node: Callable[[], object], args=None,
+                        watch_signals: Callable[[threading.Event], object] = _stop_on_signals) -> None:
+    """Spin `make_node()` until SIGINT/SIGTERM set the stop flag (`watch_signals` arranges that:
+    Python handlers by default; the WBC takes them with sigwait), then destroy it."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
 
     stop = threading.Event()
+    watch_signals(stop)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     node = None
     try:
         node = make_node()

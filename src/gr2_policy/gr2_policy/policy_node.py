@@ -24,17 +24,13 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
-                          ROBOT_STATE, WBC_STATUS, image_topic)
+                          ROBOT_STATE, WBC_STATUS, image_topic, stamp_seconds)
 from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
 from .runtime import ChunkClock, ObservationAssembler, RuntimeConfig, load_runtime_policy
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def stamp_to_sec(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def sec_to_stamp(t: float, msg_stamp) -> None:
@@ -158,12 +154,12 @@ class PolicyNode(Node):
             self.get_logger().error(f"{view}: {err}", throttle_duration_sec=5.0)
             return
         with self._lock:
-            self.assembler.add_frame(view, stamp_to_sec(msg.header.stamp), rgb)
+            self.assembler.add_frame(view, stamp_seconds(msg.header.stamp), rgb)
 
     def _on_state(self, msg: RobotState) -> None:
         p, q = msg.ee_pose.position, msg.ee_pose.orientation
         with self._lock:
-            self.assembler.add_state(stamp_to_sec(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
+            self.assembler.add_state(stamp_seconds(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
                                      msg.gripper_closed)
 
     def _on_wbc_status(self, msg: WbcStatus) -> None:

@@ -23,7 +23,7 @@ def set_fifo_priority(priority: int) -> str | None:
     return None
 
 
-def fifo_or_warn(priority: int, logger, what: str) -> bool:
+def fifo_or_warn(priority: int, logger, what: str) -> None:
     """set_fifo_priority for the calling thread (`what` names it in the log): info when it holds,
     a warning when the host does not permit it, nothing when `priority` is 0."""
     error = set_fifo_priority(priority)
@@ -31,7 +31,6 @@ def fifo_or_warn(priority: int, logger, what: str) -> bool:
         logger.warn(f"{what} stays at normal priority: SCHED_FIFO {priority} not available ({error})")
     elif priority > 0:
         logger.info(f"{what} at SCHED_FIFO priority {priority}")
-    return priority > 0 and not error
 
 
 # Why a real-time node's other Python threads are real-time too (`support_priority`, below the
@@ -39,7 +38,8 @@ def fifo_or_warn(priority: int, logger, what: str) -> bool:
 # priority that an ordinary process preempts while it holds the GIL stalls the real-time thread
 # until the scheduler gets back to it (priority inversion). Measured with `make demo` (2 cores,
 # 20 s, two runs each): WBC executor and optimiser at normal priority 168-171 cycles/s, cycle p99
-# 4.4-10.3 ms, 705-763 deadline misses; at SCHED_FIFO 40/30 198 cycles/s, p99 3.0-3.1 ms, 39-74.
+# 4.4-10.3 ms, 705-763 deadline misses; executor at SCHED_FIFO 40 and optimiser at 30: 198
+# cycles/s, p99 3.0-3.1 ms, 39-74 misses (the node now runs both at `support_priority` 40).
 
 
 OSQP_SIGINT = 10   # osqp.SolverStatus.OSQP_SIGINT

@@ -187,8 +187,8 @@ class TrackingQP:
         forward_osqp_interrupt(info.status_val)
         x = solver.solution.x
         if info.status_val not in _USABLE or not np.all(np.isfinite(x)):
-            # Infeasible (e.g. a collision constraint against the acceleration box): decelerate
-            # as fast as allowed instead of sending anything the constraints did not accept.
+            # Infeasible (rows that each fit the box but not together): decelerate as fast as
+            # allowed instead of sending anything the constraints did not accept.
             qd = np.clip(np.zeros(7), qd_prev - self._amax_dt, qd_prev + self._amax_dt)
         else:
             qd = np.minimum(np.maximum(x, lo), hi)

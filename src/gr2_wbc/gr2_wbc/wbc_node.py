@@ -24,18 +24,15 @@ import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import Point, Pose, PoseStamped
 from nav_msgs.msg import Path
-import rclpy.executors
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 import gr2_contract as contract
-from gr2_contract.node_main import make_executor
+from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
@@ -51,14 +48,10 @@ def to_time_msg(seconds: float) -> TimeMsg:
     return TimeMsg(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
 
 
-def from_time_msg(t: TimeMsg) -> float:
-    return t.sec + t.nanosec * 1e-9
-
-
 def chunk_from_msg(msg: ActionChunk) -> ChunkData:
     poses = msg.poses
     return ChunkData(
-        stamp=from_time_msg(msg.header.stamp), dt=float(msg.dt),
+        stamp=contract.stamp_seconds(msg.header.stamp), dt=float(msg.dt),
         positions=np.array([[p.position.x, p.position.y, p.position.z] for p in poses], dtype=float).reshape(-1, 3),
         quaternions=np.array([[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]
                               for p in poses], dtype=float).reshape(-1, 4),
@@ -285,12 +278,14 @@ class WbcNode(Node):
         head.color.r, head.color.g, head.color.a = 1.0, 0.5, 1.0
         self.marker_pub.publish(MarkerArray(markers=[line, head]))
 
-    def shutdown(self) -> None:
+    def destroy_node(self):
+        """Stops the control and optimiser threads first: they publish through this node."""
         self._running = False
         with self._chunk_ready:
             self._chunk_ready.notify_all()
         self._thread.join(timeout=1.0)
         self._optimiser.join(timeout=1.0)
+        return super().destroy_node()
 
 
 def main(args=None) -> None:
@@ -299,24 +294,8 @@ def main(args=None) -> None:
     sys.setswitchinterval(0.0002)
     # SIGINT/SIGTERM are taken by a sigwait thread, not by handlers (OSQP swaps its own SIGINT
     # handler in around every solve): see shutdown_signals. The entry points block them before
-    # any import starts a thread; this call covers main() called from elsewhere.
-    stop = threading.Event()
-    shutdown_signals.watch(stop)
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        node = WbcNode()
-        executor = make_executor()
-        executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except ExternalShutdownException:
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    # any import starts a thread; watch() blocks them again for main() called from elsewhere.
+    spin_until_shutdown(WbcNode, args, watch_signals=shutdown_signals.watch)
 
 
 if __name__ == "__main__":
