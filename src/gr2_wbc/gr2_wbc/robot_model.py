@@ -19,7 +19,7 @@ import coal
 import numpy as np
 import pinocchio as pin
 
-from gr2_wbc import kernels
+from gr2_wbc import _cycle
 from gr2_wbc.gripper_geometry import gripper_collision_points
 from gr2_wbc.robot_description import RobotDescription, load_robot_description
 
@@ -207,21 +207,25 @@ class RobotModel:
         for pair in self.pairs:
             self._cmodel.addCollisionPair(pin.CollisionPair(self._geometry_index(pair.body_a),
                                                             self._geometry_index(pair.body_b)))
-        self._cdata = pin.GeometryData(self._cmodel)
+        self._cdata = cdata = pin.GeometryData(self._cmodel)
         for request in self._cdata.distanceRequests:
             request.enable_signed_distance = True
             # GJK warm-starts from the previous cycle's direction; with the default 1e-6 tolerance
             # the distance then wobbles by ~1e-6 m between cycles, too much for the Jacobian
             # rows to predict it. 1e-9 costs nothing measurable (2 us per hull pair either way).
             request.gjk_tolerance = 1e-9
-        self._pair_a = np.array([p.body_a for p in self.pairs], dtype=int)
-        self._pair_b = np.array([p.body_b for p in self.pairs], dtype=int)
         boxes = self.config.obstacles
-        self._box_c = np.array([b.center for b in boxes], dtype=float).reshape(-1, 3)
-        self._box_h = 0.5 * np.array([b.size for b in boxes], dtype=float).reshape(-1, 3)
-        self._radius = np.array([b.radius for b in self.bodies])
-        self._pair_joints = [(self.bodies[p.body_a].joint,
-                              self.bodies[p.body_b].joint if p.body_b >= 0 else 0) for p in self.pairs]
+        # Broad phase, exact distances and Jacobian rows run in the compiled cycle, on this
+        # model's own Pinocchio/coal objects (bodies first in the geometry model, then obstacles).
+        self._checker = _cycle.CollisionChecker(
+            self.model, self.data, self._cmodel, cdata,
+            radius=np.array([b.radius for b in self.bodies]),
+            pair_a=np.array([p.body_a for p in self.pairs], dtype=np.int32),
+            pair_b=np.array([p.body_b for p in self.pairs], dtype=np.int32),
+            joint_a=np.array([self.bodies[p.body_a].joint for p in self.pairs], dtype=np.int32),
+            joint_b=np.array([self.bodies[p.body_b].joint if p.body_b >= 0 else 0 for p in self.pairs], dtype=np.int32),
+            box_center=np.array([b.center for b in boxes], dtype=float).reshape(-1, 3),
+            box_half=0.5 * np.array([b.size for b in boxes], dtype=float).reshape(-1, 3))
 
     # --- kinematics -----------------------------------------------------------------------
     def configuration(self, q: np.ndarray) -> np.ndarray:
@@ -246,8 +250,6 @@ class RobotModel:
         qp = self.configuration(np.asarray(q, dtype=float))
         pin.computeJointJacobians(self.model, self.data, qp)   # also runs forward kinematics
         pin.updateFramePlacement(self.model, self.data, self.tcp_frame)
-        self._J0 = self.data.J.copy()
-        self._geometry_placed = False
 
     def tcp_pose(self) -> pin.SE3:
         return self.data.oMf[self.tcp_frame]
@@ -261,47 +263,21 @@ class RobotModel:
         return self.tcp_pose().copy()
 
     def manipulability(self, jacobian: np.ndarray) -> tuple[float, np.ndarray]:
-        """Yoshikawa measure m = sqrt(det(J J^T)) and its analytic gradient in q (see
-        kernels.manipulability: O(n) for a revolute chain, no Jacobian-derivative tensor)."""
+        """Yoshikawa measure m = sqrt(det(J J^T)) and its analytic gradient in q (compiled, the
+        cycle's own: O(n) for a revolute chain, no Jacobian-derivative tensor)."""
         grad = np.empty(7)
-        m = kernels.manipulability(jacobian, grad)
+        m = _cycle.manipulability(np.asarray(jacobian, dtype=float), grad)
         return m, grad
 
     # --- collision ------------------------------------------------------------------------
-    def _place_geometry(self) -> None:
-        if not self._geometry_placed:
-            pin.updateGeometryPlacements(self.model, self.data, self._cmodel, self._cdata)
-            self._geometry_placed = True
-
-    def _sphere_gaps(self) -> np.ndarray:
-        """Lower bound of every pair's distance from bounding spheres (cheap broad phase)."""
-        self._place_geometry()
-        oMg = self._cdata.oMg
-        centers = np.array([oMg[i].translation for i in range(len(self.bodies))])
-        gaps = np.empty(len(self.pairs))
-        kernels.sphere_gaps(centers, self._radius, self._pair_a, self._pair_b, self._box_c, self._box_h, gaps)
-        return gaps
-
     def proximities(self, influence: float) -> ProximityReport:
         """Distances of the checked pairs (latest update). Exact distance, witness points and
         Jacobian row only for pairs whose bounding spheres come within `influence`: only those
         enter the QP; the others report the sphere lower bound."""
-        gaps = self._sphere_gaps()
-        close = []
-        for k in np.flatnonzero(gaps < influence).tolist():
-            res = pin.computeDistance(self._cmodel, self._cdata, k)
-            d = res.min_distance
-            gaps[k] = d
-            if d >= influence:
-                continue
-            pa, pb = res.getNearestPoint1(), res.getNearestPoint2()
-            n = res.normal                     # unit, from a towards b (also when penetrating)
-            joint_a, joint_b = self._pair_joints[k]
-            row = np.zeros(7)
-            kernels.add_point_row(self._J0, joint_a, pa, n, -1.0, row)
-            kernels.add_point_row(self._J0, joint_b, pb, n, 1.0, row)   # joint 0 (obstacle): no columns
-            close.append(Proximity(self.pairs[k].name, float(d), row, pa, pb, k))
-        return ProximityReport(gaps, close)
+        distances, close = self._checker.proximities(influence)
+        return ProximityReport(np.asarray(distances), [
+            Proximity(self.pairs[k].name, d, np.asarray(row), np.asarray(pa), np.asarray(pb), k)
+            for k, d, row, pa, pb in close])
 
     def is_gripper_environment_pair(self, k: int) -> bool:
         pair = self.pairs[k]

@@ -7,7 +7,9 @@
 
 v_des = feed-forward twist + proportional pose error. OSQP is set up once with a dense,
 fixed sparsity pattern (7 variables, a fixed number of constraint rows) so each cycle only
-updates values and warm-starts from the previous solution.
+updates values and warm-starts from the previous solution. The problem's data (kinematics,
+manipulability gradient, joint box, collision rows) is filled by the compiled cycle
+(cycle/tracking_cycle.cpp, gr2_wbc._cycle) on the robot model's own Pinocchio and coal objects.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import osqp
 import pinocchio as pin
 from scipy import sparse
 
-from gr2_wbc import kernels
+from gr2_wbc import _cycle
 from gr2_wbc.realtime import forward_osqp_interrupt
 from gr2_wbc.robot_model import RobotModel
 
@@ -77,13 +79,11 @@ _REACH_BACKOFF = 0.02   # fraction of a row's range over the box left free when 
 # deceleration fallback does not look at.
 _USABLE = (int(osqp.SolverStatus.OSQP_SOLVED), int(osqp.SolverStatus.OSQP_SOLVED_INACCURATE),
            int(osqp.SolverStatus.OSQP_MAX_ITER_REACHED))
-_OSQP_INFTY = 1e30
 
 
 class TrackingQP:
-    """Everything that does not change between cycles is built once: the per-cycle Python is
-    the cycle's cost (the 7-variable solve itself takes ~30-80 us), so each cycle only fills
-    preallocated arrays and hands OSQP new values."""
+    """Everything that does not change between cycles is built once; each cycle is one call
+    into the compiled cycle, which fills preallocated arrays, and OSQP's update and solve."""
 
     def __init__(self, robot: RobotModel, config: TrackingConfig | None = None):
         self.robot = robot
@@ -104,82 +104,41 @@ class TrackingQP:
         # update + solve on bookkeeping for derivatives we never take.
         self._solver = wrapper._solver
         self._wrapper = wrapper           # keeps the solver's owner alive
-        # Per-cycle buffers. A: identity (the joint box) on top, the manipulability row, then
-        # collision rows; filled in column-major order, the order of the dense CSC pattern.
-        self._A = np.zeros((self.n_rows, n))
-        self._A[:n, :n] = np.eye(n)
-        self._l = np.full(self.n_rows, -_OSQP_INFTY)
-        self._u = np.full(self.n_rows, _OSQP_INFTY)
-        self._W = np.array([1.0, 1.0, 1.0] + [self.cfg.orientation_weight] * 3)
-        r = robot
-        self._margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
-                                 else self.cfg.collision_margin for k in range(len(r.pairs))])
-        self._upper = r.upper - self.cfg.position_limit_margin   # +-inf for continuous joints
-        self._lower = r.lower + self.cfg.position_limit_margin
+        # Per-cycle buffers the compiled cycle fills: A (dense, column-major: the order of the
+        # CSC pattern) with the joint box, the manipulability row and the collision rows.
+        self._P_x = np.zeros(self._P_rows.size)
+        self._q = np.zeros(n)
+        self._A_x = np.zeros(self.n_rows * n)
+        self._l = np.zeros(self.n_rows)
+        self._u = np.zeros(self.n_rows)
+        self._info = np.zeros(6)
+        r, c = robot, _cycle.CycleConfig()
+        for name in ("dt", "position_gain", "orientation_gain", "damping", "manipulability_weight",
+                     "manipulability_floor", "manipulability_min", "manipulability_gain", "collision_influence",
+                     "collision_speed", "max_collision_rows"):
+            setattr(c, name, getattr(self.cfg, name))
+        c.tcp_frame = r.tcp_frame
+        c.reach_backoff = _REACH_BACKOFF
+        c.task_weight = np.array([1.0, 1.0, 1.0] + [self.cfg.orientation_weight] * 3)
+        c.velocity_limit, c.acceleration_limit = r.velocity_limit, r.acceleration_limit
+        c.upper = r.upper - self.cfg.position_limit_margin   # +-inf for continuous joints
+        c.lower = r.lower + self.cfg.position_limit_margin
+        c.pair_margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
+                                  else self.cfg.collision_margin for k in range(len(r.pairs))])
+        self._cycle = _cycle.TrackingCycle(r._checker, c, self._P_x, self._q, self._A_x, self._l, self._u, self._info)
+        assert self._cycle.n_rows == self.n_rows
         self._amax_dt = r.acceleration_limit * self.cfg.dt
-        assert self._P_rows.size == 28   # tracking_cost writes the 7x7 upper triangle column by column
-        # Compile the kernels (or load them from numba's cache) with the argument types of the
-        # real cycle now, not in the first control cycle.
-        home = np.array(robot.description.home)
-        self.solve(home, np.zeros(n), robot.forward(home), np.zeros(6))
-
-    def velocity_bounds(self, q: np.ndarray, qd_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Box on qd from velocity, acceleration and position limits (with braking distance:
-        the joint must be able to stop before its limit at the acceleration limit)."""
-        lo, hi = np.empty(7), np.empty(7)
-        r = self.robot
-        kernels.velocity_bounds(np.asarray(q, dtype=float), np.asarray(qd_prev, dtype=float), r.velocity_limit,
-                                r.acceleration_limit, self._lower, self._upper, self.cfg.dt, lo, hi)
-        return lo, hi
 
     def solve(self, q: np.ndarray, qd_prev: np.ndarray, target: pin.SE3,
               twist_ff: np.ndarray, secondary: bool = True) -> TrackingResult:
         """One cycle from the commanded state (q, qd_prev) towards `target` moving at
         `twist_ff` (linear, angular in base_link)."""
-        cfg, r = self.cfg, self.robot
-        r.update(q)
-        J = r.tcp_jacobian()
-        pose = r.tcp_pose()
-        R = pose.rotation
-        e_pos = target.translation - pose.translation
-        e_rot = R @ pin.log3(R.T @ target.rotation)   # world frame
-        m, grad_m = r.manipulability(J)
-        scale = min(max((m - cfg.manipulability_min) / (cfg.manipulability_floor - cfg.manipulability_min), 0.1), 1.0)
-        v_des = np.array(twist_ff, dtype=float)
-        v_des[:3] += cfg.position_gain * e_pos
-        v_des[3:] += cfg.orientation_gain * e_rot
-        v_des *= scale
-        P_upper, qv = np.empty(28), np.empty(7)
-        kernels.tracking_cost(J, self._W, cfg.damping, v_des, grad_m,
-                              cfg.manipulability_weight if secondary else 0.0, P_upper, qv)
-
-        lo, hi = self.velocity_bounds(q, qd_prev)
-        A, l = self._A, self._l
-        l[:7], self._u[:7] = lo, hi
-        A[7] = grad_m
-        l[7] = -cfg.manipulability_gain * (m - cfg.manipulability_min)
-        prox = r.proximities(cfg.collision_influence)
-        close = sorted(prox.close, key=lambda p: p.distance - self._margin[p.pair])[:cfg.max_collision_rows]
-        rows = 8 + len(close)
-        for i, p in enumerate(close):
-            A[8 + i] = p.jacobian
-            # Velocity damper: the approach speed shrinks linearly to zero at the margin; below the
-            # margin the gap must open again.
-            margin = self._margin[p.pair]
-            l[8 + i] = -cfg.collision_speed * (p.distance - margin) / (cfg.collision_influence - margin)
-        A[rows:] = 0.0
-        l[rows:] = -_OSQP_INFTY
-        # A row the joint box cannot satisfy this cycle (the arm entered a damper's zone faster
-        # than the damper allows, as an untrained policy's chunks do) would make the whole QP
-        # infeasible, and the fallback below does not look at collisions: in the demo an arm
-        # braked through 40 mm into the table that way and stayed there. Such a row asks instead
-        # for (almost) the most the box allows: braking as hard as the limits permit.
-        reach_hi = np.maximum(A[7:rows] * lo, A[7:rows] * hi).sum(axis=1)
-        reach_lo = np.minimum(A[7:rows] * lo, A[7:rows] * hi).sum(axis=1)
-        np.minimum(l[7:rows], reach_hi - _REACH_BACKOFF * (reach_hi - reach_lo), out=l[7:rows])
+        l, u = self._l, self._u
+        self._cycle.fill(np.asarray(q, dtype=float), np.asarray(qd_prev, dtype=float), target,
+                         np.asarray(twist_ff, dtype=float), secondary)
         solver = self._solver
-        solver.update_data_vec(q=qv, l=l, u=self._u)
-        solver.update_data_mat(P_x=P_upper, P_i=None, A_x=A.T.ravel(), A_i=None)
+        solver.update_data_vec(q=self._q, l=l, u=u)
+        solver.update_data_mat(P_x=self._P_x, P_i=None, A_x=self._A_x, A_i=None)
         t0 = time.perf_counter()
         solver.solve()
         solve_time = time.perf_counter() - t0
@@ -191,7 +150,8 @@ class TrackingQP:
             # allowed instead of sending anything the constraints did not accept.
             qd = np.clip(np.zeros(7), qd_prev - self._amax_dt, qd_prev + self._amax_dt)
         else:
-            qd = np.minimum(np.maximum(x, lo), hi)
+            qd = np.minimum(np.maximum(x, l[:7]), u[:7])
+        m, min_distance, e_pos, e_rot, scale, _ = self._info.tolist()
         return TrackingResult(qd=qd, solve_time=solve_time, status=info.status, manipulability=m,
-                              min_distance=prox.min_distance, position_error=float(np.linalg.norm(e_pos)),
-                              orientation_error=float(np.linalg.norm(e_rot)), task_scale=scale)
+                              min_distance=min_distance, position_error=e_pos, orientation_error=e_rot,
+                              task_scale=scale)
