@@ -1,7 +1,7 @@
 """Benchmark of the whole-body controller core at 200 Hz (`make bench-wbc`).
 
-Runs the real controller (Pinocchio + coal + OSQP, chunks optimised in a second thread as in
-the node) for --duration seconds on an absolute-deadline loop while another process keeps
+Runs the real controller (Pinocchio + coal + OSQP; chunks submitted from a second thread and
+optimised as configured in config/wbc.yaml, in a child process as in the node) for --duration seconds on an absolute-deadline loop while another process keeps
 one CPU core busy, with an ideal position-controlled arm (measured = commanded; the arm is
 not what is measured here). Then replays the recorded cycles through pink (pin-pink, same
 joint position/velocity/acceleration limits, OSQP) and through our tracking QP, back to
@@ -201,11 +201,16 @@ def main(argv=None) -> int:
         r = run_loop(controller, args.duration, priority)
         baseline = environment_baseline(controller.cfg.period, min(10.0, args.duration), priority)
     finally:
+        controller.close()
         if busy is not None:
             busy.kill()
             busy.wait()
     pink_cmp = compare_with_pink(controller, r["replay"][:2000])
-    hot = hot_cycles(Controller(load_controller_config()))
+    hot_controller = Controller(load_controller_config())
+    try:
+        hot = hot_cycles(hot_controller)
+    finally:
+        hot_controller.close()
     period = controller.cfg.period
     result = {
         "duration_s": args.duration, "rate_hz": 1.0 / period, "cycles": r["cycles"],

@@ -20,6 +20,7 @@ import pinocchio as pin
 
 from gr2_wbc.robot_model import ModelConfig, RobotModel
 from gr2_wbc.tracking_qp import TrackingConfig, TrackingQP
+from gr2_wbc.optimiser_process import OptimiserProcess
 from gr2_wbc.trajectory import (ChunkData, ChunkRejected, HoldReference, Reference, ReferenceSample,
                                 TrajectoryConfig, TrajectoryOptimizer, braking_reference, naive_reference)
 
@@ -49,6 +50,9 @@ class ControllerConfig:
     resync_threshold: float = 0.2          # rad, commanded vs measured beyond this -> resync
     gripper_deadband: float = 1e-3
     naive_switching: bool = False          # baseline for the smoothness comparison only
+    # Optimise chunks in a child process (optimiser_process.py: OSQP holds the GIL through its
+    # solves, which stalls the control loop when they run in one of its threads).
+    optimiser_process: bool = False
     stats_window: int = 2000
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -104,7 +108,8 @@ class Controller:
         self.cfg.tracking.dt = self.cfg.period
         self.robot = robot or RobotModel.load(self.cfg.model)
         self.qp = TrackingQP(self.robot, self.cfg.tracking)
-        self.optimizer = TrajectoryOptimizer(self.cfg.trajectory)
+        self.optimizer = (OptimiserProcess(self.cfg.trajectory) if self.cfg.optimiser_process
+                          else TrajectoryOptimizer(self.cfg.trajectory))
         self._lock = threading.Lock()
         self.mode = Mode.IDLE
         self.message = "waiting for joint states"
@@ -133,6 +138,11 @@ class Controller:
         self.min_distance = float("inf")
         self.position_error = self.orientation_error = 0.0
         self.last_qp_time = 0.0
+
+    def close(self) -> None:
+        """End the optimiser process, if there is one (idempotent)."""
+        if isinstance(self.optimizer, OptimiserProcess):
+            self.optimizer.close()
 
     # --- chunks ---------------------------------------------------------------------------
     def validate(self, chunk: ChunkData, now: float) -> None:

@@ -82,12 +82,12 @@ class WbcNode(Node):
         self.gripper_speed = float(self.declare_parameter("gripper_speed", 0.5).value)
         self.gripper_force = float(self.declare_parameter("gripper_force", 0.5).value)
         self.realtime_priority = int(self.declare_parameter("realtime_priority", 0).value)
+        self.cfg = controller_config_from_params(params)
+        self.controller = Controller(self.cfg)   # before the priority below: its optimiser process must not inherit it
         # The executor (this thread: the node is built by the thread that spins it) and the chunk
-        # optimiser it starts share the GIL with the control thread: see realtime.py.
+        # optimiser thread it starts share the GIL with the control thread: see realtime.py.
         fifo_or_warn(int(self.declare_parameter("support_priority", 0).value), self.get_logger(),
                      "executor and optimiser threads")
-        self.cfg = controller_config_from_params(params)
-        self.controller = Controller(self.cfg)
         robot = self.controller.robot
         self.joint_names = list(robot.description.arm_joints)
         self.gripper_joint = robot.description.gripper_joint
@@ -279,12 +279,14 @@ class WbcNode(Node):
         self.marker_pub.publish(MarkerArray(markers=[line, head]))
 
     def destroy_node(self):
-        """Stops the control and optimiser threads first: they publish through this node."""
+        """Stops the control and optimiser threads first: they publish through this node; then
+        the optimiser process."""
         self._running = False
         with self._chunk_ready:
             self._chunk_ready.notify_all()
         self._thread.join(timeout=1.0)
         self._optimiser.join(timeout=1.0)
+        self.controller.close()
         return super().destroy_node()
 
 

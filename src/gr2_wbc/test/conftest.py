@@ -16,7 +16,11 @@ from gr2_wbc.trajectory import ChunkData
 
 @pytest.fixture(scope="session")
 def wbc_config() -> ControllerConfig:
-    return load_controller_config()
+    cfg = load_controller_config()
+    # The core tests run the controller on a simulated clock: chunks are optimised in-process
+    # (the same optimiser; test_optimiser_process and the node tests cover the child process).
+    cfg.optimiser_process = False
+    return cfg
 
 
 @pytest.fixture(scope="session")

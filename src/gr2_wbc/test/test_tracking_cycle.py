@@ -14,8 +14,10 @@ from gr2_wbc.controller import Controller
 
 
 @pytest.fixture(scope="module")
-def controller() -> Controller:
-    return Controller(load_controller_config())
+def controller():
+    c = Controller(load_controller_config())
+    yield c
+    c.close()
 
 
 def random_states(robot, n: int, seed: int = 0):

@@ -1,0 +1,104 @@
+"""The chunk trajectory optimisation in a child process. ROS-free.
+
+Why a process and not a thread: OSQP's Python binding keeps the GIL through every solve, so a
+chunk optimised in a thread of the controller's process stalls the 200 Hz loop for as long as
+its solves take. Measured with a thread optimising chunks back to back: the other thread of
+the process saw 272-339 pauses over 1 ms in 3 s, up to 12 ms (one solve up to 16 ms on this
+loaded 2-core VM). In a process of its own the solves share no lock with the loop; the caller
+(the node's chunk thread) waits on a socket, which releases the GIL.
+
+The child is a fresh interpreter (`python -m gr2_wbc.optimiser_process`, never a fork of a
+process that runs DDS threads, and not multiprocessing's spawn, which re-imports the caller's
+main script), talks over a socket pair with multiprocessing's pickling Connection, blocks
+SIGINT/SIGTERM (a Ctrl-C in the terminal is the controller's to handle) and exits when the
+socket closes, so it cannot outlive its controller.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from multiprocessing.connection import Connection
+
+from gr2_wbc import shutdown_signals
+from gr2_wbc.trajectory import ChunkData, ChunkRejected, Reference, ReferenceSample, TrajectoryConfig, TrajectoryOptimizer
+
+
+def _serve(conn: Connection) -> None:
+    shutdown_signals.block()
+    # Normal scheduling even if started from a real-time thread: it shares no lock with the loop.
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    optimizer = TrajectoryOptimizer(conn.recv())
+    conn.send(("ready", None))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        try:
+            conn.send(("ok", optimizer.optimize(*request)))
+        except ChunkRejected as err:
+            conn.send(("rejected", str(err)))
+        except Exception:   # noqa: BLE001 - handed to the caller with its traceback
+            conn.send(("error", traceback.format_exc()))
+
+
+class OptimiserProcess:
+    """TrajectoryOptimizer.optimize, run in a child process; same call, same result (failures,
+    including a dead child, come back as ChunkRejected)."""
+
+    def __init__(self, config: TrajectoryConfig, start_timeout: float = 60.0):
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen([sys.executable, "-m", __name__, str(theirs.fileno())],
+                                         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._lock = threading.Lock()
+        self._conn.send(config)
+        if not self._conn.poll(start_timeout):
+            self.close()
+            raise RuntimeError(f"the trajectory optimiser process did not start within {start_timeout:.0f} s")
+        try:
+            self._conn.recv()
+        except EOFError as err:
+            raise RuntimeError(f"the trajectory optimiser process exited at start "
+                               f"(exit code {self._process.wait()})") from err
+
+    def optimize(self, chunk: ChunkData, t_switch: float, start: ReferenceSample) -> Reference:
+        with self._lock:
+            try:
+                self._conn.send((chunk, t_switch, start))
+                kind, value = self._conn.recv()
+            except (EOFError, OSError) as err:
+                # The arm then holds its reference like for any rejected chunk; the reason says why.
+                raise ChunkRejected(f"the trajectory optimiser process is gone "
+                                    f"(exit code {self._process.poll()})") from err
+        if kind == "ok":
+            return value
+        if kind == "rejected":
+            raise ChunkRejected(value)
+        raise ChunkRejected(f"trajectory optimisation failed in the optimiser process:\n{value}")
+
+    def close(self, timeout: float = 2.0) -> None:
+        """End the child (idempotent)."""
+        if self._process.poll() is None:
+            try:
+                self._conn.send(None)
+            except (OSError, ValueError):
+                pass
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._conn.close()
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])))
