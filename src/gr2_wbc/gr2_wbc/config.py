@@ -18,7 +18,7 @@ _TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipul
 _TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
                "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")
 _CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "stop_time", "switch_lead",
-               "max_switch_lead", "optimiser_process")
+               "max_switch_lead", "optimiser_process", "optimiser_priority")
 
 
 def default_config_path() -> Path:

@@ -53,6 +53,7 @@ class ControllerConfig:
     # Optimise chunks in a child process (optimiser_process.py: OSQP holds the GIL through its
     # solves, which stalls the control loop when they run in one of its threads).
     optimiser_process: bool = False
+    optimiser_priority: int = 0            # SCHED_FIFO of that process (0: normal scheduling)
     stats_window: int = 2000
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -108,7 +109,7 @@ class Controller:
         self.cfg.tracking.dt = self.cfg.period
         self.robot = robot or RobotModel.load(self.cfg.model)
         self.qp = TrackingQP(self.robot, self.cfg.tracking)
-        self.optimizer = (OptimiserProcess(self.cfg.trajectory) if self.cfg.optimiser_process
+        self.optimizer = (OptimiserProcess(self.cfg.trajectory, self.cfg.optimiser_priority) if self.cfg.optimiser_process
                           else TrajectoryOptimizer(self.cfg.trajectory))
         self._lock = threading.Lock()
         self.mode = Mode.IDLE

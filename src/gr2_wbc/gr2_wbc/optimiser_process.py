@@ -25,15 +25,21 @@ import traceback
 from multiprocessing.connection import Connection
 
 from gr2_wbc import shutdown_signals
+from gr2_wbc.realtime import set_fifo_priority
 from gr2_wbc.trajectory import ChunkData, ChunkRejected, Reference, ReferenceSample, TrajectoryConfig, TrajectoryOptimizer
 
 
 def _serve(conn: Connection) -> None:
     shutdown_signals.block()
-    # Normal scheduling even if started from a real-time thread: it shares no lock with the loop.
-    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    optimizer = TrajectoryOptimizer(conn.recv())
-    conn.send(("ready", None))
+    config, priority = conn.recv()
+    # Scheduling of its own, whatever the starting thread had: SCHED_FIFO `priority`, or normal.
+    if priority > 0:
+        error = set_fifo_priority(priority)
+    else:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        error = None
+    optimizer = TrajectoryOptimizer(config)
+    conn.send(("ready", error))
     while True:
         try:
             request = conn.recv()
@@ -53,19 +59,22 @@ class OptimiserProcess:
     """TrajectoryOptimizer.optimize, run in a child process; same call, same result (failures,
     including a dead child, come back as ChunkRejected)."""
 
-    def __init__(self, config: TrajectoryConfig, start_timeout: float = 60.0):
+    def __init__(self, config: TrajectoryConfig, priority: int = 0, start_timeout: float = 60.0):
+        """`priority`: SCHED_FIFO priority of the child (0: normal scheduling). Chunks wait for it
+        between arriving and taking over, so on a busy host it should be real-time too (below
+        the control loop); `priority_error` says why that was not possible, if it was not."""
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen([sys.executable, "-m", __name__, str(theirs.fileno())],
                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         self._conn = Connection(ours.detach())
         self._lock = threading.Lock()
-        self._conn.send(config)
+        self._conn.send((config, priority))
         if not self._conn.poll(start_timeout):
             self.close()
             raise RuntimeError(f"the trajectory optimiser process did not start within {start_timeout:.0f} s")
         try:
-            self._conn.recv()
+            _, self.priority_error = self._conn.recv()
         except EOFError as err:
             raise RuntimeError(f"the trajectory optimiser process exited at start "
                                f"(exit code {self._process.wait()})") from err

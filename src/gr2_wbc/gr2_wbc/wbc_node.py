@@ -83,7 +83,11 @@ class WbcNode(Node):
         self.gripper_force = float(self.declare_parameter("gripper_force", 0.5).value)
         self.realtime_priority = int(self.declare_parameter("realtime_priority", 0).value)
         self.cfg = controller_config_from_params(params)
-        self.controller = Controller(self.cfg)   # before the priority below: its optimiser process must not inherit it
+        self.controller = Controller(self.cfg)
+        error = getattr(self.controller.optimizer, "priority_error", None)
+        if error:
+            self.get_logger().warn(f"optimiser process stays at normal priority: SCHED_FIFO "
+                                   f"{self.cfg.optimiser_priority} not available ({error})")
         # The executor (this thread: the node is built by the thread that spins it) and the chunk
         # optimiser thread it starts share the GIL with the control thread: see realtime.py.
         fifo_or_warn(int(self.declare_parameter("support_priority", 0).value), self.get_logger(),

@@ -79,8 +79,6 @@ def pick_place_path(p0: np.ndarray, speed: float):
     return at, total
 
 
-@pytest.mark.multiprocess
-@pytest.mark.slow
 def fifo_priorities(pid: int) -> dict[int, int]:
     """Thread id -> SCHED_FIFO priority of a process's real-time threads."""
     out = {}
@@ -92,8 +90,8 @@ def fifo_priorities(pid: int) -> dict[int, int]:
 
 def check_thread_priorities(pid: int, output: str) -> None:
     """Control thread at realtime_priority; the executor (the main thread) at support_priority,
-    below it (they share the GIL: gr2_wbc.realtime). Where the host forbids SCHED_FIFO the node
-    must say so instead."""
+    below it (they share the GIL: gr2_wbc.realtime); the chunk optimiser process at
+    optimiser_priority. Where the host forbids SCHED_FIFO the node must say so instead."""
     params = yaml.safe_load(default_config_path().read_text())["/**"]["ros__parameters"]
     fifo = fifo_priorities(pid)
     if "not available" in output:
@@ -101,8 +99,27 @@ def check_thread_priorities(pid: int, output: str) -> None:
         return
     assert fifo.get(pid) == params["support_priority"] < params["realtime_priority"], fifo
     assert max(fifo.values()) == params["realtime_priority"], fifo
+    child = optimiser_child(pid)
+    assert os.sched_getscheduler(child) == os.SCHED_FIFO
+    assert os.sched_getparam(child).sched_priority == params["optimiser_priority"] < params["realtime_priority"]
 
 
+def optimiser_child(pid: int) -> int:
+    """Pid of the node's chunk optimiser process (gr2_wbc.optimiser_process)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                cmdline = open(f"/proc/{entry}/cmdline").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "gr2_wbc.optimiser_process" in cmdline:
+                return int(entry)
+    raise AssertionError(f"no optimiser process under the WBC node {pid}")
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
 def test_closed_loop_with_the_sim(node_processes):
     node_processes.start([sys.executable, "-m", "gr2_drivers.sim_node", "--ros-args",
                                 "--params-file", str(SIM_CONFIG), "-p", "camera_rate:=2.0"], name="sim")
