@@ -204,7 +204,7 @@ def main(argv=None) -> int:
     try:
         time.sleep(0.2)
         r = run_loop(controller, args.duration, priority)
-        baseline = environment_baseline(controller.cfg.period, min(10.0, args.duration), priority)
+        baseline = environment_baseline(controller.cfg.period, args.duration, priority)
     finally:
         controller.close()
         if busy is not None:
