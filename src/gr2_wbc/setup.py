@@ -11,19 +11,31 @@ PACKAGE = "gr2_wbc"
 HERE = Path(__file__).resolve().parent
 
 
+def runtime_python() -> tuple[str, Path]:
+    """The interpreter the nodes run with and the Pinocchio it imports: this interpreter if it
+    has Pinocchio, else python3 on PATH (colcon from apt runs setup.py with /usr/bin/python3
+    while the stack's venv comes first on PATH, as in docker/Dockerfile)."""
+    for python in (sys.executable, shutil.which("python3")):
+        if python:
+            found = subprocess.run([python, "-c", "import pinocchio; print(pinocchio.__file__)"],
+                                   capture_output=True, text=True)
+            if found.returncode == 0:
+                return python, Path(found.stdout.strip())
+    raise RuntimeError("gr2_wbc needs Pinocchio (pip install -r requirements.txt) to build its compiled cycle")
+
+
 class CMakeBuild(build_ext):
-    """Builds gr2_wbc._cycle (cycle/CMakeLists.txt) against the Pinocchio that this Python imports:
-    the module works on Pinocchio's own C++ objects, so any other build of it would not match."""
+    """Builds gr2_wbc._cycle (cycle/CMakeLists.txt) against the Pinocchio that the nodes' Python
+    imports: the module works on Pinocchio's own C++ objects, so any other build would not match."""
 
     def build_extension(self, ext: Extension) -> None:
-        import pinocchio   # .../<prefix>/lib/pythonX.Y/site-packages/pinocchio/__init__.py
-
-        prefix = Path(pinocchio.__file__).resolve().parents[4]
+        python, init = runtime_python()   # .../<prefix>/lib/pythonX.Y/site-packages/pinocchio/__init__.py
+        prefix = init.resolve().parents[4]
         prefixes = [str(prefix)] + [p for p in os.environ.get("CMAKE_PREFIX_PATH", "").split(os.pathsep) if p]
         build_dir = Path(self.build_temp).resolve() / "cycle"
         build_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cmake", "-S", str(HERE / "cycle"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-                        f"-DCMAKE_PREFIX_PATH={';'.join(prefixes)}", f"-DPython3_EXECUTABLE={sys.executable}"],
+                        f"-DCMAKE_PREFIX_PATH={';'.join(prefixes)}", f"-DPython3_EXECUTABLE={python}"],
                        check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--parallel", "2"], check=True)
         target = Path(self.get_ext_fullpath(ext.name))
