@@ -217,7 +217,7 @@ class RobotModel:
         boxes = self.config.obstacles
         # Broad phase, exact distances and Jacobian rows run in the compiled cycle, on this
         # model's own Pinocchio/coal objects (bodies first in the geometry model, then obstacles).
-        self._checker = _cycle.CollisionChecker(
+        self.collision_checker = _cycle.CollisionChecker(
             self.model, self.data, self._cmodel, cdata,
             radius=np.array([b.radius for b in self.bodies]),
             pair_a=np.array([p.body_a for p in self.pairs], dtype=np.int32),
@@ -274,7 +274,7 @@ class RobotModel:
         """Distances of the checked pairs (latest update). Exact distance, witness points and
         Jacobian row only for pairs whose bounding spheres come within `influence`: only those
         enter the QP; the others report the sphere lower bound."""
-        distances, close = self._checker.proximities(influence)
+        distances, close = self.collision_checker.proximities(influence)
         return ProximityReport(np.asarray(distances), [
             Proximity(self.pairs[k].name, d, np.asarray(row), np.asarray(pa), np.asarray(pb), k)
             for k, d, row, pa, pb in close])

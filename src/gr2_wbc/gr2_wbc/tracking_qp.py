@@ -125,7 +125,7 @@ class TrackingQP:
         c.lower = r.lower + self.cfg.position_limit_margin
         c.pair_margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
                                   else self.cfg.collision_margin for k in range(len(r.pairs))])
-        self._cycle = _cycle.TrackingCycle(r._checker, c, self._P_x, self._q, self._A_x, self._l, self._u, self._info)
+        self._cycle = _cycle.TrackingCycle(r.collision_checker, c, self._P_x, self._q, self._A_x, self._l, self._u, self._info)
         assert self._cycle.n_rows == self.n_rows
         self._amax_dt = r.acceleration_limit * self.cfg.dt
 

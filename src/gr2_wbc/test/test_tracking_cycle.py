@@ -88,7 +88,7 @@ def test_bad_inputs_are_refused_with_a_reason(controller):
         qp._cycle.fill(home, np.zeros(7), target, np.zeros(3), True)
     config = _cycle.CycleConfig()
     with pytest.raises(ValueError, match="velocity_limit"):
-        _cycle.TrackingCycle(controller.robot._checker, config, *[np.zeros(1)] * 6)
+        _cycle.TrackingCycle(controller.robot.collision_checker, config, *[np.zeros(1)] * 6)
     with pytest.raises(TypeError):
         _cycle.CollisionChecker("not a model", None, None, None, np.zeros(1), *[np.zeros(1, np.int32)] * 4,
                                 np.zeros((0, 3)), np.zeros((0, 3)))
