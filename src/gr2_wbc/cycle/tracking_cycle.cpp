@@ -202,17 +202,19 @@ class CollisionChecker {
   std::vector<Proximity> close_;
 };
 
-// Everything of TrackingConfig and the robot's limits the cycle needs (filled by tracking_qp).
+// Everything of TrackingConfig and the robot's limits the cycle needs. No defaults of its own:
+// tracking_qp fills every field from TrackingConfig and the robot model (one source for each
+// value), and TrackingCycle refuses a config whose fields were left unset.
 struct CycleConfig {
-  int tcp_frame = 0;
-  double dt = 0.005;
-  double position_gain = 20.0, orientation_gain = 20.0, damping = 1e-4;
-  double manipulability_weight = 0.0, manipulability_floor = 0.01, manipulability_min = 0.002;
-  double manipulability_gain = 5.0;
-  double collision_influence = 0.1, collision_speed = 0.4;
-  int max_collision_rows = 16;
-  double reach_backoff = 0.02;
-  Eigen::VectorXd task_weight = Eigen::VectorXd::Ones(6);   // (x, y, z, rx, ry, rz)
+  int tcp_frame = -1;
+  double dt = 0.0;
+  double position_gain = 0.0, orientation_gain = 0.0, damping = 0.0;
+  double manipulability_weight = 0.0, manipulability_floor = 0.0, manipulability_min = 0.0;
+  double manipulability_gain = 0.0;
+  double collision_influence = 0.0, collision_speed = 0.0;
+  int max_collision_rows = 0;
+  double reach_backoff = 0.0;
+  Eigen::VectorXd task_weight;      // (x, y, z, rx, ry, rz)
   Eigen::VectorXd velocity_limit, acceleration_limit;
   Eigen::VectorXd lower, upper;     // position limits minus the margin, +-inf for continuous joints
   Eigen::VectorXd pair_margin;      // per collision pair
@@ -242,6 +244,12 @@ class TrackingCycle {
     weight_ = checked<Eigen::Matrix<double, 6, 1>>(cfg.task_weight, "task_weight must have 6 entries");
     if (cfg.pair_margin.size() != checker.gaps().size()) {
       PyErr_SetString(PyExc_ValueError, "pair_margin must have one entry per collision pair");
+      bp::throw_error_already_set();
+    }
+    if (!(cfg.dt > 0.0) || !(cfg.manipulability_floor > cfg.manipulability_min) ||
+        (cfg.pair_margin.size() && !(cfg.collision_influence > cfg.pair_margin.maxCoeff())) || cfg.max_collision_rows < 0) {
+      PyErr_SetString(PyExc_ValueError, "CycleConfig: dt must be > 0, manipulability_floor > manipulability_min, "
+                                        "collision_influence > every pair margin, max_collision_rows >= 0");
       bp::throw_error_already_set();
     }
     if (cfg.tcp_frame < 0 || cfg.tcp_frame >= model.nframes) {

@@ -202,5 +202,8 @@ def test_closed_loop_with_the_sim(node_processes):
     finally:
         probe.close()
         rclpy.try_shutdown()
+    child = optimiser_child(wbc.pid)
     assert node_processes.stop(wbc) == 0, node_processes.output(wbc)[-2000:]
     assert "Traceback" not in node_processes.output(wbc)
+    # Ctrl-C reaches the whole process group; the optimiser ignores it and ends with its node.
+    wait_for(lambda: not os.path.exists(f"/proc/{child}"), 5, what="the optimiser process to end with the node")
