@@ -22,4 +22,6 @@ def test_wbc_bench_writes_its_results(tmp_path):
     assert {"mean", "jitter_std", "jitter_p99_abs", "jitter_max_abs"} <= set(r["command_period_us"])
     assert r["qp_solve_us"]["p50"] > 0 and r["pink"]["pink_p50_us"] > 0 and r["pink"]["samples"] > 10
     assert r["chunks_accepted"] > 3
+    assert 0 <= r["deadline_misses_woken_too_late"] <= r["deadline_misses"]
+    assert r["environment_empty_cycle"]["cycles"] == 400   # the host baseline runs as long as the measurement
     assert "deadline misses" in proc.stdout
