@@ -56,23 +56,30 @@ def _serve(conn: Connection) -> None:
 
 
 class OptimiserProcess:
-    """TrajectoryOptimizer.optimize, run in a child process; same call, same result (failures,
-    including a dead child, come back as ChunkRejected)."""
+    """TrajectoryOptimizer.optimize, run in a child process; same call, same result (failures
+    come back as ChunkRejected). A child that died is replaced at the next chunk, which is
+    rejected with the reason; the arm holds its reference meanwhile, as for any rejected chunk."""
 
     def __init__(self, config: TrajectoryConfig, priority: int = 0, start_timeout: float = 60.0):
         """`priority`: SCHED_FIFO priority of the child (0: normal scheduling). Chunks wait for it
         between arriving and taking over, so on a busy host it should be real-time too (below
         the control loop); `priority_error` says why that was not possible, if it was not."""
+        self._config, self._priority, self._start_timeout = config, priority, start_timeout
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen([sys.executable, "-m", __name__, str(theirs.fileno())],
                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         self._conn = Connection(ours.detach())
-        self._lock = threading.Lock()
-        self._conn.send((config, priority))
-        if not self._conn.poll(start_timeout):
+        self._conn.send((self._config, self._priority))
+        if not self._conn.poll(self._start_timeout):
             self.close()
-            raise RuntimeError(f"the trajectory optimiser process did not start within {start_timeout:.0f} s")
+            raise RuntimeError(f"the trajectory optimiser process did not start within {self._start_timeout:.0f} s")
         try:
             _, self.priority_error = self._conn.recv()
         except EOFError as err:
@@ -81,13 +88,26 @@ class OptimiserProcess:
 
     def optimize(self, chunk: ChunkData, t_switch: float, start: ReferenceSample) -> Reference:
         with self._lock:
+            if self._closed:
+                raise ChunkRejected("the trajectory optimiser is closed")
             try:
                 self._conn.send((chunk, t_switch, start))
                 kind, value = self._conn.recv()
             except (EOFError, OSError) as err:
-                # The arm then holds its reference like for any rejected chunk; the reason says why.
-                raise ChunkRejected(f"the trajectory optimiser process is gone "
-                                    f"(exit code {self._process.poll()})") from err
+                self._conn.close()
+                try:
+                    code = self._process.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    code = self._process.wait()
+                try:
+                    self._start()
+                except RuntimeError as start_error:
+                    raise ChunkRejected(f"the trajectory optimiser process is gone (exit code {code}) "
+                                        f"and could not be restarted: {start_error}") from err
+                self.restarts += 1
+                raise ChunkRejected(f"the trajectory optimiser process was gone (exit code {code}); "
+                                    f"started a new one ({self.restarts} so far)") from err
         if kind == "ok":
             return value
         if kind == "rejected":
@@ -96,6 +116,7 @@ class OptimiserProcess:
 
     def close(self, timeout: float = 2.0) -> None:
         """End the child (idempotent)."""
+        self._closed = True
         if self._process.poll() is None:
             try:
                 self._conn.send(None)

@@ -1,5 +1,6 @@
 """The chunk optimiser in its child process gives the in-process optimiser's result, hands
-rejections back with their reason, and a child that is gone rejects chunks instead of hanging."""
+rejections back with their reason, and a child that died is replaced (the chunk that found it
+dead is rejected with the reason) instead of the node hanging or rejecting every later chunk."""
 
 from __future__ import annotations
 
@@ -41,11 +42,17 @@ def test_rejections_and_a_dead_child_come_back_as_rejected_chunks(wbc_config, st
     try:
         with pytest.raises(ChunkRejected, match="lies in the past"):
             child.optimize(chunk_from(start, stamp=-5.0), 0.0, start)
+        first = child._process.pid
         child._process.kill()
         child._process.wait()
-        with pytest.raises(ChunkRejected, match="optimiser process is gone"):
+        # The chunk that finds the child dead is rejected with the reason; a new child takes the next.
+        with pytest.raises(ChunkRejected, match="optimiser process was gone .* started a new one"):
             child.optimize(chunk_from(start), 0.05, start)
+        assert child._process.pid != first and child.restarts == 1
+        assert child.optimize(chunk_from(start), 0.05, start).end_time > 0.05
     finally:
         child.close()
     child.close()   # idempotent
     assert child._process.poll() is not None
+    with pytest.raises(ChunkRejected, match="closed"):
+        child.optimize(chunk_from(start), 0.05, start)
