@@ -1,8 +1,8 @@
 """Benchmark of the whole-body controller core at 200 Hz (`make bench-wbc`).
 
 Runs the real controller (Pinocchio + coal + OSQP; chunks submitted from a second thread and
-optimised as configured in config/wbc.yaml, in a child process as in the node) for --duration seconds on an absolute-deadline loop while another process keeps
-one CPU core busy, with an ideal position-controlled arm (measured = commanded; the arm is
+optimised as configured in config/wbc.yaml, in a child process as in the node) for --duration
+seconds on an absolute-deadline loop while another process keeps one CPU core busy, with an ideal position-controlled arm (measured = commanded; the arm is
 not what is measured here). Then replays the recorded cycles through pink (pin-pink, same
 joint position/velocity/acceleration limits, OSQP) and through our tracking QP, back to
 back, for a per-cycle time ratio. Writes bench/results/wbc.json and prints a summary.
@@ -181,8 +181,8 @@ def compare_with_pink(controller: Controller, replay: list) -> dict:
                 pink_p50_us=pct(theirs, 50) * 1e6, pink_p99_us=pct(theirs, 99) * 1e6,
                 pink_over_ours_p50=pct(theirs, 50) / pct(ours, 50),
                 note="pink: FrameTask at the TCP + configuration/velocity/acceleration limits; "
-                     "ours additionally evaluates collision distances (coal) every cycle and the manipulability "
-                     "gradient every manipulability_every cycles")
+                     "ours additionally evaluates collision distances (coal) and the manipulability gradient "
+                     "every cycle")
 
 
 def main(argv=None) -> int:

@@ -16,9 +16,11 @@ from typing import Callable
 
 
 def make_executor(context=None):
-    """The executor every node of this stack spins: rclpy's EventsExecutor (rclpy.experimental;
-    a C++ event queue), not SingleThreadedExecutor, which rebuilds its wait set in Python for
-    every callback. Measured with bench/joint_state_gaps.py (sim + WBC + policy, 2 cores, the
+    """The executor of the sim, WBC and policy nodes and the demo monitor: rclpy's EventsExecutor
+    (rclpy.experimental; a C++ event queue), not SingleThreadedExecutor, which rebuilds its wait
+    set in Python for every callback. Not for nodes that create subscriptions after being added
+    to it (the recorder, the Kinova and RealSense drivers stay on rclpy.spin): a probe showed
+    such a subscription never receives. Measured with bench/joint_state_gaps.py (sim + WBC + policy, 2 cores, the
     same run otherwise): the WBC's executor thread 27% -> 10% of a core at 250 joint states/s,
     the sim's 17% -> 6% at 200 joint commands/s, the policy's 23% -> 8%; all nodes 194% -> 160%;
     /joint_states gaps > 100 ms in 30 s 14 -> 1, 211 -> 240 Hz."""

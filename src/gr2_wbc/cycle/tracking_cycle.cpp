@@ -3,9 +3,9 @@
 // distances and their Jacobian rows, the QP's P, q, A, l, u). ROS-free.
 //
 // Why C++: the same cycle in Python (numba kernels between Pinocchio/coal calls) spent ~400 of
-// its ~500 us in interpreter overhead around microseconds of real work, and after the loop's
-// 4 ms sleep that doubled, so p99 missed the 1 ms budget (bench-wbc, sessions 2-3). Here it is
-// one call into Pinocchio's and coal's own C++.
+// its ~500 us in interpreter overhead around microseconds of real work (a one-off profile,
+// session 4), and after the loop's 4 ms sleep that doubled, so p99 missed the 1 ms budget
+// (bench-wbc, sessions 2-3). Here it is one call into Pinocchio's and coal's own C++.
 //
 // It works on the *same* Pinocchio Model/Data and GeometryModel/GeometryData objects that
 // gr2_wbc.robot_model builds in Python (boost.python hands over the C++ objects), so there is

@@ -39,7 +39,8 @@ def fifo_or_warn(priority: int, logger, what: str) -> None:
 # until the scheduler gets back to it (priority inversion). Measured with `make demo` (2 cores,
 # 20 s, two runs each): WBC executor and optimiser at normal priority 168-171 cycles/s, cycle p99
 # 4.4-10.3 ms, 705-763 deadline misses; executor at SCHED_FIFO 40 and optimiser at 30: 198
-# cycles/s, p99 3.0-3.1 ms, 39-74 misses (the node now runs both at `support_priority` 40).
+# cycles/s, p99 3.0-3.1 ms, 39-74 misses. The WBC now runs its executor and chunk thread at
+# `support_priority` 40; the optimisation itself has left the process (optimiser_process.py).
 
 
 OSQP_SIGINT = 10   # osqp.SolverStatus.OSQP_SIGINT

@@ -90,11 +90,10 @@ class TrackingQP:
         self.cfg = config or TrackingConfig()
         n = 7
         self.n_rows = n + 1 + self.cfg.max_collision_rows
-        self._P_rows, self._P_cols, P_ptr = _dense_pattern(n, n, upper_only=True)
-        self._A_rows, self._A_cols, A_ptr = _dense_pattern(self.n_rows, n)
-        P0 = sparse.csc_matrix(((self._P_rows == self._P_cols).astype(float), self._P_rows, P_ptr), shape=(n, n))
-        A0 = sparse.csc_matrix(((self._A_rows == self._A_cols).astype(float), self._A_rows, A_ptr),
-                               shape=(self.n_rows, n))
+        P_rows, P_cols, P_ptr = _dense_pattern(n, n, upper_only=True)
+        A_rows, A_cols, A_ptr = _dense_pattern(self.n_rows, n)
+        P0 = sparse.csc_matrix(((P_rows == P_cols).astype(float), P_rows, P_ptr), shape=(n, n))
+        A0 = sparse.csc_matrix(((A_rows == A_cols).astype(float), A_rows, A_ptr), shape=(self.n_rows, n))
         wrapper = osqp.OSQP()
         wrapper.setup(P0, np.zeros(n), A0, -np.ones(self.n_rows), np.ones(self.n_rows),
                       eps_abs=self.cfg.eps, eps_rel=self.cfg.eps, max_iter=self.cfg.max_iter,
@@ -106,7 +105,7 @@ class TrackingQP:
         self._wrapper = wrapper           # keeps the solver's owner alive
         # Per-cycle buffers the compiled cycle fills: A (dense, column-major: the order of the
         # CSC pattern) with the joint box, the manipulability row and the collision rows.
-        self._P_x = np.zeros(self._P_rows.size)
+        self._P_x = np.zeros(P_rows.size)
         self._q = np.zeros(n)
         self._A_x = np.zeros(self.n_rows * n)
         self._l = np.zeros(self.n_rows)
@@ -123,8 +122,10 @@ class TrackingQP:
         c.velocity_limit, c.acceleration_limit = r.velocity_limit, r.acceleration_limit
         c.upper = r.upper - self.cfg.position_limit_margin   # +-inf for continuous joints
         c.lower = r.lower + self.cfg.position_limit_margin
-        c.pair_margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
-                                  else self.cfg.collision_margin for k in range(len(r.pairs))])
+        # Closest allowed distance per collision pair (order of robot.pairs)
+        self.pair_margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
+                                     else self.cfg.collision_margin for k in range(len(r.pairs))])
+        c.pair_margin = self.pair_margin
         self._cycle = _cycle.TrackingCycle(r.collision_checker, c, self._P_x, self._q, self._A_x, self._l, self._u, self._info)
         assert self._cycle.n_rows == self.n_rows
         self._amax_dt = r.acceleration_limit * self.cfg.dt

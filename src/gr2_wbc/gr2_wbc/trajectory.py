@@ -149,10 +149,10 @@ class TrajectoryOptimizer:
 
         One solver per coordinate, so each warm-starts from the same coordinate of the previous
         chunk (one shared solver started x from the previous coordinate's, e.g. z's solution
-        for the rotation about x). On the 72 chunks of an untrained policy's demo bag: ADMM
-        iterations p50 1650 -> 25, CPU per chunk 41.6 -> 24-29 ms (what is left are rotation
-        coordinates of wild chunks that reach max_iter), largest deviation from a 1e-7-tolerance
-        solution 4.1 -> 1.2 mm."""
+        for the rotation about x). Measured once (session 4, a script not kept in the repo) on
+        the 72 chunks of an untrained policy's demo bag: ADMM iterations p50 1650 -> 25, CPU
+        per chunk 41.6 -> 24-29 ms (what is left are rotation coordinates of wild chunks that
+        reach max_iter), largest deviation from a 1e-7-tolerance solution 4.1 -> 1.2 mm."""
         key = (N, weights.tobytes(), coordinate)
         if key in self._solvers:
             return self._solvers[key]

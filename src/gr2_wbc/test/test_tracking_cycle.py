@@ -62,7 +62,7 @@ def test_qp_data_matches_the_formulation_in_numpy(controller):
         # Collision rows: the closest pairs' Jacobian rows, as the Python-facing report gives them.
         report = robot.proximities(cfg.collision_influence)
         assert res.min_distance == pytest.approx(report.min_distance, abs=1e-12)
-        margins = qp_margins(controller)
+        margins = qp.pair_margin
         close = sorted(report.close, key=lambda p: p.distance - margins[p.pair])[:cfg.max_collision_rows]
         for i, p in enumerate(close):
             # GJK warm-starts from the previous query, so witness points move by ~1e-9 between calls
@@ -70,12 +70,6 @@ def test_qp_data_matches_the_formulation_in_numpy(controller):
             rows_checked += 1
         np.testing.assert_array_equal(A[8 + len(close):], 0.0)
     assert rows_checked > 20, "the random states should bring some pairs within the influence distance"
-
-
-def qp_margins(controller) -> np.ndarray:
-    robot, cfg = controller.robot, controller.qp.cfg
-    return np.array([cfg.gripper_environment_margin if robot.is_gripper_environment_pair(k) else cfg.collision_margin
-                     for k in range(len(robot.pairs))])
 
 
 def test_bad_inputs_are_refused_with_a_reason(controller):
