@@ -14,7 +14,7 @@ BUILD_INPUTS := $(shell find src config launch -not -path '*/__pycache__*' \( -n
 	-o -name '*.yaml' -o -name '*.rviz' -o -name '*.launch.py' -o -path '*/gr2_contract/*.py' \) -type f 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup apt venv build test demo up bench-wbc bench-policy bench-e2e clean distclean
+.PHONY: help setup apt venv build test demo up bench-wbc bench-policy bench-e2e bench-train clean distclean
 
 help:
 	@echo "make demo      run the GR-2 stack on the simulated robot and write a report (sets up on first run)"
@@ -22,7 +22,7 @@ help:
 	@echo "make setup     .venv with ROS 2 Jazzy wheels + Python deps, Debian packages"
 	@echo "make build     colcon build of src/ into install/"
 	@echo "make up        start the node graph (sim) in the foreground: ARGS='sim:=true ...'"
-	@echo "make bench-wbc / bench-policy / bench-e2e   benchmarks -> bench/results/*.json"
+	@echo "make bench-wbc / bench-policy / bench-e2e / bench-train   benchmarks -> bench/results/*.json"
 	@echo "make clean     remove build/ install/ log/;  make distclean  also .venv"
 
 setup: apt venv
@@ -65,6 +65,9 @@ bench-policy: build
 
 bench-e2e: build
 	$(ENV) python bench/e2e_bench.py $(ARGS)
+
+bench-train: build
+	$(ENV) python bench/train_step_bench.py $(ARGS)
 
 clean:
 	rm -rf build install log

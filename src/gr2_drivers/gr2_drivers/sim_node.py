@@ -6,7 +6,9 @@ Thin rclpy adapter around gr2_drivers.sim.world.World. Two modes:
     thread from a copy of the state, so a slow frame never delays /joint_states.
   lockstep: the simulation advances one control period per received /gr2/joint_command
     (and publishes /clock), so a controller and the sim run as fast as the CPU allows
-    and deterministically; frames are rendered synchronously at the camera rate in sim time.
+    and deterministically; frames are rendered synchronously at the camera rate in sim time,
+    starting with the start/reset state (sim time 0: a dataset's frame 0), which no step renders;
+    while no command arrives the latest frames are re-announced with the joint states.
 """
 
 from __future__ import annotations
@@ -140,6 +142,9 @@ class SimNode(Node):
             self.next_frame_time = 0.0
             self.next_contacts_time = 0.0
             self.lockstep_renderer = None
+            # The latest frames (camera, image, info) and the sim time at the last idle tick.
+            self.lockstep_frames: list[tuple[str, Image, CameraInfo]] = []
+            self.idle_tick_time: float | None = None
             self.create_timer(0.5, self.lockstep_idle_publish)
         for t in self.threads:
             t.start()
@@ -220,7 +225,8 @@ class SimNode(Node):
         self.js_pub.publish(msg)
         self.js_meter.tick()
 
-    def publish_frames(self, renderer, data, stamp: TimeMsg) -> None:
+    def publish_frames(self, renderer, data, stamp: TimeMsg) -> list[tuple[str, Image, CameraInfo]]:
+        published = []
         for cam in contract.CAMERAS:
             t0 = time.perf_counter()
             rgb = self.world.render(cam, self.width, self.height, data=data, renderer=renderer)
@@ -231,9 +237,12 @@ class SimNode(Node):
             img.height, img.width = rgb.shape[:2]
             img.encoding, img.step = "rgb8", rgb.shape[1] * 3
             img.data = rgb.tobytes()
+            info = self.camera_info(cam, stamp)
             self.image_pubs[cam].publish(img)
-            self.info_pubs[cam].publish(self.camera_info(cam, stamp))
+            self.info_pubs[cam].publish(info)
+            published.append((cam, img, info))
         self.cam_meter.tick()
+        return published
 
     def camera_info(self, cam: str, stamp: TimeMsg) -> CameraInfo:
         k = self.world.camera_intrinsics(cam, self.width, self.height)
@@ -348,19 +357,27 @@ class SimNode(Node):
                 start, k = time.monotonic(), 0
 
     # ------------------------------------------------------------------ lockstep
+    def lockstep_frames_if_due(self) -> None:
+        """Render and publish the current state when the camera schedule (sim time) is due."""
+        if self.world.time + 1e-9 < self.next_frame_time:
+            return
+        self.next_frame_time = self.world.time + 1.0 / self.camera_rate
+        if self.lockstep_renderer is None or self.lockstep_renderer[0] != self.world.model_generation:
+            self.lockstep_renderer = (self.world.model_generation, self.world.make_renderer(self.width, self.height))
+        self.lockstep_frames = self.publish_frames(self.lockstep_renderer[1], None, _stamp(self.world.time))
+
     def lockstep_advance(self) -> None:
         with self.lockstep_lock:
+            # The start/reset state (sim time 0, a recorded episode's frame 0) is due but no step
+            # led to it: render it before this command's step leaves it (the step already moves
+            # the 2F-85's fingers enough to change wrist-camera pixels).
+            self.lockstep_frames_if_due()
             timestep = self.world.model.opt.timestep
             self.world.step(max(1, int(round(self.period / timestep))))
             stamp = _stamp(self.world.time)
             self.clock_pub.publish(Clock(clock=stamp))
             self.publish_joint_states(stamp)
-            if self.world.time + 1e-9 >= self.next_frame_time:
-                self.next_frame_time = self.world.time + 1.0 / self.camera_rate
-                if self.lockstep_renderer is None or self.lockstep_renderer[0] != self.world.model_generation:
-                    self.lockstep_renderer = (self.world.model_generation,
-                                              self.world.make_renderer(self.width, self.height))
-                self.publish_frames(self.lockstep_renderer[1], None, stamp)
+            self.lockstep_frames_if_due()
             if self.contacts_pub is not None and self.world.time + 1e-9 >= self.next_contacts_time:
                 self.next_contacts_time = self.world.time + 1.0 / self.contacts_rate
                 self.publish_contacts(stamp)
@@ -369,6 +386,18 @@ class SimNode(Node):
         """Keep announcing the state while no controller drives the sim (late joiners start from it)."""
         with self.lockstep_lock:
             self.publish_joint_states(_stamp(self.world.time))
+            idle = self.idle_tick_time == self.world.time   # no step since the previous tick
+            self.idle_tick_time = self.world.time
+            if self.world.time + 1e-9 >= self.next_frame_time:
+                # Only the start/reset state can be due here (a step renders what it reaches): a
+                # controller waiting for a first observation gets it without stepping the sim.
+                self.lockstep_frames_if_due()
+            elif idle:
+                # The same messages again (same pixels, same stamp), not a new render: a subscriber
+                # that joined late gets the latest frames; one that has them sees nothing new.
+                for cam, img, info in self.lockstep_frames:
+                    self.image_pubs[cam].publish(img)
+                    self.info_pubs[cam].publish(info)
 
     def destroy_node(self):
         self.running = False

@@ -3,10 +3,17 @@
 Nodes get their parameters through --params-file; a few ROS-free pieces (the graph, the robot
 description) read config/ themselves. Order: $GR2_CONFIG_DIR (e.g. a mounted volume in docker),
 the workspace's config/ ($GR2_WORKSPACE, set by env.sh), then the copy gr2_bringup installs.
+
+Config files of the learning commands (`--config FILE`, see `parse_with_config`): every stage of
+a recipe (dataset, VQGAN, token cache, fine-tune, DAgger round, evaluation) is one command whose
+YAML file holds its options (keys are the long option names, dashes or underscores); options on
+the command line win over the file; keys the command does not know are an error, so a typo in a
+config file never goes unnoticed.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -20,3 +27,42 @@ def config_dir() -> Path:
         return Path(workspace) / "config"
     from ament_index_python.packages import get_package_share_directory
     return Path(get_package_share_directory("gr2_bringup")) / "config"
+
+
+def yaml_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
+    """Option defaults from `path`, keyed by the parser's dest names; unknown keys raise SystemExit."""
+    import yaml
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        parser.error(f"{path}: expected a mapping of option names to values")
+    # a key is a long option name (dashes or underscores) or an option's dest
+    dests = {a.dest: a.dest for a in parser._actions}
+    for a in parser._actions:
+        for opt in a.option_strings:
+            if opt.startswith("--"):
+                dests[opt[2:].replace("-", "_")] = a.dest
+    out, unknown = {}, []
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in dests or dests[name] in ("config", "help"):
+            unknown.append(key)
+        else:
+            out[dests[name]] = value
+    if unknown:
+        parser.error(f"{path}: unknown option(s) {unknown}; known: {sorted(k for k, d in dests.items() if d not in ('help', 'config'))}")
+    return out
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None,
+                      required: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Parse `argv`; if it names `--config FILE`, that file's values become the defaults first.
+    `required`: dests that must be set by the file or the command line."""
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        parser.set_defaults(**yaml_defaults(parser, args.config))
+        args = parser.parse_args(argv)
+    missing = [r for r in required if getattr(args, r, None) in (None, "", [])]
+    if missing:
+        parser.error("missing " + ", ".join("--" + m.replace("_", "-") for m in missing)
+                     + " (on the command line or in --config)")
+    return args

@@ -5,6 +5,7 @@ without any error, so loading compares the stored identity with the encoder in u
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def read_meta(path: str | Path, expected_format: str) -> dict:
     if meta.get("format") != expected_format:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {expected_format!r}")
     return meta
+
+
+def fingerprint(path: str | Path) -> dict:
+    """What identifies a checkpoint folder in results: its path and the SHA-256 of its weights
+    and config files (first 16 hex digits of each, and of both together)."""
+    path = Path(path)
+    digests = {}
+    for name in ("model.safetensors", "config.json"):
+        digests[name] = hashlib.sha256((path / name).read_bytes()).hexdigest()
+    both = hashlib.sha256("".join(digests[n] for n in sorted(digests)).encode()).hexdigest()
+    return {"path": str(path), "sha256": both[:16], **{n: d[:16] for n, d in digests.items()}}
 
 
 def load_policy(path: str | Path, text_identity: dict | None = None,

@@ -30,6 +30,7 @@ import torch
 from .action_head import encode_actions
 from .config import GR2Config
 from .model import Batch
+from .model_input import gripper_closed, prepare_frame, prepare_frames
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
 
@@ -48,10 +49,14 @@ class Episode:
     action_position: np.ndarray | None = None     # (T, 3)
     action_quaternion: np.ndarray | None = None   # (T, 4)
     action_gripper: np.ndarray | None = None      # (T,)
+    # a token cache's episode (token_cache.TokenCacheReader): view -> (T, variants, n_img) VQGAN ids
+    # of the frames (variant 0 as recorded, the rest shifted), and the cached text embedding
+    tokens: dict[str, np.ndarray] | None = None
+    text: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
-        return len(next(iter(self.frames.values())))
+        return len(next(iter((self.tokens or self.frames).values())))
 
     @property
     def has_actions(self) -> bool:
@@ -61,16 +66,6 @@ class Episode:
 class EpisodeReader(Protocol):
     def __len__(self) -> int: ...
     def __getitem__(self, i: int) -> Episode: ...
-
-
-def center_square(frame: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop to a square and resize (PIL bilinear): how camera frames reach the model."""
-    from PIL import Image
-    h, w = frame.shape[:2]
-    s = min(h, w)
-    y, x = (h - s) // 2, (w - s) // 2
-    img = Image.fromarray(np.ascontiguousarray(frame[y:y + s, x:x + s]))
-    return np.asarray(img.resize((size, size), Image.BILINEAR))
 
 
 class NpzEpisodeReader:
@@ -91,9 +86,7 @@ class NpzEpisodeReader:
         frames = {}
         for v in self.views:
             f = d[v]
-            if f.shape[1:] != (self.resolution, self.resolution, 3):
-                f = np.stack([center_square(x, self.resolution) for x in f])
-            frames[v] = f
+            frames[v] = prepare_frames(f, self.resolution)
         closed = d["gripper_closed"].astype(np.float32) if "gripper_closed" in d else None
         return Episode(instruction=str(d["instruction"]), frames=frames, ee_position=d["ee_position"],
                        ee_quaternion=d["ee_quaternion"], gripper_closed=closed,
@@ -111,7 +104,8 @@ class SimDatasetReader:
         if not index.is_file():
             raise FileNotFoundError(f"{index} not found (not a SIM.md dataset)")
         rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
-        self.rows = [r for r in rows if r.get("success", True) or not successful_only]
+        from gr2_drivers.sim.dataset import has_expert_labels
+        self.rows = [r for r in rows if has_expert_labels(r) or not successful_only]
         if not self.rows:
             raise FileNotFoundError(f"no {'successful ' if successful_only else ''}episodes in {index}")
         unknown = [v for v in views if v not in self.STREAM_OF_VIEW]
@@ -128,12 +122,11 @@ class SimDatasetReader:
         frames = {}
         for v in self.views:
             f = st[self.STREAM_OF_VIEW[v]]
-            frames[v] = (np.asarray(f) if f.shape[1:] == (self.resolution, self.resolution, 3)
-                         else np.stack([center_square(np.asarray(x), self.resolution) for x in f]))
+            frames[v] = prepare_frames(f, self.resolution)
         ee, act = np.asarray(st["ee_pose"], np.float32), np.asarray(st["action_ee_pose"], np.float32)
         grip = np.asarray(st["gripper"], np.float32)
         return Episode(instruction=meta["instruction"], frames=frames, ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
-                       gripper_closed=(grip > 0.5).astype(np.float32), gripper_command=np.asarray(st["action_gripper"], np.float32),
+                       gripper_closed=gripper_closed(grip).astype(np.float32), gripper_command=np.asarray(st["action_gripper"], np.float32),
                        dt=1.0 / float(meta["fps"]), action_position=act[:, :3], action_quaternion=act[:, 3:],
                        action_gripper=np.asarray(st["action_gripper"], np.float32))
 
@@ -182,7 +175,7 @@ class VideoClipReader:
         with av.open(str(self.videos[i])) as container:
             for n, frame in enumerate(container.decode(video=0)):
                 if n % self.stride == 0:
-                    frames.append(center_square(frame.to_ndarray(format="rgb24"), self.resolution))
+                    frames.append(prepare_frame(frame.to_ndarray(format="rgb24"), self.resolution))
                 if len(frames) >= self.max_frames:
                     break
         return Episode(instruction=self.caption(self.videos[i]), frames={"video": np.stack(frames)})
@@ -219,20 +212,23 @@ class WindowSampler:
             self._cache[i] = self.reader[i]
         return self._cache[i]
 
+    def _view_frames(self, ep: Episode, view: str, idx: np.ndarray) -> np.ndarray | None:
+        if view in ep.frames:
+            return ep.frames[view][idx]
+        if len(ep.frames) == 1 and view == self.config.views[0]:   # single-view video -> first view
+            return next(iter(ep.frames.values()))[idx]
+        return None                                                  # missing view -> [MISSING] ids
+
     def window(self, ep: Episode, end: int):
         c = self.config
         S, k = c.n_steps, c.chunk
         idx = np.clip(np.arange(end - S + 1, end + 1), 0, ep.length - 1)
         T = ep.length
-        frames = []
-        for v in c.views:
-            if v in ep.frames:
-                frames.append(ep.frames[v][idx])
-            elif len(ep.frames) == 1 and v == c.views[0]:       # single-view video -> first view
-                frames.append(next(iter(ep.frames.values()))[idx])
-            else:
-                frames.append(None)
-        out = {"frames": frames, "instruction": ep.instruction}
+        if ep.tokens is not None:      # token cache: one randomly chosen variant per view
+            out = {"tokens": [ep.tokens[v][idx, self.rng.integers(ep.tokens[v].shape[1])] for v in c.views],
+                   "instruction": ep.instruction, "text": ep.text}
+        else:
+            out = {"frames": [self._view_frames(ep, v, idx) for v in c.views], "instruction": ep.instruction}
         if ep.has_actions and abs(ep.dt - c.action_dt) > 1e-6:
             raise ValueError(f"episode recorded every {ep.dt} s but the model predicts poses every "
                              f"{c.action_dt} s (config action_dt); resample the data or change the config")
@@ -261,13 +257,19 @@ class WindowSampler:
 
 
 def collate(items: list[dict], config: GR2Config, vqgan, text_encoder, device="cpu") -> Batch:
-    """Tokenise frames with the frozen VQGAN and stack everything into a Batch."""
+    """Stack windows into a Batch. Frames are tokenised with the frozen VQGAN and instructions
+    embedded with the frozen text encoder, unless the window comes from a token cache (then its
+    tokens and text embedding are used as they are and neither frozen model runs)."""
     from .policy import frames_to_tensor
     c = config
     B, S, V = len(items), c.n_steps, len(c.views)
     tokens = torch.full((B, S, V, c.n_img), c.missing_id, dtype=torch.long)
     imgs, where = [], []
     for b, it in enumerate(items):
+        if "tokens" in it:
+            for v, t in enumerate(it["tokens"]):
+                tokens[b, :, v] = torch.as_tensor(t.astype(np.int64))
+            continue
         for v, f in enumerate(it["frames"]):
             if f is not None:
                 imgs.append(frames_to_tensor(f))
@@ -283,8 +285,10 @@ def collate(items: list[dict], config: GR2Config, vqgan, text_encoder, device="c
     quat_id = torch.tensor([0.0, 0.0, 0.0, 1.0])
     get = lambda key, default: torch.stack([it[key] if h else default for it, h in zip(items, has)])
     valid = torch.tensor(has)[:, None].expand(B, S).clone()
+    cached = all(it.get("text") is not None for it in items)
     return Batch(
-        text=text_encoder.encode_batch([it["instruction"] for it in items]),
+        text=(torch.stack([it["text"] for it in items]) if cached
+              else text_encoder.encode_batch([it["instruction"] for it in items])),
         tokens=tokens,
         state_pos=get("state_pos", zeros(S, 3)), state_quat=get("state_quat", quat_id.expand(S, 4)),
         gripper_closed=get("gripper_closed", zeros(S)), state_valid=valid,

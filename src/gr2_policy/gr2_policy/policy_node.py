@@ -28,6 +28,7 @@ from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY
 from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
+from .model_input import gripper_closed
 from .runtime import ChunkClock, ObservationAssembler, RuntimeConfig, load_runtime_policy
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -159,8 +160,10 @@ class PolicyNode(Node):
     def _on_state(self, msg: RobotState) -> None:
         p, q = msg.ee_pose.position, msg.ee_pose.orientation
         with self._lock:
+            # the measured opening, as in the training data (model_input.gripper_closed), not
+            # msg.gripper_closed (the WBC's last command)
             self.assembler.add_state(stamp_seconds(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
-                                     msg.gripper_closed)
+                                     bool(gripper_closed(msg.gripper_position)))
 
     def _on_wbc_status(self, msg: WbcStatus) -> None:
         if msg.mode == WbcStatus.MODE_STOPPING and self.instruction:

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
+from .model_input import prepare_frame
 from .policy import GR2Policy, Observation
 
 
@@ -30,19 +30,6 @@ class RuntimeConfig:
 class Stamped:
     stamp: float                       # seconds (ROS time of capture/measurement)
     value: object
-
-
-def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
-    """Camera frame (H, W, 3) uint8 -> (size, size, 3): centre-crop to square, area-resample."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {image.shape} {image.dtype}")
-    h, w = image.shape[:2]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    square = image[top:top + s, left:left + s]
-    if s == size:
-        return np.ascontiguousarray(square)
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BOX))
 
 
 class ObservationAssembler:
@@ -78,7 +65,7 @@ class ObservationAssembler:
         if max(frame_stamps) - min(frame_stamps) > self.cfg.max_view_skew:
             return None, f"views {max(frame_stamps) - min(frame_stamps):.3f} s apart"
         pos, quat, closed = self.state.value
-        images = {v: resize_rgb(self.frames[v].value, self.resolution) for v in self.views}
+        images = {v: prepare_frame(self.frames[v].value, self.resolution) for v in self.views}
         # The observation is as old as its oldest camera frame: latency compensation starts there.
         return Observation(images=images, ee_position=pos, ee_quaternion=quat, gripper_closed=closed,
                            stamp=min(frame_stamps)), ""

@@ -201,24 +201,64 @@ def train_vqgan(args) -> dict:
 
 
 # ---------------------------------------------------------------- policy training
+def lr_at(step: int, args) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to `min_lr_ratio` x lr at `steps`."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / max(1, args.warmup)
+    frac = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    ratio = args.min_lr_ratio + (1.0 - args.min_lr_ratio) * 0.5 * (1.0 + np.cos(np.pi * frac))
+    return args.lr * ratio
+
+
+def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: dict):
+    """(train reader, validation reader or None) for the stage's data source."""
+    from .token_cache import TokenCacheReader
+    if stage == "pretrain":
+        return VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride), None
+    if args.tokens:
+        full = TokenCacheReader(args.tokens)
+        full.check_compatible(cfg, model_vqgan_fp, text_identity)
+        train_idx, val_idx = split_episodes(len(full), args.val_fraction)
+        return (TokenCacheReader(args.tokens, train_idx),
+                TokenCacheReader(args.tokens, val_idx) if val_idx else None)
+    if not args.episodes:
+        raise SystemExit("give --tokens CACHE (python -m gr2_policy.token_cache) or --episodes DIR")
+    return open_episodes(args.episodes, cfg.views, cfg.vqgan.resolution), None
+
+
+@torch.no_grad()
+def validation_loss(model: GR2, batches: list, ) -> dict:
+    model.eval()
+    sums: dict[str, float] = {}
+    for b in batches:
+        for k, v in model.loss(b).items():
+            sums[k] = sums.get(k, 0.0) + v.item() / len(batches)
+    return sums
+
+
 def train_policy(args, stage: str) -> dict:
+    import time as _time
+    from .token_cache import vqgan_fingerprint
     device = args.device
     rank, world = setup_distributed(device)
     torch.manual_seed(args.seed)
     out = Path(args.out)
     state_file = out / "train_state.pt"
+    meta = {}
     if args.resume and state_file.is_file():
         model, meta = load_policy(out / "ckpt")
     elif args.init:
         model, meta = load_policy(args.init)
     else:
-        config = get_config(args.config, text=args.text)
+        config = get_config(args.config_preset, text=args.text)
         config.text.path = args.text_path or ""
         model = GR2(config)
     cfg = model.config
+    vq_fp = meta.get("extra", {}).get("vqgan_fingerprint", "")
     if args.vqgan:
         vq, _ = load_vqgan(args.vqgan)
         model.reset_vqgan(vq)
+        vq_fp = vqgan_fingerprint(args.vqgan)
     elif not (args.init or args.resume):
         raise SystemExit("give --vqgan CKPT (a trained tokenizer; the policy keeps it frozen)")
     text = load_text_encoder(cfg.text)
@@ -227,9 +267,12 @@ def train_policy(args, stage: str) -> dict:
             p.requires_grad_(name.startswith(("state.", "action_head.")))
         model.vqgan.requires_grad_(False)
     model.to(device)
-    reader = (open_episodes(args.episodes, cfg.views, cfg.vqgan.resolution) if stage == "finetune"
-              else VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride))
+    reader, val_reader = _policy_reader(args, stage, cfg, vq_fp, text.identity)
     sampler = WindowSampler(reader, cfg, seed=args.seed + 1000 * rank)
+    val_batches = []
+    if val_reader is not None and rank == 0:
+        vs = WindowSampler(val_reader, cfg, seed=12345)
+        val_batches = [collate(vs.sample(args.batch), cfg, model.vqgan, text, device) for _ in range(args.val_batches)]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
     step = 0
@@ -240,12 +283,17 @@ def train_policy(args, stage: str) -> dict:
     ddp = wrap(_Loss(model), device)
     writer = _writer(out, rank)
     bar = _progress(args.steps, step, rank, stage)
-    last = {}
+    last, val = {}, {}
+    step_times: list[float] = []
+    extra = {"stage": stage, "vqgan_fingerprint": vq_fp,
+             "data": args.tokens or getattr(args, "episodes", None) or getattr(args, "videos", None)}
     while step < args.steps:
-        lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+        t0 = _time.perf_counter()
+        lr = lr_at(step, args)
         for g in opt.param_groups:
             g["lr"] = lr
         batch = collate(sampler.sample(args.batch), cfg, model.vqgan, text, device)
+        t1 = _time.perf_counter()
         ddp.train()
         model.vqgan.eval()
         with _autocast(device, args.bf16):
@@ -255,14 +303,24 @@ def train_policy(args, stage: str) -> dict:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
+        step_times.append(_time.perf_counter() - t0)
         last = {k: v.item() for k, v in losses.items()}
         if writer:
             for k, v in last.items():
                 writer.add_scalar(f"{stage}/{k}", v, step)
             writer.add_scalar(f"{stage}/lr", lr, step)
-        bar.update(1); bar.set_postfix(loss=f"{last['loss']:.3f}")
+            writer.add_scalar(f"{stage}/step_s", step_times[-1], step)
+            writer.add_scalar(f"{stage}/data_s", t1 - t0, step)
+        if val_batches and (step % args.val_every == 0 or step == args.steps):
+            val = validation_loss(model, val_batches)
+            if writer:
+                for k, v in val.items():
+                    writer.add_scalar(f"{stage}_val/{k}", v, step)
+        bar.update(1)
+        bar.set_postfix(loss=f"{last['loss']:.3f}", act=f"{last['action_l1']:.3f}",
+                        **({"val_act": f"{val['action_l1']:.3f}"} if val else {}))
         if rank == 0 and (step % args.save_every == 0 or step == args.steps):
-            save_policy(out / "ckpt", model, text.identity, {"stage": stage, "step": step, "losses": last})
+            save_policy(out / "ckpt", model, text.identity, extra | {"step": step, "losses": last, "val": val})
             torch.save({"opt": opt.state_dict(), "step": step}, state_file)
     bar.close()
     if args.save_rank_weights:   # lets a test prove the DDP replicas stayed identical
@@ -272,12 +330,15 @@ def train_policy(args, stage: str) -> dict:
         writer.close()
     if dist.is_initialized():
         dist.barrier()
-    return {"step": step, **last}
+    times = np.array(step_times) if step_times else np.zeros(1)
+    return {"step": step, **last, **{f"val_{k}": v for k, v in val.items()},
+            "step_s_p50": float(np.median(times)), "step_s_p90": float(np.percentile(times, 90))}
 
 
 # ---------------------------------------------------------------- CLI
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="run folder (ckpt/, train_state.pt, tb/)")
+    p.add_argument("--config", help="YAML file of option defaults (config/<recipe>/*.yaml)")
+    p.add_argument("--out", help="run folder (ckpt/, train_state.pt, tb/)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -309,8 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     for stage in ("pretrain", "finetune"):
         s = sub.add_parser(stage)
         _common(s)
-        s.add_argument("--videos" if stage == "pretrain" else "--episodes", required=True)
-        s.add_argument("--config", default="tiny-sim", help="model preset (tiny, tiny-sim, S, B, L, XL)")
+        if stage == "pretrain":
+            s.add_argument("--videos")
+        else:
+            s.add_argument("--episodes", help="robot episodes (SIM.md dataset or *.npz); frames tokenised every step")
+            s.add_argument("--tokens", help="token cache (python -m gr2_policy.token_cache): no frozen model runs per step")
+            s.add_argument("--val-fraction", type=float, default=0.05, help="episodes of the token cache held out for validation")
+        s.add_argument("--model", dest="config_preset", default="tiny-sim",
+                       help="model preset (tiny, tiny-sim, S, B, L, XL)")
         s.add_argument("--text", default="minilm", choices=["minilm", "clip"])
         s.add_argument("--text-path", default="", help="local CLIP directory for --text clip")
         s.add_argument("--vqgan", help="trained VQGAN checkpoint folder")
@@ -318,12 +385,26 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--freeze-pretrained", action="store_true")
         s.add_argument("--weight-decay", type=float, default=0.01)
         s.add_argument("--warmup", type=int, default=100)
+        s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")
+        s.add_argument("--val-every", type=int, default=200)
+        s.add_argument("--val-batches", type=int, default=4)
         s.add_argument("--save-rank-weights", action="store_true")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from gr2_contract.config import yaml_defaults
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):   # the stage's config file gives the defaults, the command line wins
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.cmd]
+        sub.set_defaults(**yaml_defaults(sub, args.config))
+        args = parser.parse_args(argv)
+    if args.cmd != "eval-vqgan" and not args.out:
+        parser.error("--out is required (on the command line or in --config)")
+    if args.cmd == "pretrain" and not args.videos:
+        parser.error("--videos is required for pretrain")
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     try:

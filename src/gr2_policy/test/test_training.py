@@ -67,14 +67,14 @@ def test_pretrain_on_captioned_videos(data, tmp_path):
     for i in range(2):
         write_video(vids / f"clip{i}.mp4", _frames(rng, 10, 32, (30, 200, 30)))
         (vids / f"clip{i}.txt").write_text("move the green square")
-    r = run(["pretrain", "--videos", str(vids), "--config", "tiny", "--vqgan", str(data / "vq" / "ckpt"),
+    r = run(["pretrain", "--videos", str(vids), "--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"),
              "--out", str(tmp_path / "pre"), "--steps", "2", "--batch", "2", "--video-stride", "1", "--threads", "1"])
     assert (tmp_path / "pre" / "ckpt" / "model.safetensors").is_file()
     assert '"step": 2' in r.stdout
 
 
 def test_finetune_resume_continues_from_the_checkpoint(data, tmp_path):
-    common = ["finetune", "--episodes", str(data / "episodes"), "--config", "tiny", "--vqgan", str(data / "vq" / "ckpt"),
+    common = ["finetune", "--episodes", str(data / "episodes"), "--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"),
               "--out", str(tmp_path / "ft"), "--batch", "2", "--threads", "1", "--bf16"]
     run(common + ["--steps", "2"])
     r = run(common + ["--steps", "4", "--resume"])
@@ -85,7 +85,7 @@ def test_finetune_resume_continues_from_the_checkpoint(data, tmp_path):
 def test_torchrun_two_process_ddp_keeps_replicas_identical(data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "gr2_policy.train", "finetune", "--episodes", str(data / "episodes"), "--config", "tiny",
+           "-m", "gr2_policy.train", "finetune", "--episodes", str(data / "episodes"), "--model", "tiny",
            "--vqgan", str(data / "vq" / "ckpt"), "--out", str(out), "--steps", "3", "--batch", "2",
            "--device", "cpu", "--threads", "1", "--save-rank-weights", "--lr", "1e-3", "--warmup", "1"]
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=240)

@@ -31,8 +31,8 @@ import numpy as np
 
 from gr2_contract import HEAD_CAMERA, WRIST_CAMERA
 
-from .expert import ExpertConfig, ScriptedExpert, StepTarget
-from .tasks import SETTINGS, TASKS, tcp_rotation
+from .expert import DartNoise, ExpertConfig, ScriptedExpert, StepTarget
+from .tasks import EVAL_FIRST_SEED, SETTINGS, TASKS, tcp_rotation
 from .world import World, load_sim_config
 
 STREAMS = ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "action_ee_pose", "action_gripper")
@@ -44,6 +44,9 @@ class RecordConfig:
     width: int = 224
     height: int = 224
     keep_failed: bool = True         # failed episodes are written too, flagged success=false
+    dart_sigma: float = 0.0          # m, DART noise on the executed TCP target (0: clean expert)
+    dart_yaw_sigma: float = 0.0      # rad, DART noise on the executed yaw
+    drop_idle: bool = False          # leave out frames in which nothing moves (see `idle_frames`)
 
 
 def _pose_xyzw(target: StepTarget) -> np.ndarray:
@@ -73,13 +76,36 @@ def record_episode(world: World, task: str, setting: str, seed: int, cfg: Record
             frames["action_gripper"].append(target.gripper)
         step[0] += 1
 
-    success = expert.run(on_step)
+    perturb = None
+    if cfg.dart_sigma > 0 or cfg.dart_yaw_sigma > 0:
+        perturb = DartNoise(cfg.dart_sigma, cfg.dart_yaw_sigma, control_dt=expert.cfg.control_dt)
+        perturb.reset(np.random.default_rng([seed, 1]))   # its own stream: the layout stays the seed's
+    success = expert.run(on_step, perturb)
     streams = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in frames.items()}
+    recorded = len(streams["joint_pos"])
+    if cfg.drop_idle:
+        keep = ~idle_frames(streams)
+        streams = {k: v[keep] for k, v in streams.items()}
     meta = {"instruction": instruction, "task": task, "skill": world.task.skill, "setting": setting,
-            "seed": int(seed), "success": bool(success), "fps": cfg.fps, "frames": len(frames["joint_pos"]),
+            "seed": int(seed), "success": bool(success), "fps": cfg.fps, "frames": len(streams["joint_pos"]),
+            "recorded_frames": recorded, "dart_sigma": cfg.dart_sigma, "dart_yaw_sigma": cfg.dart_yaw_sigma,
             "image_size": [cfg.height, cfg.width], "streams": {k: [list(v.shape), str(v.dtype)]
                                                                for k, v in streams.items()}}
     return meta, streams
+
+
+def idle_frames(streams: dict[str, np.ndarray], tol_m: float = 0.001, tol_gripper: float = 0.01) -> np.ndarray:
+    """(T,) bool: frames after which nothing happens - the TCP, the gripper and the expert's
+    command are all where they were at the previous frame (within 1 mm / 0.01). They teach
+    nothing but "stand still" and would outweigh the moving frames (the settle at the end of
+    every episode). The first frame is always kept."""
+    ee, act = streams["ee_pose"][:, :3], streams["action_ee_pose"][:, :3]
+    grip, cmd = streams["gripper"], streams["action_gripper"]
+    idle = np.zeros(len(ee), dtype=bool)
+    idle[1:] = ((np.linalg.norm(np.diff(ee, axis=0), axis=1) < tol_m)
+                & (np.linalg.norm(np.diff(act, axis=0), axis=1) < tol_m)
+                & (np.abs(np.diff(grip)) < tol_gripper) & (np.abs(np.diff(cmd)) < tol_gripper))
+    return idle
 
 
 def write_episode(out: Path, meta: dict, streams: dict[str, np.ndarray]) -> Path:
@@ -92,8 +118,15 @@ def write_episode(out: Path, meta: dict, streams: dict[str, np.ndarray]) -> Path
     with open(out / "index.jsonl", "a") as index:
         index.write(json.dumps({"dir": name, "task": meta["task"], "instruction": meta["instruction"],
                                 "setting": meta["setting"], "success": meta["success"],
-                                "frames": meta["frames"]}) + "\n")
+                                "frames": meta["frames"]} | ({"relabelled": True} if meta.get("relabelled") else {}))
+                    + "\n")
     return path
+
+
+def has_expert_labels(row: dict) -> bool:
+    """Whether an index row's actions are the expert's: a successful expert demonstration, or a
+    policy rollout relabelled by the expert (DAgger; kept whether the rollout succeeded or not)."""
+    return bool(row.get("success", True) or row.get("relabelled", False))
 
 
 def load_episode(path: Path | str, mmap: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
@@ -104,11 +137,16 @@ def load_episode(path: Path | str, mmap: bool = True) -> tuple[dict, dict[str, n
 
 
 def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_seed: int,
-             cfg: RecordConfig) -> dict:
+             cfg: RecordConfig, allow_eval_seeds: bool = False) -> dict:
+    if first_seed + episodes > EVAL_FIRST_SEED and not allow_eval_seeds:
+        raise ValueError(f"seeds {first_seed}..{first_seed + episodes - 1} reach the evaluation seeds "
+                         f"(>= {EVAL_FIRST_SEED}); training data never uses them")
     out.mkdir(parents=True, exist_ok=True)
     world = World(load_sim_config())  # the cameras and physics of config/sim.yaml
     stats = {"setting": setting, "episodes": 0, "written": 0, "per_task": {}}
     t0 = time.monotonic()
+    from tqdm import tqdm
+    bar = tqdm(total=len(tasks) * episodes, desc="episodes", unit="ep", dynamic_ncols=True)
     for task in tasks:
         ok = 0
         for seed in range(first_seed, first_seed + episodes):
@@ -118,7 +156,10 @@ def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_see
             if meta["success"] or cfg.keep_failed:
                 write_episode(out, meta, streams)
                 stats["written"] += 1
+            bar.update(1)
+            bar.set_postfix(task=task, success=f"{ok}/{seed - first_seed + 1}")
         stats["per_task"][task] = {"success": ok, "episodes": episodes}
+    bar.close()
     elapsed = time.monotonic() - t0
     stats["seconds"] = round(elapsed, 2)
     stats["episodes_per_min"] = round(60.0 * stats["episodes"] / elapsed, 1)
@@ -126,8 +167,10 @@ def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_see
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gr2_contract.config import parse_with_config
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--config", help="YAML file of option defaults (e.g. config/pick_cube/dataset_dart.yaml)")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
     parser.add_argument("--setting", default="simple", choices=SETTINGS)
     parser.add_argument("--episodes", type=int, default=20, help="episodes per task")
@@ -135,12 +178,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("W", "H"))
     parser.add_argument("--successful-only", action="store_true", help="do not write failed episodes")
-    args = parser.parse_args(argv)
+    parser.add_argument("--dart-sigma", type=float, default=0.0, help="m, DART noise on the executed TCP target")
+    parser.add_argument("--dart-yaw-sigma", type=float, default=0.0, help="rad, DART noise on the executed yaw")
+    parser.add_argument("--drop-idle", action="store_true", help="leave out frames in which nothing moves")
+    args = parse_with_config(parser, argv, required=("out",))
+    args.out = Path(args.out)
     tasks = list(TASKS) if args.tasks == "all" else args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         parser.error(f"unknown tasks {unknown}; known: {sorted(TASKS)}")
-    cfg = RecordConfig(fps=args.fps, width=args.size[0], height=args.size[1], keep_failed=not args.successful_only)
+    cfg = RecordConfig(fps=args.fps, width=args.size[0], height=args.size[1], keep_failed=not args.successful_only,
+                       dart_sigma=args.dart_sigma, dart_yaw_sigma=args.dart_yaw_sigma, drop_idle=args.drop_idle)
     stats = generate(args.out, tasks, args.setting, args.episodes, args.first_seed, cfg)
     for task, s in stats["per_task"].items():
         print(f"{task:22s} {s['success']:3d}/{s['episodes']} successful")

@@ -53,6 +53,32 @@ def interpolate(start: StepTarget, waypoints: list[Waypoint], cfg: ExpertConfig)
         yield current
 
 
+@dataclass
+class DartNoise:
+    """Noise injected into the executed TCP target (DART, Laskey et al. 2017): temporally
+    correlated (first-order low-pass of white noise, time constant `tau`) so the arm really drifts
+    off the plan, with stationary standard deviation `sigma` per axis (m) and `yaw_sigma` (rad).
+    The recorded label stays the clean plan, which points back to it from wherever the arm is."""
+    sigma: float = 0.0
+    yaw_sigma: float = 0.0
+    tau: float = 0.3
+    control_dt: float = 0.02
+
+    def __post_init__(self):
+        self.state = np.zeros(4)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng, self.state = rng, np.zeros(4)
+
+    def __call__(self, target: StepTarget) -> StepTarget:
+        a = float(np.exp(-self.control_dt / self.tau))
+        scale = np.array([self.sigma] * 3 + [self.yaw_sigma])
+        self.state = a * self.state + np.sqrt(1.0 - a * a) * scale * self.rng.standard_normal(4)
+        pos = target.pos + self.state[:3]
+        pos[2] = max(pos[2], target.pos[2])   # never pushed below the plan (into the table or cube)
+        return StepTarget(pos, target.yaw + self.state[3], target.gripper)
+
+
 class ScriptedExpert:
     def __init__(self, world, config: ExpertConfig | None = None):
         self.world = world
@@ -66,9 +92,23 @@ class ScriptedExpert:
         yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))  # inverse of tasks.tcp_rotation
         return interpolate(StepTarget(pos, yaw, w.gripper_position()), w.task.expert(w), self.cfg)
 
-    def run(self, on_step: Callable[[StepTarget], None] | None = None) -> bool:
+    def relabel(self, gripper_command: float) -> StepTarget:
+        """The expert's target one control step from the CURRENT state (`Task.replan`): the label
+        DAgger gives a state the policy visited. Raises NotImplementedError for tasks without a
+        state-feedback expert."""
+        w = self.world
+        pos, _ = w.ee_pose()
+        rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
+        yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))
+        plan = interpolate(StepTarget(pos, yaw, gripper_command), w.task.replan(w, gripper_command), self.cfg)
+        return next(iter(plan))
+
+    def run(self, on_step: Callable[[StepTarget], None] | None = None,
+            perturb: Callable[[StepTarget], StepTarget] | None = None) -> bool:
         """Execute the task's plan; `on_step(target)` is called before each control step
-        (observation taken there). Returns the task's success at the end."""
+        (observation taken there) with the clean target. `perturb` maps it to the target that is
+        executed instead (DART noise injection: the robot drifts off the plan, the label stays the
+        plan). Returns the task's success at the end."""
         w = self.world
         n_phys = max(1, int(round(self.cfg.control_dt / w.model.opt.timestep)))
         q_prev = w.joint_positions()
@@ -77,6 +117,8 @@ class ScriptedExpert:
                 break
             if on_step is not None:
                 on_step(target)
+            if perturb is not None:
+                target = perturb(target)
             q, _ = solve_ik(w.model, w.tcp_site, w.arm_qpos, w.arm_dof, q_prev, target.pos,
                             tcp_rotation(target.yaw), w.lower, w.upper, iters=50, scratch=self.scratch)
             qd = np.clip((q - q_prev) / self.cfg.control_dt, -w.velocity_limit, w.velocity_limit)

@@ -19,6 +19,9 @@ import numpy as np
 from .model_builder import ROBOT_BIT, SCENE_BIT
 
 SETTINGS = ("simple", "distractor", "unseen_background", "cluttered")
+# Episode seeds from here on are held out for evaluation: dataset generation refuses them and the
+# evaluators start at them, so training and evaluation layouts never overlap.
+EVAL_FIRST_SEED = 100_000
 # Articulated parts collide with the robot and free objects, not with the table they slide on.
 PART_BIT = 4
 
@@ -151,6 +154,12 @@ class Task:
     def expert(self, world) -> list[Waypoint]:
         raise NotImplementedError
 
+    def replan(self, world, gripper_command: float) -> list[Waypoint]:
+        """The expert's remaining waypoints from the CURRENT sim state (arm, gripper, objects),
+        wherever a policy has brought it: what DAgger labels rollouts with. `gripper_command` is
+        the command in force (0 open .. 1 closed). Tasks without one raise NotImplementedError."""
+        raise NotImplementedError(f"task {self.name} has no state-feedback expert (replan)")
+
 
 # ---------------------------------------------------------------------------- pick
 class PickTask(Task):
@@ -198,6 +207,43 @@ class PickTask(Task):
         above = grasp + [0.0, 0.0, 0.12]
         return [Waypoint(above, yaw, 0.0), Waypoint(grasp, yaw, 0.0, 0.1), Waypoint(grasp, yaw, 1.0, 0.6),
                 Waypoint(grasp + [0.0, 0.0, 0.16], yaw, 1.0, 0.3)]
+
+
+    def object_yaw(self, world) -> float:
+        """Grasp yaw of the target now: its heading folded into the expert's +-45 deg (a cube is
+        4-fold symmetric; a cylinder is grasped at yaw 0)."""
+        if self.shape != "box":
+            return 0.0
+        w, _, _, z = world.data.body(self.target).xquat
+        yaw = 2.0 * np.arctan2(z, w)
+        return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+    def replan(self, world, gripper_command: float) -> list[Waypoint]:
+        p = free_pos(world, self.target)
+        yaw = self.object_yaw(world)
+        tcp, _ = world.ee_pose()
+        g = world.gripper_position()
+        grasp = np.array([p[0], p[1], max(p[2] - 0.005, 0.012)])
+        rest_grasp_z = max(self.half_height() - 0.005, 0.012)
+        lift = np.array([p[0], p[1], rest_grasp_z + 0.16])
+        above = grasp + [0.0, 0.0, 0.12]
+        in_hand = (np.linalg.norm(tcp[:2] - p[:2]) < 0.02 and abs(tcp[2] - p[2]) < 0.025)
+        approach = [Waypoint(above, yaw, 0.0), Waypoint(grasp, yaw, 0.0, 0.1), Waypoint(grasp, yaw, 1.0, 0.6),
+                    Waypoint(lift, yaw, 1.0, 0.3)]
+        if gripper_command > 0.5 or g > 0.1:          # closed or closing
+            if in_hand and g < 0.9:                    # on the object: finish closing, then lift
+                closing = abs(world.gripper_velocity()) > 0.05 or g < 0.3
+                return ([Waypoint(tcp.copy(), yaw, 1.0, 0.3)] if closing else []) + [Waypoint(lift, yaw, 1.0, 0.3)]
+            # closed on nothing (or on the wrong thing): open where it is, rise, approach again
+            up = np.array([tcp[0], tcp[1], max(tcp[2], above[2])])
+            return [Waypoint(tcp.copy(), yaw, 0.0, 0.4), Waypoint(up, yaw, 0.0)] + approach
+        if np.linalg.norm(tcp[:2] - grasp[:2]) < 0.01 and tcp[2] < grasp[2] + 0.01:
+            return approach[2:]                        # at the grasp pose: close, lift
+        if np.linalg.norm(tcp[:2] - grasp[:2]) < 0.015 and tcp[2] < above[2] + 0.02:
+            return approach[1:]                        # above it, on the way down: descend
+        if tcp[2] < grasp[2] + 0.05:                   # low and off target: rise first, never sweep
+            return [Waypoint(np.array([tcp[0], tcp[1], above[2]]), yaw, 0.0)] + approach
+        return approach
 
 
 class PickCylinderTask(PickTask):

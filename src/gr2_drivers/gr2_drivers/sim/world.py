@@ -30,7 +30,7 @@ class SimConfig:
     timestep: float = 0.002
     servo: ArmServoConfig = field(default_factory=ArmServoConfig)
     cameras: list[CameraSpec] = field(default_factory=lambda: [
-        CameraSpec(HEAD_CAMERA, "world", (1.15, 0.0, 0.85), (0.45, 0.0, 0.05), fovy_deg=55.0),
+        CameraSpec(HEAD_CAMERA, "world", (0.95, 0.0, 0.70), (0.48, 0.0, 0.0), fovy_deg=42.0),
         CameraSpec(WRIST_CAMERA, "end_effector_link", (0.0, -0.085, 0.02), (0.0, 0.0, 0.22),
                    up=(0.0, -1.0, 0.0), fovy_deg=70.0),
     ])

@@ -1,0 +1,116 @@
+"""One DAgger round (Ross et al. 2011): roll out the policy, label every visited state with the
+expert, write the rollouts as a SIM.md dataset for the next fine-tuning.
+
+    python -m gr2_bringup.dagger --config config/pick_cube/dagger.yaml
+    python -m gr2_bringup.dagger --checkpoint runs/pick_cube/finetune/ckpt --task pick_cube \\
+        --settings simple distractor --episodes 150 --first-seed 5000 --out data/pick_cube/dagger1
+
+Rollouts run in the in-process evaluator (`evaluate.LockstepEpisode`: sim, policy and the WBC's
+controller in lockstep, the nodes' code). Every 1/fps s of sim time the frames (the sim node's
+size), joints, gripper and TCP pose are recorded, and the label is the state-feedback expert's
+target from that state (`ScriptedExpert.relabel`, i.e. `Task.replan`): where the policy went
+wrong the label says how to recover. Every rollout is kept (index rows carry `relabelled: true`,
+`success` is the rollout's own outcome), so failed rollouts, the most useful ones, are trained on.
+Seeds must lie below the evaluation seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gr2_contract.config import parse_with_config
+    p = argparse.ArgumentParser(prog="python -m gr2_bringup.dagger", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML file of option defaults (config/pick_cube/dagger.yaml)")
+    p.add_argument("--checkpoint")
+    p.add_argument("--task", default="pick_cube")
+    p.add_argument("--settings", nargs="+", default=["simple"])
+    p.add_argument("--episodes", type=int, default=100, help="rollouts per setting")
+    p.add_argument("--first-seed", type=int, default=5000)
+    p.add_argument("--out")
+    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--max-time", type=float, default=10.0, help="s of simulated time per rollout")
+    p.add_argument("--delay", default="e2e", help="s from observation to chunk, or 'e2e' (see evaluate)")
+    p.add_argument("--threads", type=int, default=1)
+    args = parse_with_config(p, argv, required=("checkpoint", "out"))
+
+    import mujoco
+    import torch
+    from gr2_contract.config import config_dir
+    from gr2_drivers.sim.dataset import write_episode
+    from gr2_drivers.sim.expert import ScriptedExpert, StepTarget
+    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, tcp_rotation
+    from gr2_drivers.sim.world import World, load_sim_config
+    from gr2_policy.checkpoint import fingerprint
+    from gr2_policy.runtime import load_runtime_policy
+    from gr2_wbc.config import load_controller_config
+    from gr2_wbc.controller import Controller
+    from gr2_wbc.robot_model import RobotModel
+    from tqdm import tqdm
+
+    from .evaluate import EvalConfig, LockstepEpisode, e2e_delay, load_sim_params, runtime_config_from_policy_yaml
+
+    torch.set_num_threads(args.threads)
+    last_seed = args.first_seed + args.episodes * len(args.settings)
+    if last_seed > EVAL_FIRST_SEED:
+        p.error(f"seeds up to {last_seed} reach the evaluation seeds (>= {EVAL_FIRST_SEED})")
+    delay = e2e_delay(config_dir().parent / "bench" / "results" / "e2e.json") if args.delay == "e2e" else float(args.delay)
+    sim = load_sim_params()
+    size = (int(sim["image_width"]), int(sim["image_height"]))
+    cfg = EvalConfig(task=args.task, max_time=args.max_time, delay=delay, camera_rate=float(sim["camera_rate"]),
+                     image_size=size)
+    loaded = load_runtime_policy(args.checkpoint)
+    ctrl_cfg = load_controller_config()
+    ctrl_cfg.optimiser_process = False
+    robot = RobotModel.load(ctrl_cfg.model)
+    world = World(load_sim_config())
+    runner = LockstepEpisode(world, loaded.policy, lambda: Controller(ctrl_cfg, robot=robot),
+                             runtime_config_from_policy_yaml(), cfg)
+    out = Path(args.out)
+    ident = fingerprint(args.checkpoint)
+    bar = tqdm(total=args.episodes * len(args.settings), desc="dagger", unit="ep", dynamic_ncols=True)
+    seed, ok, n, t0 = args.first_seed, 0, 0, time.monotonic()
+    for setting in args.settings:
+        for _ in range(args.episodes):
+            streams: dict[str, list] = {k: [] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose",
+                                                        "action_ee_pose", "action_gripper")}
+            expert = ScriptedExpert(world)
+
+            def record(t: float, gripper_command: float) -> None:
+                pos, quat = world.ee_pose()
+                label: StepTarget = expert.relabel(gripper_command)
+                q = np.zeros(4)
+                mujoco.mju_mat2Quat(q, tcp_rotation(label.yaw).ravel())
+                streams["head_rgb"].append(world.render("head_camera", *size))
+                streams["wrist_rgb"].append(world.render("wrist_camera", *size))
+                streams["joint_pos"].append(world.joint_positions())
+                streams["gripper"].append(world.gripper_position())
+                streams["ee_pose"].append(np.concatenate([pos, quat]))
+                streams["action_ee_pose"].append(np.concatenate([label.pos, np.roll(q, -1)]))
+                streams["action_gripper"].append(label.gripper)
+
+            result = runner.run(args.task, setting, seed, on_record=record, record_period=1.0 / args.fps)
+            arrays = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in streams.items()}
+            meta = {"instruction": result.instruction, "task": args.task, "skill": world.task.skill,
+                    "setting": setting, "seed": seed, "success": bool(result.success), "fps": args.fps,
+                    "frames": len(arrays["joint_pos"]), "image_size": [size[1], size[0]], "relabelled": True,
+                    "policy": ident, "streams": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}}
+            write_episode(out, meta, arrays)
+            ok += result.success
+            n += 1
+            seed += 1
+            bar.update(1)
+            bar.set_postfix(setting=setting, policy_success=f"{ok}/{n}")
+    bar.close()
+    print(f"{n} relabelled rollouts in {out} ({ok} successful) in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

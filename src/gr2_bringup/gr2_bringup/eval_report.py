@@ -1,0 +1,118 @@
+"""Closed-loop evaluation results: per-episode records, the summary table both evaluators print,
+and `bench/results/eval.json`.
+
+Both evaluators (`gr2_bringup.evaluate`, in-process lockstep; `gr2_bringup.evaluate_graph`,
+the node graph over DDS) produce `EpisodeResult`s and call `summarise` / `format_table` /
+`write_results`, so their tables and JSON entries have one format. Rates carry Wilson score 95%
+intervals (Wilson 1927; the usual choice for a binomial rate at small n, never outside 0..1).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+Z95 = 1.959963984540054   # two-sided 95% normal quantile
+
+
+@dataclass
+class EpisodeResult:
+    """One closed-loop episode. `lifted` / `lifted_target`: an object was lifted at all / the one
+    the instruction named (colour grounding is lifted_target among lifted)."""
+    task: str
+    setting: str
+    seed: int
+    instruction: str
+    success: bool
+    expert_success: bool | None = None     # the scripted expert on the same seed (None: not run)
+    lifted: bool | None = None
+    lifted_target: bool | None = None
+    duration_s: float = 0.0                # simulated time until success or the time limit
+    chunks: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate k/n; (0, 1) for n == 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(k: int, n: int) -> dict:
+    lo, hi = wilson_interval(k, n)
+    return {"successes": k, "episodes": n, "rate": (k / n) if n else None, "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def summarise(episodes: list[EpisodeResult]) -> list[dict]:
+    """One row per (task, setting, instruction) plus one per (task, setting) with instruction "all"."""
+    groups: dict[tuple, list[EpisodeResult]] = {}
+    for e in episodes:
+        groups.setdefault((e.task, e.setting, e.instruction), []).append(e)
+        groups.setdefault((e.task, e.setting, "all"), []).append(e)
+    rows = []
+    for (task, setting, instruction), eps in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] == "all", kv[0][2])):
+        row = {"task": task, "setting": setting, "instruction": instruction,
+               "policy": rate(sum(e.success for e in eps), len(eps))}
+        with_expert = [e for e in eps if e.expert_success is not None]
+        if with_expert:
+            row["expert"] = rate(sum(bool(e.expert_success) for e in with_expert), len(with_expert))
+        lifted = [e for e in eps if e.lifted]
+        if any(e.lifted is not None for e in eps):
+            row["grounding"] = rate(sum(bool(e.lifted_target) for e in lifted), len(lifted))
+        rows.append(row)
+    return rows
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "-"
+    if not r["episodes"]:
+        return "0/0"
+    lo, hi = r["ci95"]
+    return f"{r['successes']}/{r['episodes']} {100 * r['rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table: policy and expert success with 95% intervals, colour grounding."""
+    lines = ["| task | setting | instruction | policy success [95% CI] | expert, same seeds | "
+             "named cube among lifted |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['setting']} | {r['instruction']} | {_cell(r['policy'])} | "
+                     f"{_cell(r.get('expert'))} | {_cell(r.get('grounding'))} |")
+    return "\n".join(lines)
+
+
+def write_results(path: str | Path, evaluator: str, episodes: list[EpisodeResult], checkpoint: dict,
+                  settings: dict, argv: list[str] | None = None) -> dict:
+    """Add (or replace) this evaluator's entry for its task/setting pairs in the JSON file at
+    `path`; entries of other evaluators, tasks and settings are kept. Returns the entry."""
+    argv = sys.argv if argv is None else argv
+    entry = {
+        "evaluator": evaluator,
+        "command": " ".join(shlex.quote(a) for a in argv),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "checkpoint": checkpoint,
+        "settings": settings,
+        "summary": summarise(episodes),
+        "episodes": [asdict(e) for e in episodes],
+    }
+    path = Path(path)
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    runs = [r for r in doc.get("runs", []) if not (
+        r.get("evaluator") == evaluator
+        and {(e["task"], e["setting"]) for e in r.get("episodes", [])} == {(e.task, e.setting) for e in episodes})]
+    runs.append(entry)
+    doc = {"about": "closed-loop evaluations on held-out seeds; written by gr2_bringup.evaluate "
+                    "(in-process) and gr2_bringup.evaluate_graph (node graph)", "runs": runs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return entry

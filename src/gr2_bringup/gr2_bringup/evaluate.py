@@ -1,0 +1,254 @@
+"""In-process closed-loop evaluation: the sim world, the GR-2 policy and the WBC's controller in
+lockstep, with the code the nodes run, on held-out seeds.
+
+    python -m gr2_bringup.evaluate --config config/pick_cube/evaluate.yaml
+    python -m gr2_bringup.evaluate --checkpoint DIR --task pick_cube --settings simple distractor --episodes 50
+
+Per episode: `World.reset(task, setting, seed)`; then in simulated time, every WBC period
+(config/wbc.yaml, 5 ms) the controller gets the joint measurement and its command goes to the
+sim's servos; the cameras render at the sim node's rate and size (config/sim.yaml) and the
+policy's observation is assembled by the node's own `runtime.ObservationAssembler` (so frames
+take `model_input.prepare_frame`, the one data path); inference starts when the node's
+`runtime.ChunkClock` says so, and its chunk reaches the controller `delay` seconds after the
+observation (the modelled inference + transport latency; default: the frame -> chunk p50 that
+`make bench-e2e` measured on this machine, bench/results/e2e.json). The episode ends at the
+task's success or `max_time`. Physics and control run in lockstep, so wall-clock speed and
+machine load do not change the outcome; the inference delay is modelled, not incurred.
+
+Also measured per episode: whether any free object was lifted 4 cm and whether it was the one
+the instruction names (colour grounding), and the scripted expert's success on the same seed.
+Writes `bench/results/eval.json` (gr2_bringup.eval_report) with the checkpoint's fingerprint and
+the exact command.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .eval_report import EpisodeResult, format_table, summarise, write_results
+
+LIFT_HEIGHT = 0.04    # m above its resting height: an object counts as lifted (grounding metric)
+
+
+@dataclass
+class EvalConfig:
+    task: str = "pick_cube"
+    max_time: float = 15.0          # s of simulated time per episode
+    delay: float = 0.13             # s from the observation (oldest frame) to the chunk at the WBC
+    camera_rate: float = 30.0       # Hz, from config/sim.yaml
+    image_size: tuple[int, int] = (224, 224)   # (width, height), from config/sim.yaml
+    success_check_period: float = 0.1   # s
+
+
+def e2e_delay(path: Path) -> float:
+    """The frame -> chunk p50 of the last `make bench-e2e` (s)."""
+    doc = json.loads(path.read_text())
+    return float(doc["latency"]["frame_to_chunk"]["p50_ms"]) / 1000.0
+
+
+class LockstepEpisode:
+    """One episode of policy + controller + sim in simulated time."""
+
+    def __init__(self, world, policy, controller_factory, runtime_cfg, cfg: EvalConfig):
+        self.world, self.policy, self.make_controller = world, policy, controller_factory
+        self.runtime_cfg, self.cfg = runtime_cfg, cfg
+
+    def free_objects(self) -> list[str]:
+        m = self.world.model
+        import mujoco
+        return [m.joint(j).name[:-len("/free")] for j in range(m.njnt)
+                if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+
+    def run(self, task: str, setting: str, seed: int, on_record=None, record_period: float = 0.1) -> EpisodeResult:
+        """One episode. `on_record(t, gripper_command)`, if given, is called every `record_period`
+        s of sim time before the control step (DAgger records and relabels the visited states)."""
+        from gr2_contract import CAMERAS
+        from gr2_policy.runtime import ChunkClock, ObservationAssembler
+        from gr2_wbc.trajectory import ChunkData
+
+        w, cfg = self.world, self.cfg
+        instruction = w.reset(task, setting, seed)
+        target = getattr(w.task, "target", None)
+        objects = self.free_objects()
+        rest = {o: float(w.data.body(o).xpos[2]) for o in objects}
+        lifted: set[str] = set()
+        model_cfg = self.policy.model.config
+        views = tuple(model_cfg.views)
+        assembler = ObservationAssembler(views, model_cfg.vqgan.resolution, self.runtime_cfg)
+        clock = ChunkClock(self.runtime_cfg, model_cfg.action_dt, model_cfg.chunk)
+        self.policy.reset()
+        controller = self.make_controller()
+        physics_dt = w.model.opt.timestep
+        wbc_dt = controller.cfg.period
+        camera_dt = 1.0 / cfg.camera_rate
+        next_wbc = next_camera = next_check = next_record = 0.0
+        gripper_command = 0.0
+        pending: list[tuple[float, float, object]] = []     # (ready time, obs stamp, chunk result)
+        chunks, success, t = 0, False, 0.0
+        inference_s: list[float] = []
+        try:
+            while t <= cfg.max_time:
+                t = w.time
+                if t >= next_camera - 1e-9:
+                    for v in views:
+                        assembler.add_frame(v, t, w.render(v, *cfg.image_size))
+                    next_camera += camera_dt
+                if on_record is not None and t >= next_record - 1e-9:
+                    on_record(t, gripper_command)
+                    next_record += record_period
+                if t >= next_wbc - 1e-9:
+                    next_wbc += wbc_dt
+                    q = w.joint_positions()
+                    controller.update_measurement(t, q)
+                    pos, quat = w.ee_pose()
+                    assembler.add_state(t, pos, quat, bool(_closed(w.gripper_position())))
+                    while pending and pending[0][0] <= t + 1e-9:
+                        _, stamp, res = pending.pop(0)
+                        chunk = ChunkData(stamp=stamp, dt=res.dt, positions=res.positions,
+                                          quaternions=res.quaternions, gripper=res.gripper, sequence=chunks)
+                        controller.submit_chunk(chunk, t)
+                        clock.finished(stamp, t)
+                        chunks += 1
+                    if not pending and clock.due(t):
+                        obs, _why = assembler.assemble(t)
+                        if obs is not None:
+                            clock.started(t)
+                            t0 = time.perf_counter()
+                            res = self.policy.predict(obs, instruction)
+                            inference_s.append(time.perf_counter() - t0)
+                            pending.append((obs.stamp + cfg.delay, obs.stamp, res))
+                    out = controller.step(t)
+                    if out is not None:
+                        w.set_joint_command(out.position, out.velocity)
+                        if out.gripper is not None:
+                            gripper_command = float(out.gripper)
+                            w.set_gripper(gripper_command)
+                if t >= next_check - 1e-9:
+                    next_check += cfg.success_check_period
+                    for o in objects:
+                        if w.data.body(o).xpos[2] > rest[o] + LIFT_HEIGHT:
+                            lifted.add(o)
+                    if w.success():
+                        success = True
+                        break
+                w.step(1)
+        finally:
+            controller.close()
+        extra = {"inference_ms_p50": round(1000 * float(np.median(inference_s)), 1) if inference_s else None,
+                 "lifted_objects": sorted(lifted)}
+        return EpisodeResult(task=task, setting=setting, seed=seed, instruction=instruction, success=success,
+                             lifted=bool(lifted), lifted_target=(target in lifted) if target else None,
+                             duration_s=round(t, 3), chunks=chunks, extra=extra)
+
+
+def _closed(position: float) -> bool:
+    from gr2_policy.model_input import gripper_closed
+    return bool(gripper_closed(position))
+
+
+def expert_success(world, task: str, setting: str, seed: int) -> bool:
+    from gr2_drivers.sim.expert import ScriptedExpert
+    world.reset(task, setting, seed)
+    return bool(ScriptedExpert(world).run())
+
+
+def load_sim_params() -> dict:
+    import yaml
+    from gr2_contract.config import config_dir
+    return yaml.safe_load((config_dir() / "sim.yaml").read_text())["/**"]["ros__parameters"]
+
+
+def runtime_config_from_policy_yaml():
+    """The policy node's RuntimeConfig from config/policy.yaml (same fields, same defaults)."""
+    import dataclasses
+    import yaml
+    from gr2_contract.config import config_dir
+    from gr2_policy.runtime import RuntimeConfig
+    params = yaml.safe_load((config_dir() / "policy.yaml").read_text())["/**"]["ros__parameters"]
+    return RuntimeConfig(**{f.name: type(f.default)(params[f.name]) for f in dataclasses.fields(RuntimeConfig)
+                            if f.name in params})
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gr2_contract.config import parse_with_config
+    p = argparse.ArgumentParser(prog="python -m gr2_bringup.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML file of option defaults (config/pick_cube/evaluate.yaml)")
+    p.add_argument("--checkpoint", help="policy checkpoint folder")
+    p.add_argument("--untrained-preset", default="", help="no checkpoint: a randomly initialised preset "
+                                                          "(format checks only; it cannot solve tasks)")
+    p.add_argument("--task", default="pick_cube")
+    p.add_argument("--settings", nargs="+", default=["simple"])
+    p.add_argument("--episodes", type=int, default=50, help="episodes per setting")
+    p.add_argument("--first-seed", type=int, default=None, help="default: gr2_drivers.sim.tasks.EVAL_FIRST_SEED")
+    p.add_argument("--allow-training-seeds", action="store_true")
+    p.add_argument("--max-time", type=float, default=15.0, help="s of simulated time per episode")
+    p.add_argument("--delay", default="e2e", help="s from observation to chunk, or 'e2e' = frame->chunk p50 of "
+                                                   "bench/results/e2e.json")
+    p.add_argument("--no-expert", action="store_true", help="do not run the scripted expert on the same seeds")
+    p.add_argument("--out", default="bench/results/eval.json")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    args = parse_with_config(p, argv)
+    if not args.checkpoint and not args.untrained_preset:
+        p.error("give --checkpoint DIR (or --untrained-preset NAME for a format check)")
+
+    import torch
+    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
+    from gr2_drivers.sim.world import World, load_sim_config
+    from gr2_policy.checkpoint import fingerprint
+    from gr2_policy.runtime import load_runtime_policy
+    from gr2_wbc.config import load_controller_config
+    from gr2_wbc.controller import Controller
+    from gr2_wbc.robot_model import RobotModel
+    from tqdm import tqdm
+
+    torch.set_num_threads(args.threads)
+    first = EVAL_FIRST_SEED if args.first_seed is None else args.first_seed
+    if first < EVAL_FIRST_SEED and not args.allow_training_seeds:
+        p.error(f"--first-seed {first} is below EVAL_FIRST_SEED {EVAL_FIRST_SEED}: those layouts are training data")
+    if args.delay == "e2e":
+        from gr2_contract.config import config_dir
+        delay = e2e_delay(config_dir().parent / "bench" / "results" / "e2e.json")
+    else:
+        delay = float(args.delay)
+    sim = load_sim_params()
+    cfg = EvalConfig(task=args.task, max_time=args.max_time, delay=delay, camera_rate=float(sim["camera_rate"]),
+                     image_size=(int(sim["image_width"]), int(sim["image_height"])))
+    loaded = load_runtime_policy(args.checkpoint or "", untrained_preset=args.untrained_preset)
+    ctrl_cfg = load_controller_config()
+    ctrl_cfg.optimiser_process = False     # one process: the optimiser runs in the caller (same code)
+    robot = RobotModel.load(ctrl_cfg.model)
+    world = World(load_sim_config())
+    episode = LockstepEpisode(world, loaded.policy, lambda: Controller(ctrl_cfg, robot=robot),
+                              runtime_config_from_policy_yaml(), cfg)
+    results: list[EpisodeResult] = []
+    bar = tqdm(total=len(args.settings) * args.episodes, desc="evaluate", unit="ep", dynamic_ncols=True)
+    t0 = time.monotonic()
+    for setting in args.settings:
+        for seed in range(first, first + args.episodes):
+            r = episode.run(args.task, setting, seed)
+            if not args.no_expert:
+                r.expert_success = expert_success(world, args.task, setting, seed)
+            results.append(r)
+            ok = sum(x.success for x in results if x.setting == setting)
+            n = sum(1 for x in results if x.setting == setting)
+            bar.update(1)
+            bar.set_postfix(setting=setting, success=f"{ok}/{n}")
+    bar.close()
+    rows = summarise(results)
+    print(format_table(rows))
+    settings = vars(args) | {"delay_s": delay, "first_seed": first, "wall_s": round(time.monotonic() - t0, 1)}
+    ident = fingerprint(args.checkpoint) if args.checkpoint else {"untrained_preset": args.untrained_preset}
+    write_results(args.out, "in_process", results, ident, settings)
+    print(f"wrote {args.out} ({len(results)} episodes, {settings['wall_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

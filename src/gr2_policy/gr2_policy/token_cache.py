@@ -1,0 +1,228 @@
+"""Token cache: the frozen VQGAN and text encoder run once per dataset, not at every step.
+
+    python -m gr2_policy.token_cache --config config/pick_cube/tokens.yaml
+    python -m gr2_policy.token_cache --episodes data/a data/b --vqgan runs/vq/ckpt --out data/tokens
+
+Reads SIM.md datasets (index.jsonl + episode folders; failed expert episodes skipped, DAgger
+rollouts kept: `gr2_drivers.sim.dataset.has_expert_labels`), turns every frame
+into the model input with `model_input.prepare_frame` (the one data path), tokenises it, and
+writes one folder:
+
+    meta.json          format, VQGAN fingerprint + config, text-encoder identity, views,
+                       resolution, shift variants, instructions, episodes (source, offsets, length)
+    tokens.npy         uint16 (N, variants, views, n_img)   N = frames of all episodes
+    ee_pose.npy        float32 (N, 7)  TCP x y z qx qy qz qw in base_link (model state)
+    gripper.npy        float32 (N,)    measured opening 0 open .. 1 closed
+    action_ee_pose.npy float32 (N, 7)  the expert's TCP target issued after the frame (label)
+    action_gripper.npy float32 (N,)    the expert's gripper command after the frame (label)
+    text.npy           float32 (instructions, text dim)  frozen sentence embeddings
+
+Augmentation (random shifts, as in DrQ, Kostrikov et al. 2020): variant 0 is the frame as the
+robot sees it; variants 1..n shift each episode's view by a random whole-pixel offset of up to
+`shift_px` (edge pixels repeated), the same offset for the whole episode (a slightly moved
+camera), drawn from `seed`. The sampler picks one variant per view and window.
+
+`TokenCacheReader` serves the cache as `Episode`s with `tokens` instead of frames; a policy
+trained from it refuses a cache whose VQGAN or text-encoder fingerprint is not its own.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model_input import RESAMPLE, gripper_closed, prepare_frames
+
+FORMAT = "gr2-token-cache/1"
+STREAMS = ("ee_pose", "gripper", "action_ee_pose", "action_gripper")
+VIEW_STREAM = {"head_camera": "head_rgb", "wrist_camera": "wrist_rgb"}
+
+
+def vqgan_fingerprint(ckpt: str | Path) -> str:
+    """SHA-256 (16 hex digits) of a VQGAN checkpoint's weights and config."""
+    h = hashlib.sha256()
+    for name in ("model.safetensors", "config.json"):
+        h.update((Path(ckpt) / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def shift_frames(frames: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """(T, R, R, 3) shifted by (dx, dy) pixels (content moves right/down for positive values);
+    the uncovered border repeats the edge pixels, as DrQ's pad-and-crop does."""
+    if dx == 0 and dy == 0:
+        return frames
+    r = frames.shape[1]
+    p = max(abs(dx), abs(dy))
+    padded = np.pad(frames, ((0, 0), (p, p), (p, p), (0, 0)), mode="edge")
+    return padded[:, p - dy:p - dy + r, p - dx:p - dx + r]
+
+
+def _episode_rows(folder: Path) -> list[dict]:
+    index = folder / "index.jsonl"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index} not found: {folder} is not a SIM.md dataset")
+    return [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+
+
+@torch.no_grad()
+def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str | Path,
+                views: tuple[str, ...] = ("head_camera", "wrist_camera"), shifts: int = 0,
+                shift_px: int = 3, seed: int = 0, text: str = "minilm", batch: int = 256,
+                threads: int = 0) -> dict:
+    """Tokenise every successful episode of the given datasets into `out`; returns the meta."""
+    from gr2_drivers.sim.dataset import load_episode
+    from tqdm import tqdm
+
+    from .checkpoint import load_vqgan
+    from .config import TextEncoderConfig
+    from .policy import frames_to_tensor
+    from .text_encoder import load_text_encoder
+
+    if threads:
+        torch.set_num_threads(threads)
+    unknown = [v for v in views if v not in VIEW_STREAM]
+    if unknown:
+        raise ValueError(f"the sim dataset has no stream for view(s) {unknown}")
+    vq, _ = load_vqgan(vqgan_ckpt)
+    vq.eval()
+    res = vq.config.resolution
+    encoder = load_text_encoder(TextEncoderConfig(kind=text, max_tokens=77 if text == "clip" else 64))
+    from gr2_drivers.sim.dataset import has_expert_labels
+    rows = []
+    for d in episode_dirs:
+        rows += [(Path(d), r) for r in _episode_rows(Path(d)) if has_expert_labels(r)]
+    if not rows:
+        raise FileNotFoundError(f"no successful episodes in {list(map(str, episode_dirs))}")
+    rng = np.random.default_rng(seed)
+    n_var = 1 + shifts
+    total = sum(int(r["frames"]) for _, r in rows)
+    tokens = np.zeros((total, n_var, len(views), vq.config.tokens_per_frame), np.uint16)
+    streams = {k: [] for k in STREAMS}
+    instructions: list[str] = []
+    episodes = []
+    start, t0 = 0, time.monotonic()
+    bar = tqdm(total=len(rows), desc="tokenise", unit="ep", dynamic_ncols=True)
+    for folder, row in rows:
+        meta, st = load_episode(folder / row["dir"], mmap=True)
+        T = len(st["ee_pose"])
+        for v_i, view in enumerate(views):
+            frames = prepare_frames(np.asarray(st[VIEW_STREAM[view]]), res)
+            for var in range(n_var):
+                dx, dy = (0, 0) if var == 0 else rng.integers(-shift_px, shift_px + 1, size=2)
+                x = frames_to_tensor(shift_frames(frames, int(dx), int(dy)))
+                ids = torch.cat([vq.encode(c) for c in x.split(batch)]).flatten(1)
+                tokens[start:start + T, var, v_i] = ids.numpy().astype(np.uint16)
+        for k in STREAMS:
+            streams[k].append(np.asarray(st[k], np.float32))
+        if meta["instruction"] not in instructions:
+            instructions.append(meta["instruction"])
+        episodes.append({"source": str(folder), "dir": row["dir"], "task": meta.get("task"),
+                         "setting": meta.get("setting"), "seed": meta.get("seed"),
+                         "instruction": instructions.index(meta["instruction"]), "start": start,
+                         "length": T, "fps": meta["fps"]})
+        start += T
+        bar.update(1)
+    bar.close()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "tokens.npy", tokens[:start])
+    for k in STREAMS:
+        np.save(out / f"{k}.npy", np.concatenate(streams[k]))
+    np.save(out / "text.npy", torch.stack([encoder.encode(s) for s in instructions]).numpy().astype(np.float32))
+    meta = {"format": FORMAT, "vqgan": {"path": str(vqgan_ckpt), "fingerprint": vqgan_fingerprint(vqgan_ckpt),
+                                        "config": vq.config.__dict__ | {"ch_mult": list(vq.config.ch_mult)}},
+            "text_encoder": encoder.identity, "views": list(views), "resolution": res,
+            "n_img": vq.config.tokens_per_frame, "prepare_frame": {"crop": "centre square", "resample": RESAMPLE.name},
+            "variants": n_var, "shift_px": shift_px if shifts else 0, "seed": seed,
+            "instructions": instructions, "episodes": episodes, "frames": start,
+            "seconds": round(time.monotonic() - t0, 1)}
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+class TokenCacheReader:
+    """A token cache as an `EpisodeReader`: `Episode`s carry `tokens` (view -> (T, variants, n_img))
+    and `text` (the cached embedding) instead of frames. `episodes` selects a subset (indices)."""
+
+    def __init__(self, folder: str | Path, episodes: list[int] | None = None):
+        self.folder = Path(folder)
+        meta_file = self.folder / "meta.json"
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{meta_file} not found: {folder} is not a token cache")
+        self.meta = json.loads(meta_file.read_text())
+        if self.meta.get("format") != FORMAT:
+            raise ValueError(f"{folder}: format {self.meta.get('format')!r}, expected {FORMAT!r}")
+        self.tokens = np.load(self.folder / "tokens.npy", mmap_mode="r")
+        self.streams = {k: np.load(self.folder / f"{k}.npy") for k in STREAMS}
+        self.text = torch.as_tensor(np.load(self.folder / "text.npy"))
+        self.index = list(range(len(self.meta["episodes"]))) if episodes is None else list(episodes)
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        return tuple(self.meta["views"])
+
+    def check_compatible(self, config, vqgan_fingerprint_: str, text_identity: dict) -> None:
+        """Raise ValueError unless the cache was made with this tokenizer, text encoder and layout."""
+        problems = []
+        if self.meta["vqgan"]["fingerprint"] != vqgan_fingerprint_:
+            problems.append(f"VQGAN {self.meta['vqgan']['fingerprint']} != the model's {vqgan_fingerprint_}")
+        if self.meta["text_encoder"] != text_identity:
+            problems.append("text encoder identity differs")
+        if tuple(self.meta["views"]) != tuple(config.views):
+            problems.append(f"views {self.meta['views']} != {list(config.views)}")
+        if self.meta["n_img"] != config.n_img or self.meta["resolution"] != config.vqgan.resolution:
+            problems.append("token grid / resolution differ")
+        if problems:
+            raise ValueError(f"token cache {self.folder} does not fit this model: " + "; ".join(problems)
+                             + " (rebuild it with python -m gr2_policy.token_cache)")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int):
+        from .data import Episode
+        e = self.meta["episodes"][self.index[i]]
+        a, b = e["start"], e["start"] + e["length"]
+        tok = np.asarray(self.tokens[a:b])
+        ee, act = self.streams["ee_pose"][a:b], self.streams["action_ee_pose"][a:b]
+        grip = self.streams["gripper"][a:b]
+        return Episode(instruction=self.meta["instructions"][e["instruction"]], frames={},
+                       tokens={v: tok[:, :, k] for k, v in enumerate(self.views)},
+                       text=self.text[e["instruction"]],
+                       ee_position=ee[:, :3], ee_quaternion=ee[:, 3:], gripper_closed=gripper_closed(grip).astype(np.float32),
+                       gripper_command=self.streams["action_gripper"][a:b], dt=1.0 / float(e["fps"]),
+                       action_position=act[:, :3], action_quaternion=act[:, 3:],
+                       action_gripper=self.streams["action_gripper"][a:b])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gr2_contract.config import parse_with_config
+    p = argparse.ArgumentParser(prog="python -m gr2_policy.token_cache", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML file whose keys are defaults for these options")
+    p.add_argument("--episodes", nargs="+", help="SIM.md dataset folders")
+    p.add_argument("--vqgan", help="trained VQGAN checkpoint folder (frozen)")
+    p.add_argument("--out", help="cache folder")
+    p.add_argument("--views", default="head_camera,wrist_camera")
+    p.add_argument("--shifts", type=int, default=0, help="extra randomly shifted variants per frame")
+    p.add_argument("--shift-px", type=int, default=3, help="largest shift, pixels at the model resolution")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", default="minilm", choices=["minilm", "clip"])
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    args = parse_with_config(p, argv, required=("episodes", "vqgan", "out"))
+    meta = build_cache(args.episodes, args.vqgan, args.out, tuple(args.views.split(",")), args.shifts,
+                       args.shift_px, args.seed, args.text, threads=args.threads)
+    print(json.dumps({k: meta[k] for k in ("frames", "variants", "seconds")} | {
+        "episodes": len(meta["episodes"]), "instructions": len(meta["instructions"]),
+        "vqgan": meta["vqgan"]["fingerprint"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
