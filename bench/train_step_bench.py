@@ -50,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     vq, _ = load_vqgan(conf["vqgan"])
     model.reset_vqgan(vq)
     text = load_text_encoder(cfg.text)
-    cache = TokenCacheReader(conf["tokens"])
+    tokens = conf["tokens"] if isinstance(conf["tokens"], str) else conf["tokens"][0]
+    cache = TokenCacheReader(tokens)
     # the same episodes for both kinds: the cache's first N, and their recorded source folders
     eps = cache.meta["episodes"][:args.episodes]
-    cached = TokenCacheReader(conf["tokens"], list(range(len(eps))))
+    cached = TokenCacheReader(tokens, list(range(len(eps))))
     sources = sorted({e["source"] for e in eps})
     frame_readers = {s: SimDatasetReader(s, cfg.views, cfg.vqgan.resolution) for s in sources}
 

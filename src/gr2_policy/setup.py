@@ -1,6 +1,10 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 PACKAGE = "gr2_policy"
+# Shipped checkpoints (safetensors + JSON + training notes), installed to share/gr2_policy/checkpoints/<name>
+CHECKPOINTS = [(f"share/{PACKAGE}/{d}", sorted(glob(f"{d}/*"))) for d in sorted(glob("checkpoints/*"))]
 
 setup(
     name=PACKAGE,
@@ -9,6 +13,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        *CHECKPOINTS,
     ],
     install_requires=["setuptools"],
     zip_safe=True,

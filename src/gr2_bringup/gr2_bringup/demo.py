@@ -35,7 +35,7 @@ class DemoConfig:
     seed: int = 0
     duration: float = 40.0            # s of episode after the instruction is sent
     startup_timeout: float = 180.0    # s for every node to come up (model load included)
-    checkpoint: str = ""
+    checkpoint: str = ""              # "" = config/policy.yaml's (the shipped pick_cube policy)
     predict_frames_every: int = 3     # predicted frames every N chunks (video generation is slow on CPU)
     out: Path = Path("results")
     record: bool = True
@@ -360,7 +360,7 @@ def _count_rate(first, last, counter: str) -> float | None:
 def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, graph: Graph) -> dict:
     import gr2_contract as c
     ps, ws, ws0 = o.policy_status, o.wbc_status, o.wbc_at_start
-    trained = bool(cfg.checkpoint)
+    trained = bool(ps and ps.checkpoint and not ps.checkpoint.startswith("untrained:"))
     cameras = [c.image_topic(v) for v in c.CAMERAS] if cfg.watch_cameras else []   # not watched: no rate
     topics = [c.JOINT_STATES, *cameras, c.ROBOT_STATE, c.ACTION_CHUNK,
               c.JOINT_COMMAND, *c.PREDICTED_IMAGE.values(), c.POLICY_STATUS, c.WBC_STATUS]
@@ -371,8 +371,8 @@ def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, grap
         "policy": {
             "checkpoint": ps.checkpoint if ps else None, "trained": trained,
             "note": None if trained else
-            "UNTRAINED model (no checkpoint given): the pipeline runs end to end, but the robot is not "
-            "expected to solve the task. Train a policy (src/gr2_policy/README.md) and pass --checkpoint.",
+            "UNTRAINED model (untrained_preset): the pipeline runs end to end, but the robot is not "
+            "expected to solve the task. Leave the preset out to run the shipped checkpoint, or pass --checkpoint.",
             "chunks": o.counts.get(c.ACTION_CHUNK, 0),
             "inference_latency_p50_s": ps.latency_p50 if ps else None,
             "inference_latency_p95_s": ps.latency_p95 if ps else None,

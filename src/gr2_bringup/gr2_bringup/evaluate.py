@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     settings = vars(args) | {"delay_s": delay, "first_seed": first, "wall_s": round(time.monotonic() - t0, 1)}
     ident = fingerprint(args.checkpoint) if args.checkpoint else {"untrained_preset": args.untrained_preset}
-    write_results(args.out, "in_process", results, ident, settings)
+    write_results(args.out, "in_process", results, ident, settings,
+                  argv=["python", "-m", "gr2_bringup.evaluate", *(sys.argv[1:] if argv is None else argv)])
     print(f"wrote {args.out} ({len(results)} episodes, {settings['wall_s']} s)")
     return 0
 

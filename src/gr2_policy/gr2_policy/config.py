@@ -45,6 +45,8 @@ VQGAN_PRESETS: dict[str, VQGANConfig] = {
                         z_channels=32, embed_dim=32, codebook_size=64, disc_channels=16),
     # CPU-trainable default for sim frames: 64 px, f8 -> 8x8 tokens
     "small": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4)),
+    # the pick_cube recipe's: as small, 512 codes (small objects of six colours need their own codes)
+    "sim": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=512),
     # paper scale: f16 at 256 px -> 16x16 tokens (taming ImageNet f16 layout)
     "paper": VQGANConfig(resolution=256, channels=128, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2,
                          z_channels=256, embed_dim=256, codebook_size=1024, disc_channels=64,

@@ -126,10 +126,29 @@ class LoadedPolicy:
     trained: bool
 
 
+def resolve_checkpoint(checkpoint: str) -> str:
+    """A checkpoint folder from a path or a `package://<package>/<path>` URI (the ROS convention for
+    files a package installs; the shipped policy is `package://gr2_policy/checkpoints/pick_cube`).
+    Raises FileNotFoundError when the package or folder does not exist."""
+    from pathlib import Path
+    if not checkpoint.startswith("package://"):
+        return checkpoint
+    package, _, rel = checkpoint[len("package://"):].partition("/")
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    try:
+        path = Path(get_package_share_directory(package)) / rel
+    except PackageNotFoundError as err:
+        raise FileNotFoundError(f"checkpoint {checkpoint}: package {package!r} is not installed") from err
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint {checkpoint}: {path} does not exist")
+    return str(path)
+
+
 def load_runtime_policy(checkpoint: str, device: str = "cpu", precision: str = "fp32",
                         untrained_preset: str = "", seed: int = 0) -> LoadedPolicy:
-    """The policy the node runs: a trained checkpoint, or (only when asked for explicitly) an
-    untrained preset, which exercises the whole pipeline but cannot solve a task."""
+    """The policy the node runs: an untrained preset when one is named explicitly (it exercises the
+    whole pipeline but cannot solve a task; tests and benchmarks ask for it), else the checkpoint
+    (a folder or a package:// URI)."""
     import torch
 
     from .checkpoint import FORMAT, load_policy, read_meta
@@ -140,18 +159,19 @@ def load_runtime_policy(checkpoint: str, device: str = "cpu", precision: str = "
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     if precision not in dtypes:
         raise ValueError(f"precision {precision!r} must be one of {sorted(dtypes)}")
-    if checkpoint:
-        config = GR2Config.from_dict(read_meta(checkpoint, FORMAT)["config"])
-        text = load_text_encoder(config.text)
-        model, _ = load_policy(checkpoint, text_identity=text.identity, map_location=device)
-        source, trained = checkpoint, True
-    elif untrained_preset:
+    if untrained_preset:
         if untrained_preset not in PRESETS:
             raise ValueError(f"unknown model preset {untrained_preset!r}; known: {sorted(PRESETS)}")
         torch.manual_seed(seed)
         model = GR2(PRESETS[untrained_preset]())
         text = load_text_encoder(model.config.text)
         source, trained = f"untrained:{untrained_preset}", False
+    elif checkpoint:
+        path = resolve_checkpoint(checkpoint)
+        config = GR2Config.from_dict(read_meta(path, FORMAT)["config"])
+        text = load_text_encoder(config.text)
+        model, _ = load_policy(path, text_identity=text.identity, map_location=device)
+        source, trained = checkpoint, True
     else:
         raise ValueError("no checkpoint given: set the `checkpoint` parameter (checkpoint:=DIR), or "
                          "`untrained_preset` to run an untrained model that cannot solve tasks")

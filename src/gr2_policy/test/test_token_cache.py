@@ -1,0 +1,135 @@
+"""Token cache: the cached ids are exactly what per-step tokenisation gives, shift variants are
+real shifts, a cache made with another tokenizer is refused, and fine-tuning runs from it."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gr2_drivers.sim.dataset import write_episode
+from gr2_policy.checkpoint import save_vqgan
+from gr2_policy.config import VQGAN_PRESETS, get_config
+from gr2_policy.data import SimDatasetReader, WindowSampler, collate
+from gr2_policy.text_encoder import load_text_encoder
+from gr2_policy.token_cache import TokenCacheReader, build_cache, shift_frames, vqgan_fingerprint
+from gr2_policy.vqgan import VQGAN
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+
+
+def write_sim_dataset(folder: Path, n: int = 3, T: int = 9, size: int = 48, seed: int = 0) -> None:
+    """A SIM.md dataset of synthetic episodes (frames larger than the model's 32 px, so the data
+    path's resampling is exercised); one failed expert episode and one relabelled rollout."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        t = np.arange(T, dtype=np.float32)
+        frames = rng.integers(0, 255, (T, size, size, 3), dtype=np.uint8)
+        ee = np.tile([0.45, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0], (T, 1)).astype(np.float32)
+        ee[:, 0] += 0.01 * t
+        act = ee.copy()
+        act[:, 2] -= 0.02
+        streams = {"head_rgb": frames, "wrist_rgb": frames[:, ::-1].copy(), "joint_pos": np.zeros((T, 7), np.float32),
+                   "gripper": (t > T / 2).astype(np.float32) * 0.6, "ee_pose": ee, "action_ee_pose": act,
+                   "action_gripper": (t > T / 2 - 1).astype(np.float32)}
+        meta = {"instruction": ["pick up the red cube", "pick up the blue cube"][i % 2], "task": "pick_cube",
+                "skill": "pick", "setting": "simple", "seed": i, "success": i != 1, "fps": 10.0, "frames": T}
+        if i == 2:
+            meta |= {"success": False, "relabelled": True}
+        write_episode(folder, meta, streams)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    write_sim_dataset(root / "data")
+    torch.manual_seed(0)
+    save_vqgan(root / "vq", VQGAN(VQGAN_PRESETS["tiny"]).eval())
+    meta = build_cache([root / "data"], root / "vq", root / "tokens", shifts=2, shift_px=2, batch=8)
+    return root, meta
+
+
+def test_cache_keeps_successful_and_relabelled_episodes_only(setup):
+    root, meta = setup
+    seeds = [e["seed"] for e in meta["episodes"]]
+    assert seeds == [0, 2]                      # seed 1: failed expert episode, left out
+    assert meta["variants"] == 3 and meta["vqgan"]["fingerprint"] == vqgan_fingerprint(root / "vq")
+
+
+def test_cached_tokens_equal_per_step_tokenisation(setup):
+    """Variant 0 of the cache and the frame path (prepare_frame + VQGAN in collate) give the same
+    Batch: same ids, states, actions and text embedding."""
+    root, _ = setup
+    cfg = get_config("tiny", vqgan="tiny")
+    from gr2_policy.checkpoint import load_vqgan
+    vq, _ = load_vqgan(root / "vq")
+    text = load_text_encoder(cfg.text)
+    frames = SimDatasetReader(root / "data", cfg.views, cfg.vqgan.resolution)
+    cache = TokenCacheReader(root / "tokens")
+    assert len(frames) == len(cache) == 2
+    for i in range(2):
+        ef, ec = frames[i], cache[i]
+        ec.tokens = {v: t[:, :1] for v, t in ec.tokens.items()}      # variant 0 only
+        for end in (0, 4, ef.length - 1):
+            sf, sc = WindowSampler(frames, cfg, 0), WindowSampler(cache, cfg, 0)
+            bf = collate([sf.window(ef, end)], cfg, vq, text)
+            bc = collate([sc.window(ec, end)], cfg, vq, text)
+            assert torch.equal(bf.tokens, bc.tokens)
+            for k in ("state_pos", "state_quat", "gripper_closed", "actions", "text"):
+                assert torch.allclose(getattr(bf, k), getattr(bc, k), atol=1e-6), k
+
+
+def test_shift_variants_are_edge_padded_shifts(setup):
+    f = np.arange(2 * 6 * 6 * 3, dtype=np.uint8).reshape(2, 6, 6, 3)
+    s = shift_frames(f, 2, -1)
+    assert np.array_equal(s[:, 0:5, 2:], f[:, 1:6, 0:4])         # content moved right 2, up 1
+    assert np.array_equal(s[:, :, 0], s[:, :, 1])                 # edge repeated
+    assert shift_frames(f, 0, 0) is f
+    root, _ = setup
+    tok = np.load(root / "tokens" / "tokens.npy")
+    assert (tok[:, 1] != tok[:, 0]).any()                         # variants are not copies
+
+
+def test_cache_of_another_tokenizer_is_refused(setup):
+    root, _ = setup
+    cache = TokenCacheReader(root / "tokens")
+    cfg = get_config("tiny", vqgan="tiny")
+    text = load_text_encoder(cfg.text)
+    cache.check_compatible(cfg, vqgan_fingerprint(root / "vq"), text.identity)
+    with pytest.raises(ValueError, match="VQGAN"):
+        cache.check_compatible(cfg, "0" * 16, text.identity)
+
+
+def test_finetune_from_cache_with_validation_and_resume(setup, tmp_path):
+    root, _ = setup
+    out = tmp_path / "ft"
+    cmd = [sys.executable, "-m", "gr2_policy.train", "finetune", "--tokens", str(root / "tokens"), "--vqgan",
+           str(root / "vq"), "--model", "tiny", "--out", str(out), "--batch", "4", "--threads", "1",
+           "--val-fraction", "0.5", "--val-every", "2", "--val-batches", "1", "--warmup", "1"]
+    r = subprocess.run(cmd + ["--steps", "3"], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["step"] == 3 and np.isfinite(res["val_action_l1"])
+    meta = json.loads((out / "ckpt" / "config.json").read_text())
+    assert meta["extra"]["vqgan_fingerprint"] == vqgan_fingerprint(root / "vq")
+    r = subprocess.run(cmd + ["--steps", "5", "--resume"], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["step"] == 5
+
+
+def test_config_file_gives_defaults_and_rejects_unknown_keys(setup, tmp_path):
+    root, _ = setup
+    good = tmp_path / "ft.yaml"
+    good.write_text(f"tokens: {root / 'tokens'}\nvqgan: {root / 'vq'}\nmodel: tiny\nout: {tmp_path / 'o'}\n"
+                    "steps: 1\nbatch: 2\nval_fraction: 0.5\nval_batches: 1\n")
+    r = subprocess.run([sys.executable, "-m", "gr2_policy.train", "finetune", "--config", str(good), "--threads", "1"],
+                       env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stpes: 3\n")
+    r = subprocess.run([sys.executable, "-m", "gr2_policy.train", "finetune", "--config", str(bad)],
+                       env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown option(s) ['stpes']" in r.stderr

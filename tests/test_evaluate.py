@@ -1,0 +1,41 @@
+"""In-process closed-loop evaluator: a 2-episode smoke run checks the table and the JSON format
+(no success rate is asserted: success figures come from the evaluation command itself)."""
+import json
+import os
+import subprocess
+import sys
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1", MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
+
+
+def test_two_episode_smoke_run_writes_table_and_json(tmp_path):
+    out = tmp_path / "eval.json"
+    cmd = [sys.executable, "-m", "gr2_bringup.evaluate", "--untrained-preset", "tiny-sim", "--task", "pick_cube",
+           "--settings", "simple", "--episodes", "2", "--max-time", "1.5", "--delay", "0.1", "--out", str(out)]
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "| task | setting | instruction | policy success [95% CI] | expert, same seeds |" in r.stdout
+    assert "| pick_cube | simple | all | 0/2 0% [0, 66] | " in r.stdout      # untrained: Wilson [0, 66]
+    doc = json.loads(out.read_text())
+    (run,) = doc["runs"]
+    assert run["evaluator"] == "in_process" and run["checkpoint"] == {"untrained_preset": "tiny-sim"}
+    assert "gr2_bringup.evaluate" in run["command"] and "--episodes 2" in run["command"]
+    assert run["settings"]["delay_s"] == 0.1 and run["settings"]["first_seed"] == 100000
+    assert [e["seed"] for e in run["episodes"]] == [100000, 100001]
+    for e in run["episodes"]:
+        assert e["task"] == "pick_cube" and e["setting"] == "simple" and e["instruction"].startswith("pick up the")
+        assert e["success"] is False and isinstance(e["expert_success"], bool)
+        assert e["chunks"] > 3 and 1.4 < e["duration_s"] < 1.7
+    rows = {r_["instruction"]: r_ for r_ in run["summary"]}
+    assert rows["all"]["policy"]["episodes"] == 2 and rows["all"]["policy"]["ci95"] == [0.0, 0.6576]
+    # a second run of another setting keeps the first entry
+    r = subprocess.run([*cmd[:7], "--settings", "distractor", "--episodes", "1", "--max-time", "0.5",
+                        "--delay", "0.1", "--no-expert", "--out", str(out)], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(json.loads(out.read_text())["runs"]) == 2
+
+
+def test_training_seeds_are_refused(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gr2_bringup.evaluate", "--untrained-preset", "tiny-sim",
+                        "--first-seed", "10", "--out", str(tmp_path / "e.json")], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and "EVAL_FIRST_SEED" in r.stderr
