@@ -232,7 +232,7 @@ def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: di
         return VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride), None
     if args.tokens:
         train_parts, val_parts = [], []
-        for folder in args.tokens:          # several caches (e.g. demonstrations + a DAgger round)
+        for folder in ([args.tokens] if isinstance(args.tokens, str) else args.tokens):          # several caches (e.g. demonstrations + a DAgger round)
             full = TokenCacheReader(folder)
             full.check_compatible(cfg, model_vqgan_fp, text_identity)
             train_idx, val_idx = split_episodes(len(full), args.val_fraction)
