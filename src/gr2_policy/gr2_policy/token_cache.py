@@ -148,9 +148,10 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
 
 class TokenCacheReader:
     """A token cache as an `EpisodeReader`: `Episode`s carry `tokens` (view -> (T, variants, n_img))
-    and `text` (the cached embedding) instead of frames. `episodes` selects a subset (indices)."""
+    and `text` (the cached embedding) instead of frames. `episodes` selects a subset (indices);
+    `variants` > 0 uses only the first that many variants (1: no shift augmentation)."""
 
-    def __init__(self, folder: str | Path, episodes: list[int] | None = None):
+    def __init__(self, folder: str | Path, episodes: list[int] | None = None, variants: int = 0):
         self.folder = Path(folder)
         meta_file = self.folder / "meta.json"
         if not meta_file.is_file():
@@ -162,6 +163,8 @@ class TokenCacheReader:
         self.streams = {k: np.load(self.folder / f"{k}.npy") for k in STREAMS}
         self.text = torch.as_tensor(np.load(self.folder / "text.npy"))
         self.index = list(range(len(self.meta["episodes"]))) if episodes is None else list(episodes)
+        # 0: every cached variant; 1: the frames as recorded only (no shift augmentation)
+        self.variants = self.meta["variants"] if variants <= 0 else min(variants, self.meta["variants"])
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -189,7 +192,7 @@ class TokenCacheReader:
         from .data import Episode
         e = self.meta["episodes"][self.index[i]]
         a, b = e["start"], e["start"] + e["length"]
-        tok = np.asarray(self.tokens[a:b])
+        tok = np.asarray(self.tokens[a:b, :self.variants])
         ee, act = self.streams["ee_pose"][a:b], self.streams["action_ee_pose"][a:b]
         grip = self.streams["gripper"][a:b]
         return Episode(instruction=self.meta["instructions"][e["instruction"]], frames={},

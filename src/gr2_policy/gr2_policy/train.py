@@ -236,9 +236,9 @@ def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: di
             full = TokenCacheReader(folder)
             full.check_compatible(cfg, model_vqgan_fp, text_identity)
             train_idx, val_idx = split_episodes(len(full), args.val_fraction)
-            train_parts.append(TokenCacheReader(folder, train_idx))
-            if val_idx:
-                val_parts.append(TokenCacheReader(folder, val_idx))
+            train_parts.append(TokenCacheReader(folder, train_idx, variants=args.token_variants))
+            if val_idx:                     # validation on the frames as recorded (variant 0)
+                val_parts.append(TokenCacheReader(folder, val_idx, variants=1))
         return ConcatEpisodes(train_parts), (ConcatEpisodes(val_parts) if val_parts else None)
     if not args.episodes:
         raise SystemExit("give --tokens CACHE (python -m gr2_policy.token_cache) or --episodes DIR")
@@ -399,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--tokens", nargs="+", help="token cache folder(s) (python -m gr2_policy.token_cache): "
                                                        "no frozen model runs per step")
             s.add_argument("--val-fraction", type=float, default=0.05, help="episodes of the token cache held out for validation")
+            s.add_argument("--token-variants", type=int, default=0,
+                           help="use the first N token variants of the cache (0: all; 1: no shift augmentation)")
         s.add_argument("--model", dest="config_preset", default="tiny-sim",
                        help="model preset (tiny, tiny-sim, S, B, L, XL)")
         s.add_argument("--text", default="minilm", choices=["minilm", "clip"])
