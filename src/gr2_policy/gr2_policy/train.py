@@ -269,7 +269,10 @@ def train_policy(args, stage: str) -> dict:
     elif args.init:
         model, meta = load_policy(args.init)
     else:
-        config = get_config(args.config_preset, text=args.text)
+        if not args.vqgan:
+            raise SystemExit("give --vqgan CKPT (a trained tokenizer; the policy keeps it frozen)")
+        # a new policy is built around the given tokenizer: its resolution, grid and codebook
+        config = get_config(args.config_preset, text=args.text, vqgan=load_vqgan(args.vqgan)[0].config)
         config.text.path = args.text_path or ""
         model = GR2(config)
     cfg = model.config
@@ -278,8 +281,6 @@ def train_policy(args, stage: str) -> dict:
         vq, _ = load_vqgan(args.vqgan)
         model.reset_vqgan(vq)
         vq_fp = vqgan_fingerprint(args.vqgan)
-    elif not (args.init or args.resume):
-        raise SystemExit("give --vqgan CKPT (a trained tokenizer; the policy keeps it frozen)")
     text = load_text_encoder(cfg.text)
     if args.freeze_pretrained:   # paper sec. 3.5: pre-trained weights frozen, new parts trained
         for name, p in model.named_parameters():

@@ -118,6 +118,11 @@ def test_finetune_from_cache_with_validation_and_resume(setup, tmp_path):
     r = subprocess.run(cmd + ["--steps", "5", "--resume"], env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1])["step"] == 5
+    from gr2_policy.train_report import main as report
+    assert report([str(out), "--out", str(tmp_path / "report")]) == 0
+    summary = json.loads((tmp_path / "report" / "training.json").read_text())["runs"][0]
+    assert [s for s, _ in summary["scalars"]["finetune/action_l1"]] == [1, 2, 3, 4, 5]
+    assert "finetune_val/action_l1" in summary["final"] and (tmp_path / "report" / "training.png").stat().st_size > 0
 
 
 def test_config_file_gives_defaults_and_rejects_unknown_keys(setup, tmp_path):

@@ -1,0 +1,100 @@
+"""Training log summary of one or more runs: the TensorBoard scalars as JSON and a loss plot.
+
+    python -m gr2_policy.train_report runs/pick_cube/finetune runs/pick_cube/finetune_dagger1 \\
+        --out src/gr2_policy/checkpoints/pick_cube
+
+Reads every run's `tb/` event files (tensorboard's EventAccumulator), writes `training.json`
+(per run: every scalar as [step, value] pairs, thinned to at most `--points` per scalar, plus the
+final values and the wall time between the first and last event) and `training.png` (action L1
+and video cross-entropy, train and validation, and the learning rate, against the step).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def read_scalars(run: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """tag -> [(step, value, wall_time)] from the run's TensorBoard folder."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tb = run / "tb"
+    if not tb.is_dir():
+        raise FileNotFoundError(f"{tb} not found (a training run folder has tb/)")
+    acc = EventAccumulator(str(tb), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value, e.wall_time) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def summarise_run(run: Path, points: int = 200) -> dict:
+    scalars = read_scalars(run)
+    out = {"run": str(run), "scalars": {}, "final": {}}
+    walls = []
+    for tag, rows in scalars.items():
+        every = max(1, len(rows) // points)
+        out["scalars"][tag] = [[s, round(v, 6)] for s, v, _ in rows[::every]] + (
+            [[rows[-1][0], round(rows[-1][1], 6)]] if (len(rows) - 1) % every else [])
+        out["final"][tag] = round(rows[-1][1], 6)
+        walls += [rows[0][2], rows[-1][2]]
+    out["wall_s"] = round(max(walls) - min(walls), 1) if walls else None
+    return out
+
+
+def plot(summaries: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    offset = 0
+    for s in summaries:
+        name = Path(s["run"]).name
+        sc = s["scalars"]
+        for ax, (train_tag, val_tag, title) in zip(axes[:2], [
+                ("finetune/action_l1", "finetune_val/action_l1", "action L1 (normalised chunk)"),
+                ("finetune/video", "finetune_val/video", "video cross-entropy (next-frame tokens)")]):
+            if train_tag in sc:
+                st, v = zip(*sc[train_tag])
+                ax.plot([x + offset for x in st], v, lw=0.8, alpha=0.6, label=f"{name} train")
+            if val_tag in sc:
+                st, v = zip(*sc[val_tag])
+                ax.plot([x + offset for x in st], v, "o-", ms=3, label=f"{name} validation")
+            ax.set_title(title)
+            ax.set_xlabel("step")
+        if "finetune/lr" in sc:
+            st, v = zip(*sc["finetune/lr"])
+            axes[2].plot([x + offset for x in st], v, label=name)
+            axes[2].set_title("learning rate")
+            axes[2].set_xlabel("step")
+        steps = [p[0] for tag in sc.values() for p in tag]
+        offset += max(steps) if steps else 0
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gr2_policy.train_report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", type=Path, help="training run folders, in training order")
+    p.add_argument("--out", type=Path, required=True, help="folder for training.json and training.png")
+    p.add_argument("--points", type=int, default=200)
+    args = p.parse_args(argv)
+    summaries = [summarise_run(r, args.points) for r in args.runs]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "training.json").write_text(json.dumps({"runs": summaries}, indent=1) + "\n")
+    plot(summaries, args.out / "training.png")
+    for s in summaries:
+        f = s["final"]
+        print(f"{s['run']}: {s['wall_s']} s; final " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(f.items())
+                                                            if k.startswith(("finetune/", "finetune_val/"))))
+    print(f"wrote {args.out / 'training.json'} and {args.out / 'training.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
