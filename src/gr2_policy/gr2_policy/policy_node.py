@@ -87,6 +87,7 @@ class PolicyNode(Node):
         self._wake = threading.Event()
         self._shutdown = threading.Event()
         self.instruction = ""
+        self.episode = 0           # +1 per instruction message: a new episode, even with the same text
         self.state = PolicyStatus.STATE_IDLE
         self.message = "" if self.loaded.trained else f"UNTRAINED model ({self.loaded.source}): cannot solve tasks"
         self.sequence = 0
@@ -140,6 +141,7 @@ class PolicyNode(Node):
             return
         with self._lock:
             self.instruction = text
+            self.episode += 1
             self.sequence = 0
             self.chunks_published = 0
             self.loaded.policy.reset()
@@ -195,6 +197,7 @@ class PolicyNode(Node):
                     self.state, self.message = PolicyStatus.STATE_WAITING, reason
                     continue
                 self.clock.started(now)
+                episode = self.episode
                 sequence = self.sequence
                 want_frames = self.predict_frames_every > 0 and sequence % self.predict_frames_every == 0
             try:
@@ -207,7 +210,12 @@ class PolicyNode(Node):
                     self.state, self.message = PolicyStatus.STATE_ERROR, f"inference failed: {err}"
                 continue
             with self._lock:
-                if instruction != self.instruction:  # switched or stopped while inferring: drop it
+                if episode != self.episode or instruction != self.instruction:
+                    # A new instruction or a stop while inferring: drop the result and clear the
+                    # history again (predict() appended the old episode's observation, possibly after
+                    # the instruction callback's reset). Only this thread predicts, so the new
+                    # episode has no observation of its own in it yet.
+                    self.loaded.policy.reset()
                     continue
                 self.clock.finished(obs.stamp, self.now())
                 self.sequence += 1

@@ -308,7 +308,8 @@ def train_policy(args, stage: str) -> dict:
     extra = {"stage": stage, "vqgan_fingerprint": vq_fp,
              "data": getattr(args, "tokens", None) or getattr(args, "episodes", None) or getattr(args, "videos", None),
              "init": args.init, "train_episodes": len(reader)}
-    while step < args.steps:
+    end = min(args.steps, args.halt_at) if getattr(args, "halt_at", 0) else args.steps
+    while step < end:
         t0 = _time.perf_counter()
         lr = lr_at(step, args)
         for g in opt.param_groups:
@@ -332,7 +333,7 @@ def train_policy(args, stage: str) -> dict:
             writer.add_scalar(f"{stage}/lr", lr, step)
             writer.add_scalar(f"{stage}/step_s", step_times[-1], step)
             writer.add_scalar(f"{stage}/data_s", t1 - t0, step)
-        if val_batches and (step % args.val_every == 0 or step == args.steps):
+        if val_batches and (step % args.val_every == 0 or step == end):
             val = validation_loss(model, val_batches)
             if writer:
                 for k, v in val.items():
@@ -340,7 +341,7 @@ def train_policy(args, stage: str) -> dict:
         bar.update(1)
         bar.set_postfix(loss=f"{last['loss']:.3f}", act=f"{last['action_l1']:.3f}",
                         **({"val_act": f"{val['action_l1']:.3f}"} if val else {}))
-        if rank == 0 and (step % args.save_every == 0 or step == args.steps):
+        if rank == 0 and (step % args.save_every == 0 or step == end):
             save_policy(out / "ckpt", model, text.identity, extra | {"step": step, "losses": last, "val": val})
             torch.save({"opt": opt.state_dict(), "step": step}, state_file)
     bar.close()
@@ -413,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--warmup", type=int, default=100)
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")
         s.add_argument("--val-every", type=int, default=200)
+        s.add_argument("--halt-at", type=int, default=0, help="stop at this step while the LR schedule runs to "
+                                                               "--steps (ablations compared early; resumable)")
         s.add_argument("--val-batches", type=int, default=4)
         s.add_argument("--save-rank-weights", action="store_true")
     return p
