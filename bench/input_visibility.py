@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", default="pick_cube")
     p.add_argument("--settings", nargs="+", default=["simple", "distractor"])
     p.add_argument("--episodes", type=int, default=20, help="per setting")
+    p.add_argument("--head-camera", type=float, nargs=7, metavar=("X", "Y", "Z", "LX", "LY", "LZ", "FOVY"),
+                   help="measure another head-camera framing (pos, lookat, fovy deg) instead of config/sim.yaml's")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "visibility.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -90,7 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     vq, _ = load_vqgan(args.vqgan)
     vq.eval()
     R = vq.config.resolution
-    world = World(load_sim_config())
+    sim_config = load_sim_config()
+    if args.head_camera:
+        import dataclasses
+        h = args.head_camera
+        sim_config.cameras = [dataclasses.replace(c, pos=tuple(h[:3]), lookat=tuple(h[3:6]), fovy_deg=h[6])
+                              if c.name == "head_camera" else c for c in sim_config.cameras]
+        sim["head_camera.pos"], sim["head_camera.lookat"], sim["head_camera.fovy_deg"] = h[:3], h[3:6], h[6]
+    world = World(sim_config)
     palette = np.array(list(COLORS.values()))
     names = list(COLORS)
     rows: list[dict] = []
