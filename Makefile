@@ -11,7 +11,8 @@ PYTEST_ARGS ?=
 # What a colcon rebuild depends on. Python sources are symlinked (--symlink-install) and need none.
 BUILD_INPUTS := $(shell find src config launch -not -path '*/__pycache__*' \( -name package.xml -o -name setup.py \
 	-o -name setup.cfg -o -name CMakeLists.txt -o -name '*.cpp' -o -name '*.msg' -o -name '*.srv' -o -path '*/resource/*' \
-	-o -name '*.yaml' -o -name '*.rviz' -o -name '*.launch.py' -o -path '*/gr2_contract/*.py' \) -type f 2>/dev/null)
+	-o -name '*.yaml' -o -name '*.rviz' -o -name '*.launch.py' -o -path '*/gr2_contract/*.py' \
+	-o -path '*/checkpoints/*' \) -type f 2>/dev/null)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup apt venv build test demo up bench-wbc bench-policy bench-e2e bench-train clean distclean

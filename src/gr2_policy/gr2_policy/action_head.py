@@ -56,6 +56,11 @@ class CVAEActionHead(nn.Module):
         # gripper channel is a probability-like command in 0..1
         return torch.cat([out[..., :9], torch.sigmoid(out[..., 9:])], dim=-1)
 
+    def prior_l1(self, h: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """L1 of the chunk decoded from the prior mean z = 0, as at inference (validation metric)."""
+        h, target = h[mask], target[mask]
+        return F.l1_loss(self.decode(h), target) if h.shape[0] else h.sum() * 0.0
+
     def loss(self, h: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
         """h (N, d), target (N, k, 10), mask (N,) bool -> (L1, KL) averaged over valid rows."""
         h, target = h[mask], target[mask]

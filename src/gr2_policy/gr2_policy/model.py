@@ -140,9 +140,11 @@ class GR2(nn.Module):
             video = logits.sum() * 0.0
         out = {"video": video}
         if b.actions is not None:
-            l1, kl = self.action_head.loss(self.act_hidden(h, S).flatten(0, 1).float(),
-                                           b.actions.flatten(0, 1), b.action_valid.flatten())
+            act = self.act_hidden(h, S).flatten(0, 1).float()
+            l1, kl = self.action_head.loss(act, b.actions.flatten(0, 1), b.action_valid.flatten())
             out["action_l1"], out["kl"] = l1, kl
+            if not self.training:       # what inference gets: the chunk from z = 0
+                out["action_l1_prior"] = self.action_head.prior_l1(act, b.actions.flatten(0, 1), b.action_valid.flatten())
         else:
             out["action_l1"] = out["kl"] = video * 0.0
         out["loss"] = c.loss_video * video + c.loss_action * out["action_l1"] + c.loss_kl * out["kl"]

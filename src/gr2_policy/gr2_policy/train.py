@@ -276,6 +276,9 @@ def train_policy(args, stage: str) -> dict:
         config.text.path = args.text_path or ""
         model = GR2(config)
     cfg = model.config
+    for name in ("loss_video", "loss_action", "loss_kl"):     # loss weights: the config's unless given
+        if getattr(args, name, None) is not None:
+            setattr(cfg, name, float(getattr(args, name)))
     vq_fp = meta.get("extra", {}).get("vqgan_fingerprint", "")
     if args.vqgan:
         vq, _ = load_vqgan(args.vqgan)
@@ -414,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--warmup", type=int, default=100)
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")
         s.add_argument("--val-every", type=int, default=200)
+        for name, what in (("video", "next-frame cross-entropy"), ("action", "action L1"), ("kl", "cVAE KL")):
+            s.add_argument(f"--loss-{name}", type=float, default=None,
+                           help=f"weight of the {what} (default: the model config's; stored in the checkpoint)")
         s.add_argument("--halt-at", type=int, default=0, help="stop at this step while the LR schedule runs to "
                                                                "--steps (ablations compared early; resumable)")
         s.add_argument("--val-batches", type=int, default=4)
