@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     conf = yaml.safe_load(Path(args.config).read_text())
     batch = args.batch or int(conf["batch"])
-    cfg = get_config(conf.get("model", "tiny-sim"))
-    model = GR2(cfg)
     vq, _ = load_vqgan(conf["vqgan"])
+    cfg = get_config(conf.get("model", "tiny-sim"), vqgan=vq.config)   # built around the tokenizer, as finetune does
+    model = GR2(cfg)
     model.reset_vqgan(vq)
     text = load_text_encoder(cfg.text)
     tokens = conf["tokens"] if isinstance(conf["tokens"], str) else conf["tokens"][0]

@@ -42,36 +42,20 @@ def main(argv: list[str] | None = None) -> int:
 
     import mujoco
     import torch
-    from gr2_contract.config import config_dir
     from gr2_drivers.sim.dataset import write_episode
     from gr2_drivers.sim.expert import ScriptedExpert, StepTarget
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, tcp_rotation
-    from gr2_drivers.sim.world import World, load_sim_config
     from gr2_policy.checkpoint import fingerprint
-    from gr2_policy.runtime import load_runtime_policy
-    from gr2_wbc.config import load_controller_config
-    from gr2_wbc.controller import Controller
-    from gr2_wbc.robot_model import RobotModel
     from tqdm import tqdm
 
-    from .evaluate import EvalConfig, LockstepEpisode, e2e_delay, load_sim_params, runtime_config_from_policy_yaml
+    from .evaluate import build_runner
 
     torch.set_num_threads(args.threads)
     last_seed = args.first_seed + args.episodes * len(args.settings)
     if last_seed > EVAL_FIRST_SEED:
         p.error(f"seeds up to {last_seed} reach the evaluation seeds (>= {EVAL_FIRST_SEED})")
-    delay = e2e_delay(config_dir().parent / "bench" / "results" / "e2e.json") if args.delay == "e2e" else float(args.delay)
-    sim = load_sim_params()
-    size = (int(sim["image_width"]), int(sim["image_height"]))
-    cfg = EvalConfig(task=args.task, max_time=args.max_time, delay=delay, camera_rate=float(sim["camera_rate"]),
-                     image_size=size)
-    loaded = load_runtime_policy(args.checkpoint)
-    ctrl_cfg = load_controller_config()
-    ctrl_cfg.optimiser_process = False
-    robot = RobotModel.load(ctrl_cfg.model)
-    world = World(load_sim_config())
-    runner = LockstepEpisode(world, loaded.policy, lambda: Controller(ctrl_cfg, robot=robot),
-                             runtime_config_from_policy_yaml(), cfg)
+    runner, cfg = build_runner(args.checkpoint, "", args.task, args.max_time, args.delay)
+    world, size = runner.world, cfg.image_size
     out = Path(args.out)
     ident = fingerprint(args.checkpoint)
     bar = tqdm(total=args.episodes * len(args.settings), desc="dagger", unit="ep", dynamic_ncols=True)

@@ -175,6 +175,32 @@ def runtime_config_from_policy_yaml():
                             if f.name in params})
 
 
+def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: float,
+                 delay: str) -> tuple[LockstepEpisode, EvalConfig]:
+    """The lockstep runner the evaluator and DAgger share: the policy (checkpoint or untrained
+    preset), the WBC controller of config/wbc.yaml (optimiser in this process), the sim world and
+    cameras of config/sim.yaml, the policy node's runtime rules of config/policy.yaml. `delay`:
+    seconds, or "e2e" = the frame -> chunk p50 of bench/results/e2e.json."""
+    from gr2_contract.config import config_dir
+    from gr2_drivers.sim.world import World, load_sim_config
+    from gr2_policy.runtime import load_runtime_policy
+    from gr2_wbc.config import load_controller_config
+    from gr2_wbc.controller import Controller
+    from gr2_wbc.robot_model import RobotModel
+
+    seconds = e2e_delay(config_dir().parent / "bench" / "results" / "e2e.json") if delay == "e2e" else float(delay)
+    sim = load_sim_params()
+    cfg = EvalConfig(task=task, max_time=max_time, delay=seconds, camera_rate=float(sim["camera_rate"]),
+                     image_size=(int(sim["image_width"]), int(sim["image_height"])))
+    loaded = load_runtime_policy(checkpoint or "", untrained_preset=untrained_preset)
+    ctrl_cfg = load_controller_config()
+    ctrl_cfg.optimiser_process = False     # one process: the optimiser runs in the caller (same code)
+    robot = RobotModel.load(ctrl_cfg.model)
+    runner = LockstepEpisode(World(load_sim_config()), loaded.policy, lambda: Controller(ctrl_cfg, robot=robot),
+                             runtime_config_from_policy_yaml(), cfg)
+    return runner, cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     from gr2_contract.config import parse_with_config
     p = argparse.ArgumentParser(prog="python -m gr2_bringup.evaluate", description=__doc__,
@@ -200,33 +226,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
-    from gr2_drivers.sim.world import World, load_sim_config
     from gr2_policy.checkpoint import fingerprint
-    from gr2_policy.runtime import load_runtime_policy
-    from gr2_wbc.config import load_controller_config
-    from gr2_wbc.controller import Controller
-    from gr2_wbc.robot_model import RobotModel
     from tqdm import tqdm
 
     torch.set_num_threads(args.threads)
     first = EVAL_FIRST_SEED if args.first_seed is None else args.first_seed
     if first < EVAL_FIRST_SEED and not args.allow_training_seeds:
         p.error(f"--first-seed {first} is below EVAL_FIRST_SEED {EVAL_FIRST_SEED}: those layouts are training data")
-    if args.delay == "e2e":
-        from gr2_contract.config import config_dir
-        delay = e2e_delay(config_dir().parent / "bench" / "results" / "e2e.json")
-    else:
-        delay = float(args.delay)
-    sim = load_sim_params()
-    cfg = EvalConfig(task=args.task, max_time=args.max_time, delay=delay, camera_rate=float(sim["camera_rate"]),
-                     image_size=(int(sim["image_width"]), int(sim["image_height"])))
-    loaded = load_runtime_policy(args.checkpoint or "", untrained_preset=args.untrained_preset)
-    ctrl_cfg = load_controller_config()
-    ctrl_cfg.optimiser_process = False     # one process: the optimiser runs in the caller (same code)
-    robot = RobotModel.load(ctrl_cfg.model)
-    world = World(load_sim_config())
-    episode = LockstepEpisode(world, loaded.policy, lambda: Controller(ctrl_cfg, robot=robot),
-                              runtime_config_from_policy_yaml(), cfg)
+    episode, cfg = build_runner(args.checkpoint, args.untrained_preset, args.task, args.max_time, args.delay)
+    world, delay = episode.world, cfg.delay
     results: list[EpisodeResult] = []
     bar = tqdm(total=len(args.settings) * args.episodes, desc="evaluate", unit="ep", dynamic_ncols=True)
     t0 = time.monotonic()

@@ -94,8 +94,10 @@ def validate(cfg: EvalConfig) -> None:
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, SETTINGS, TASKS
     if bool(cfg.checkpoint) == bool(cfg.untrained_preset):
         raise ValueError("give exactly one of --checkpoint DIR and --untrained-preset NAME")
-    if cfg.checkpoint and not Path(cfg.checkpoint).is_dir():
-        raise ValueError(f"checkpoint directory {cfg.checkpoint} does not exist")
+    if cfg.checkpoint:
+        from gr2_policy.checkpoint import resolve_checkpoint
+        if not Path(resolve_checkpoint(cfg.checkpoint)).is_dir():   # package:// URIs resolve too
+            raise ValueError(f"checkpoint directory {cfg.checkpoint} does not exist")
     if cfg.task not in TASKS:
         raise ValueError(f"unknown task {cfg.task!r}; known: {sorted(TASKS)}")
     if cfg.setting not in SETTINGS:
@@ -474,7 +476,8 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser = argparse.ArgumentParser(prog="python -m gr2_bringup.evaluate_graph",
                                      description=__doc__.split("\n\n")[0])
     policy = parser.add_mutually_exclusive_group(required=True)
-    policy.add_argument("--checkpoint", default="", help="GR-2 checkpoint directory for the policy node")
+    policy.add_argument("--checkpoint", default="", help="GR-2 checkpoint directory (or package:// URI) for the "
+                                                          "policy node")
     policy.add_argument("--untrained-preset", default="",
                         help="run this untrained model preset (e.g. tiny-sim) instead: tests the pipeline only")
     parser.add_argument("--task", default=d.task)
@@ -494,7 +497,7 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
     parser.add_argument("--log-dir", type=Path, default=d.log_dir)
     parser.add_argument("--domain-id", type=int, default=d.domain_id, help="0: random in 1..101")
     cfg = EvalConfig(**vars(parser.parse_args(argv)))
-    if cfg.checkpoint:
+    if cfg.checkpoint and not cfg.checkpoint.startswith("package://"):
         cfg.checkpoint = str(Path(cfg.checkpoint).resolve())   # the nodes may not share our cwd
     try:
         validate(cfg)

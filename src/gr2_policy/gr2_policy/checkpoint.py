@@ -49,15 +49,33 @@ def read_meta(path: str | Path, expected_format: str) -> dict:
     return meta
 
 
+def resolve_checkpoint(checkpoint: str) -> str:
+    """A checkpoint folder from a path or a `package://<package>/<path>` URI (the ROS convention for
+    files a package installs; the shipped policy is `package://gr2_policy/checkpoints/pick_cube`).
+    Raises FileNotFoundError when the package or folder does not exist."""
+    if not checkpoint.startswith("package://"):
+        return checkpoint
+    package, _, rel = checkpoint[len("package://"):].partition("/")
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    try:
+        path = Path(get_package_share_directory(package)) / rel
+    except PackageNotFoundError as err:
+        raise FileNotFoundError(f"checkpoint {checkpoint}: package {package!r} is not installed") from err
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint {checkpoint}: {path} does not exist")
+    return str(path)
+
+
 def fingerprint(path: str | Path) -> dict:
-    """What identifies a checkpoint folder in results: its path and the SHA-256 of its weights
-    and config files (first 16 hex digits of each, and of both together)."""
-    path = Path(path)
+    """What identifies a checkpoint folder in results: its path (as given, e.g. a package:// URI)
+    and the SHA-256 of its weights and config files (first 16 hex digits of each, and of both)."""
+    given = str(path)
+    path = Path(resolve_checkpoint(given))
     digests = {}
     for name in ("model.safetensors", "config.json"):
         digests[name] = hashlib.sha256((path / name).read_bytes()).hexdigest()
     both = hashlib.sha256("".join(digests[n] for n in sorted(digests)).encode()).hexdigest()
-    return {"path": str(path), "sha256": both[:16], **{n: d[:16] for n, d in digests.items()}}
+    return {"path": given, "sha256": both[:16], **{n: d[:16] for n, d in digests.items()}}
 
 
 def load_policy(path: str | Path, text_identity: dict | None = None,

@@ -126,24 +126,6 @@ class LoadedPolicy:
     trained: bool
 
 
-def resolve_checkpoint(checkpoint: str) -> str:
-    """A checkpoint folder from a path or a `package://<package>/<path>` URI (the ROS convention for
-    files a package installs; the shipped policy is `package://gr2_policy/checkpoints/pick_cube`).
-    Raises FileNotFoundError when the package or folder does not exist."""
-    from pathlib import Path
-    if not checkpoint.startswith("package://"):
-        return checkpoint
-    package, _, rel = checkpoint[len("package://"):].partition("/")
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-    try:
-        path = Path(get_package_share_directory(package)) / rel
-    except PackageNotFoundError as err:
-        raise FileNotFoundError(f"checkpoint {checkpoint}: package {package!r} is not installed") from err
-    if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint {checkpoint}: {path} does not exist")
-    return str(path)
-
-
 def load_runtime_policy(checkpoint: str, device: str = "cpu", precision: str = "fp32",
                         untrained_preset: str = "", seed: int = 0) -> LoadedPolicy:
     """The policy the node runs: an untrained preset when one is named explicitly (it exercises the
@@ -151,7 +133,7 @@ def load_runtime_policy(checkpoint: str, device: str = "cpu", precision: str = "
     (a folder or a package:// URI)."""
     import torch
 
-    from .checkpoint import FORMAT, load_policy, read_meta
+    from .checkpoint import FORMAT, load_policy, read_meta, resolve_checkpoint
     from .config import PRESETS, GR2Config
     from .model import GR2
     from .text_encoder import load_text_encoder
