@@ -6,7 +6,8 @@
 Reads every run's `tb/` event files (tensorboard's EventAccumulator), writes `training.json`
 (per run: every scalar as [step, value] pairs, thinned to at most `--points` per scalar, plus the
 final values and the wall time between the first and last event) and `training.png` (action L1
-and video cross-entropy, train and validation, and the learning rate, against the step).
+and video cross-entropy, train and validation, the action L1 decoded from the prior z = 0 as at
+inference where logged, and the learning rate, against the step).
 """
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def plot(summaries: list[dict], path: Path) -> None:
                 ax.plot([x + offset for x in st], v, "o-", ms=3, label=f"{name} validation")
             ax.set_title(title)
             ax.set_xlabel("step")
+        if "finetune_val/action_l1_prior" in sc:     # what inference gets (z = 0)
+            st, v = zip(*sc["finetune_val/action_l1_prior"])
+            axes[0].plot([x + offset for x in st], v, "s--", ms=3, label=f"{name} validation, prior z=0")
         if "finetune/lr" in sc:
             st, v = zip(*sc["finetune/lr"])
             axes[2].plot([x + offset for x in st], v, label=name)
