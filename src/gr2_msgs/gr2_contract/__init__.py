@@ -58,11 +58,13 @@ CAMERA_RATE_HZ = 30.0
 STATUS_RATE_HZ = 1.0
 
 # What a session recording (rosbag2, `record:=true`) contains: everything needed to replay the
-# policy's inputs and to turn the session into fine-tuning data.
+# policy's inputs and to turn the session into fine-tuning data, and the frames the policy
+# predicted (published only when `predict_frames_every` > 0), to set beside the real ones.
 RECORDED_TOPICS: tuple[str, ...] = (
     INSTRUCTION, JOINT_STATES, ROBOT_STATE, ACTION_CHUNK, JOINT_COMMAND, GRIPPER_COMMAND,
     POLICY_STATUS, WBC_STATUS, DIAGNOSTICS,
     *(image_topic(c) for c in CAMERAS), *(camera_info_topic(c) for c in CAMERAS),
+    *(PREDICTED_IMAGE[c] for c in CAMERAS),
 )
 
 
