@@ -22,6 +22,7 @@ def test_two_episode_smoke_run_writes_table_and_json(tmp_path):
     assert "gr2_bringup.evaluate" in run["command"] and "--episodes 2" in run["command"]
     assert run["settings"]["delay_s"] == 0.1 and run["settings"]["first_seed"] == 100000
     assert [e["seed"] for e in run["episodes"]] == [100000, 100001]
+    assert run["seeds"] == {"simple": [100000, 100001]} and run["checkpoint"] and run["command"]
     for e in run["episodes"]:
         assert e["task"] == "pick_cube" and e["setting"] == "simple" and e["instruction"].startswith("pick up the")
         assert e["success"] is False and isinstance(e["expert_success"], bool)

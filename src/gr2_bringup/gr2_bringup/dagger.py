@@ -20,8 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def main(argv: list[str] | None = None) -> int:
     from gr2_contract.config import parse_with_config
@@ -40,11 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = parse_with_config(p, argv, required=("checkpoint", "out"))
 
-    import mujoco
     import torch
-    from gr2_drivers.sim.dataset import write_episode
-    from gr2_drivers.sim.expert import ScriptedExpert, StepTarget
-    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, tcp_rotation
+    from gr2_drivers.sim.dataset import STREAMS, record_state, stack_streams, stream_shapes, write_episode
+    from gr2_drivers.sim.expert import ScriptedExpert
+    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
     from gr2_policy.checkpoint import fingerprint
     from tqdm import tqdm
 
@@ -62,29 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     seed, ok, n, t0 = args.first_seed, 0, 0, time.monotonic()
     for setting in args.settings:
         for _ in range(args.episodes):
-            streams: dict[str, list] = {k: [] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose",
-                                                        "action_ee_pose", "action_gripper")}
+            streams: dict[str, list] = {k: [] for k in STREAMS}
             expert = ScriptedExpert(world)
 
             def record(t: float, gripper_command: float) -> None:
-                pos, quat = world.ee_pose()
-                label: StepTarget = expert.relabel(gripper_command)
-                q = np.zeros(4)
-                mujoco.mju_mat2Quat(q, tcp_rotation(label.yaw).ravel())
-                streams["head_rgb"].append(world.render("head_camera", *size))
-                streams["wrist_rgb"].append(world.render("wrist_camera", *size))
-                streams["joint_pos"].append(world.joint_positions())
-                streams["gripper"].append(world.gripper_position())
-                streams["ee_pose"].append(np.concatenate([pos, quat]))
-                streams["action_ee_pose"].append(np.concatenate([label.pos, np.roll(q, -1)]))
-                streams["action_gripper"].append(label.gripper)
+                record_state(world, expert.relabel(gripper_command), streams, *size)
 
             result = runner.run(args.task, setting, seed, on_record=record, record_period=1.0 / args.fps)
-            arrays = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in streams.items()}
+            arrays = stack_streams(streams)
             meta = {"instruction": result.instruction, "task": args.task, "skill": world.task.skill,
                     "setting": setting, "seed": seed, "success": bool(result.success), "fps": args.fps,
                     "frames": len(arrays["joint_pos"]), "image_size": [size[1], size[0]], "relabelled": True,
-                    "policy": ident, "streams": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}}
+                    "policy": ident, "streams": stream_shapes(arrays)}
             write_episode(out, meta, arrays)
             ok += result.success
             n += 1

@@ -91,6 +91,14 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def seeds_by_setting(episodes: list[EpisodeResult]) -> dict[str, list[int]]:
+    """setting -> the evaluation seeds run in it, in order."""
+    out: dict[str, list[int]] = {}
+    for e in episodes:
+        out.setdefault(e.setting, []).append(int(e.seed))
+    return out
+
+
 def write_results(path: str | Path, evaluator: str, episodes: list[EpisodeResult], checkpoint: dict,
                   settings: dict, argv: list[str] | None = None) -> dict:
     """Add (or replace) this evaluator's entry for its task/setting pairs in the JSON file at
@@ -101,6 +109,7 @@ def write_results(path: str | Path, evaluator: str, episodes: list[EpisodeResult
         "command": " ".join(shlex.quote(a) for a in argv),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": checkpoint,
+        "seeds": seeds_by_setting(episodes),
         "settings": settings,
         "summary": summarise(episodes),
         "episodes": [asdict(e) for e in episodes],

@@ -38,16 +38,20 @@ LIFT_HEIGHT = 0.04    # m above its resting height: an object counts as lifted (
 
 @dataclass
 class EvalConfig:
+    """Set by `build_runner` from config/sim.yaml and the --delay option."""
+    delay: float                    # s from the observation (oldest frame) to the chunk at the WBC
+    camera_rate: float              # Hz, the sim node's camera_rate
+    image_size: tuple[int, int]     # (width, height), the sim node's image_width / image_height
     task: str = "pick_cube"
     max_time: float = 15.0          # s of simulated time per episode
-    delay: float = 0.13             # s from the observation (oldest frame) to the chunk at the WBC
-    camera_rate: float = 30.0       # Hz, from config/sim.yaml
-    image_size: tuple[int, int] = (224, 224)   # (width, height), from config/sim.yaml
     success_check_period: float = 0.1   # s
 
 
 def e2e_delay(path: Path) -> float:
-    """The frame -> chunk p50 of the last `make bench-e2e` (s)."""
+    """The frame -> chunk p50 of the last `make bench-e2e` (s). FileNotFoundError says what to do
+    where the workspace's bench/results is not at hand (an installed ROS host)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (written by `make bench-e2e`); pass --delay SECONDS")
     doc = json.loads(path.read_text())
     return float(doc["latency"]["frame_to_chunk"]["p50_ms"]) / 1000.0
 
@@ -68,7 +72,6 @@ class LockstepEpisode:
     def run(self, task: str, setting: str, seed: int, on_record=None, record_period: float = 0.1) -> EpisodeResult:
         """One episode. `on_record(t, gripper_command)`, if given, is called every `record_period`
         s of sim time before the control step (DAgger records and relabels the visited states)."""
-        from gr2_contract import CAMERAS
         from gr2_policy.runtime import ChunkClock, ObservationAssembler
         from gr2_wbc.trajectory import ChunkData
 

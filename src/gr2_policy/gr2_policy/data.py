@@ -131,22 +131,6 @@ class SimDatasetReader:
                        action_gripper=np.asarray(st["action_gripper"], np.float32))
 
 
-class ConcatEpisodes:
-    """Several EpisodeReaders as one (episode i of the concatenation, in order)."""
-    def __init__(self, readers: list[EpisodeReader]):
-        self.readers = list(readers)
-        self.offsets = np.cumsum([0] + [len(r) for r in self.readers])
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def __getitem__(self, i: int) -> Episode:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
-        return self.readers[k][i - int(self.offsets[k])]
-
-
 def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int) -> EpisodeReader:
     """SIM.md dataset if the folder has index.jsonl, else a folder of *.npz episodes."""
     if (Path(folder) / "index.jsonl").is_file():

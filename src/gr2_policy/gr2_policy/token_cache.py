@@ -41,7 +41,6 @@ from .model_input import RESAMPLE, gripper_closed, prepare_frames
 
 FORMAT = "gr2-token-cache/1"
 STREAMS = ("ee_pose", "gripper", "action_ee_pose", "action_gripper")
-VIEW_STREAM = {"head_camera": "head_rgb", "wrist_camera": "wrist_rgb"}
 
 
 def vqgan_fingerprint(ckpt: str | Path) -> str:
@@ -81,12 +80,14 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
 
     from .checkpoint import load_vqgan
     from .config import TextEncoderConfig
+    from .data import SimDatasetReader
     from .policy import frames_to_tensor
     from .text_encoder import load_text_encoder
 
     if threads:
         torch.set_num_threads(threads)
-    unknown = [v for v in views if v not in VIEW_STREAM]
+    view_stream = SimDatasetReader.STREAM_OF_VIEW
+    unknown = [v for v in views if v not in view_stream]
     if unknown:
         raise ValueError(f"the sim dataset has no stream for view(s) {unknown}")
     vq, _ = load_vqgan(vqgan_ckpt)
@@ -112,7 +113,7 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
         meta, st = load_episode(folder / row["dir"], mmap=True)
         T = len(st["ee_pose"])
         for v_i, view in enumerate(views):
-            frames = prepare_frames(np.asarray(st[VIEW_STREAM[view]]), res)
+            frames = prepare_frames(np.asarray(st[view_stream[view]]), res)
             for var in range(n_var):
                 dx, dy = (0, 0) if var == 0 else rng.integers(-shift_px, shift_px + 1, size=2)
                 x = frames_to_tensor(shift_frames(frames, int(dx), int(dy)))

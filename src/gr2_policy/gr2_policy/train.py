@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,11 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from torch.utils.data import ConcatDataset
 
 from .checkpoint import load_policy, load_vqgan, save_policy, save_vqgan
 from .config import VQGAN_PRESETS, get_config
-from .data import ConcatEpisodes, VideoClipReader, WindowSampler, collate, open_episodes
+from .data import VideoClipReader, WindowSampler, collate, open_episodes
 from .model import GR2
 from .policy import frames_to_tensor
 from .text_encoder import load_text_encoder
@@ -232,21 +234,24 @@ def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: di
         return VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride), None
     if args.tokens:
         train_parts, val_parts = [], []
-        for folder in ([args.tokens] if isinstance(args.tokens, str) else args.tokens):          # several caches (e.g. demonstrations + a DAgger round)
+        # several caches, e.g. demonstrations + a DAgger round
+        for folder in ([args.tokens] if isinstance(args.tokens, str) else args.tokens):
             full = TokenCacheReader(folder)
             full.check_compatible(cfg, model_vqgan_fp, text_identity)
             train_idx, val_idx = split_episodes(len(full), args.val_fraction)
             train_parts.append(TokenCacheReader(folder, train_idx, variants=args.token_variants))
             if val_idx:                     # validation on the frames as recorded (variant 0)
                 val_parts.append(TokenCacheReader(folder, val_idx, variants=1))
-        return ConcatEpisodes(train_parts), (ConcatEpisodes(val_parts) if val_parts else None)
+        return ConcatDataset(train_parts), (ConcatDataset(val_parts) if val_parts else None)
     if not args.episodes:
         raise SystemExit("give --tokens CACHE (python -m gr2_policy.token_cache) or --episodes DIR")
     return open_episodes(args.episodes, cfg.views, cfg.vqgan.resolution), None
 
 
 @torch.no_grad()
-def validation_loss(model: GR2, batches: list, ) -> dict:
+def validation_loss(model: GR2, batches: list) -> dict:
+    """Mean of every loss term over fixed batches, in eval mode (z = posterior mean, plus the
+    prior-decoded `action_l1_prior`)."""
     model.eval()
     sums: dict[str, float] = {}
     for b in batches:
@@ -256,7 +261,6 @@ def validation_loss(model: GR2, batches: list, ) -> dict:
 
 
 def train_policy(args, stage: str) -> dict:
-    import time as _time
     from .token_cache import vqgan_fingerprint
     device = args.device
     rank, world = setup_distributed(device)
@@ -311,14 +315,14 @@ def train_policy(args, stage: str) -> dict:
     extra = {"stage": stage, "vqgan_fingerprint": vq_fp,
              "data": getattr(args, "tokens", None) or getattr(args, "episodes", None) or getattr(args, "videos", None),
              "init": args.init, "train_episodes": len(reader)}
-    end = min(args.steps, args.halt_at) if getattr(args, "halt_at", 0) else args.steps
+    end = min(args.steps, args.halt_at) if args.halt_at else args.steps
     while step < end:
-        t0 = _time.perf_counter()
+        t0 = time.perf_counter()
         lr = lr_at(step, args)
         for g in opt.param_groups:
             g["lr"] = lr
         batch = collate(sampler.sample(args.batch), cfg, model.vqgan, text, device)
-        t1 = _time.perf_counter()
+        t1 = time.perf_counter()
         ddp.train()
         model.vqgan.eval()
         with _autocast(device, args.bf16):
@@ -328,7 +332,7 @@ def train_policy(args, stage: str) -> dict:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        step_times.append(_time.perf_counter() - t0)
+        step_times.append(time.perf_counter() - t0)
         last = {k: v.item() for k, v in losses.items()}
         if writer:
             for k, v in last.items():

@@ -55,6 +55,29 @@ def _pose_xyzw(target: StepTarget) -> np.ndarray:
     return np.concatenate([target.pos, np.roll(quat, -1)])
 
 
+def record_state(world: World, label: StepTarget, streams: dict[str, list], width: int, height: int) -> None:
+    """Append the current sim state (both cameras at width x height, joints, gripper, TCP pose)
+    and `label` (the expert's target for this state) to `streams` (lists keyed by STREAMS)."""
+    pos, quat = world.ee_pose()
+    streams["head_rgb"].append(world.render(HEAD_CAMERA, width, height))
+    streams["wrist_rgb"].append(world.render(WRIST_CAMERA, width, height))
+    streams["joint_pos"].append(world.joint_positions())
+    streams["gripper"].append(world.gripper_position())
+    streams["ee_pose"].append(np.concatenate([pos, quat]))
+    streams["action_ee_pose"].append(_pose_xyzw(label))
+    streams["action_gripper"].append(label.gripper)
+
+
+def stack_streams(streams: dict[str, list]) -> dict[str, np.ndarray]:
+    """Recorded lists -> the on-disk arrays (frames uint8, everything else float32)."""
+    return {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in streams.items()}
+
+
+def stream_shapes(streams: dict[str, np.ndarray]) -> dict[str, list]:
+    """meta.json's `streams` entry: shape and dtype of each stream."""
+    return {k: [list(v.shape), str(v.dtype)] for k, v in streams.items()}
+
+
 def record_episode(world: World, task: str, setting: str, seed: int, cfg: RecordConfig,
                    expert_cfg: ExpertConfig | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Reset to (task, setting, seed), run the expert, return (meta, streams)."""
@@ -66,14 +89,7 @@ def record_episode(world: World, task: str, setting: str, seed: int, cfg: Record
 
     def on_step(target: StepTarget) -> None:
         if step[0] % every == 0:
-            pos, quat = world.ee_pose()
-            frames["head_rgb"].append(world.render(HEAD_CAMERA, cfg.width, cfg.height))
-            frames["wrist_rgb"].append(world.render(WRIST_CAMERA, cfg.width, cfg.height))
-            frames["joint_pos"].append(world.joint_positions())
-            frames["gripper"].append(world.gripper_position())
-            frames["ee_pose"].append(np.concatenate([pos, quat]))
-            frames["action_ee_pose"].append(_pose_xyzw(target))
-            frames["action_gripper"].append(target.gripper)
+            record_state(world, target, frames, cfg.width, cfg.height)
         step[0] += 1
 
     perturb = None
@@ -81,7 +97,7 @@ def record_episode(world: World, task: str, setting: str, seed: int, cfg: Record
         perturb = DartNoise(cfg.dart_sigma, cfg.dart_yaw_sigma, control_dt=expert.cfg.control_dt)
         perturb.reset(np.random.default_rng([seed, 1]))   # its own stream: the layout stays the seed's
     success = expert.run(on_step, perturb)
-    streams = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in frames.items()}
+    streams = stack_streams(frames)
     recorded = len(streams["joint_pos"])
     if cfg.drop_idle:
         keep = ~idle_frames(streams)
@@ -89,8 +105,7 @@ def record_episode(world: World, task: str, setting: str, seed: int, cfg: Record
     meta = {"instruction": instruction, "task": task, "skill": world.task.skill, "setting": setting,
             "seed": int(seed), "success": bool(success), "fps": cfg.fps, "frames": len(streams["joint_pos"]),
             "recorded_frames": recorded, "dart_sigma": cfg.dart_sigma, "dart_yaw_sigma": cfg.dart_yaw_sigma,
-            "image_size": [cfg.height, cfg.width], "streams": {k: [list(v.shape), str(v.dtype)]
-                                                               for k, v in streams.items()}}
+            "image_size": [cfg.height, cfg.width], "streams": stream_shapes(streams)}
     return meta, streams
 
 
