@@ -18,7 +18,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from gr2_contract import ACTION_CHUNK, CAMERAS, INSTRUCTION, POLICY_STATUS, ROBOT_STATE, WBC_STATUS, image_topic
+from gr2_contract import ACTION_CHUNK, CAMERAS, INSTRUCTION, POLICY_STATUS, ROBOT_STATE, WBC_STATUS, image_topic, latched_qos
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
 pytestmark = pytest.mark.multiprocess
@@ -39,7 +39,7 @@ class Harness:
         self.cams = {c: self.node.create_publisher(Image, image_topic(c), 5) for c in CAMERAS}
         self.state = self.node.create_publisher(RobotState, ROBOT_STATE, 5)
         self.instr = self.node.create_publisher(String, INSTRUCTION, RELIABLE)
-        self.wbc = self.node.create_publisher(WbcStatus, WBC_STATUS, RELIABLE)
+        self.wbc = self.node.create_publisher(WbcStatus, WBC_STATUS, latched_qos())
         self.stamps: list[float] = []
 
     def now(self):
@@ -118,18 +118,36 @@ def test_policy_node_publishes_stamped_chunks_and_refuses_stale_input(node_proce
         new = [x for x in h.chunks[n:] if x.instruction == "open the drawer"]
         assert new and new[0].sequence == 0
 
-        # The WBC reports STOPPING (it serves /gr2/stop) -> the policy goes idle, no more chunks.
-        h.wbc.publish(WbcStatus(mode=WbcStatus.MODE_STOPPING))
+        # Over-long instruction: rejected with a reason on the status, and the previous task
+        # ends (the operator asked for something else); the node keeps running.
+        h.instr.publish(String(data="pick " * 500))
         h.spin_for(0.5, procs=node_processes)
         n = len(h.chunks)
-        h.spin_for(2.0, procs=node_processes)
-        assert len(h.chunks) <= n + 1  # at most one inference that was already in flight is dropped later
-        assert h.status[-1].state == PolicyStatus.STATE_IDLE
-
-        # Over-long instruction: rejected with a reason, node keeps running.
-        h.instr.publish(String(data="pick " * 500))
         h.spin_for(1.5, procs=node_processes)
-        assert "rejected" in h.status[-1].message
+        assert len(h.chunks) == n, "the previous task went on after a refused instruction"
+        assert "rejected" in h.status[-1].message and h.status[-1].state == PolicyStatus.STATE_IDLE
+
+        # The WBC reports STOPPING (it serves /gr2/stop), then STOPPED -> the policy goes idle at
+        # once, drops what is in flight, and stays idle while STOPPED repeats.
+        h.instr.publish(String(data="open the drawer"))
+        h.spin_for(2.0, procs=node_processes)
+        h.wbc.publish(WbcStatus(mode=WbcStatus.MODE_TRACKING))
+        h.spin_for(1.0, procs=node_processes)
+        n = len(h.chunks)
+        assert h.status[-1].state == PolicyStatus.STATE_RUNNING
+        h.wbc.publish(WbcStatus(mode=WbcStatus.MODE_STOPPING))
+        h.spin_for(0.3, procs=node_processes)
+        h.wbc.publish(WbcStatus(mode=WbcStatus.MODE_STOPPED))
+        h.spin_for(2.0, procs=node_processes)
+        assert len(h.chunks) == n, "a chunk was published after the WBC stopped"
+        assert h.status[-1].state == PolicyStatus.STATE_IDLE and "stopped" in h.status[-1].message
+        # A new instruction while the WBC still reports STOPPED (it resumes on the same message):
+        # the repeated STOPPED status does not cancel it.
+        h.instr.publish(String(data="pick up the red cube"))
+        h.spin_for(0.2, procs=node_processes)
+        h.wbc.publish(WbcStatus(mode=WbcStatus.MODE_STOPPED))
+        h.spin_for(2.0, procs=node_processes)
+        assert len(h.chunks) > n and h.status[-1].state == PolicyStatus.STATE_RUNNING
     finally:
         h.close()
     assert node_processes.stop(proc) == 0, node_processes.output(proc)[-3000:]

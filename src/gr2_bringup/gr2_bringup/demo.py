@@ -153,7 +153,7 @@ def _monitor(observed: Observed, live_topics: list[str]):
     what a recorded run does not watch live is read back from its bag (replay_bag).
     """
     import rclpy
-    from rclpy.qos import QoSDurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Bool, String
 
@@ -165,12 +165,11 @@ def _monitor(observed: Observed, live_topics: list[str]):
     rclpy.init(context=context)
     node = rclpy.create_node("gr2_demo_monitor", context=context)
     reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
-    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+    latched = c.latched_qos()
     sensor = qos_profile_sensor_data
     streams = {c.JOINT_STATES: (JointState, sensor), c.ROBOT_STATE: (RobotState, sensor),
                c.ACTION_CHUNK: (ActionChunk, reliable), c.JOINT_COMMAND: (JointCommand, sensor),
-               c.POLICY_STATUS: (PolicyStatus, reliable), c.WBC_STATUS: (WbcStatus, reliable),
+               c.POLICY_STATUS: (PolicyStatus, reliable), c.WBC_STATUS: (WbcStatus, latched),
                c.SIM_TASK_SUCCESS: (Bool, reliable), c.SIM_TASK_INSTRUCTION: (String, latched)}
     for cam in c.CAMERAS:
         streams[c.image_topic(cam)] = (Image, sensor)

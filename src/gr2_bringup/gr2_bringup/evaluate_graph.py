@@ -180,7 +180,7 @@ class GraphClient:
         import rclpy
         from rcl_interfaces.srv import SetParameters
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSDurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rclpy.signals import SignalHandlerOptions
         from std_msgs.msg import Bool, String
         from std_srvs.srv import Trigger
@@ -197,8 +197,7 @@ class GraphClient:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+        latched = c.latched_qos()
         self.success = False                 # task success seen since the instruction
         self.episode_active = False
         self.chunks = 0                      # action chunks received since the instruction
@@ -209,7 +208,7 @@ class GraphClient:
         self.node.create_subscription(ActionChunk, c.ACTION_CHUNK, self._on_chunk, reliable)
         self.node.create_subscription(PolicyStatus, c.POLICY_STATUS,
                                       lambda m: setattr(self, "policy_status", m), reliable)
-        self.node.create_subscription(WbcStatus, c.WBC_STATUS, lambda m: setattr(self, "wbc_status", m), reliable)
+        self.node.create_subscription(WbcStatus, c.WBC_STATUS, lambda m: setattr(self, "wbc_status", m), latched)
         self.node.create_subscription(String, c.SIM_TASK_INSTRUCTION,
                                       lambda m: setattr(self, "sim_instruction_seen", True), latched)
         self.instruction_pub = self.node.create_publisher(String, c.INSTRUCTION, reliable)

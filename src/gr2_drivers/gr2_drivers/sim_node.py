@@ -21,7 +21,7 @@ import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, String
@@ -109,9 +109,7 @@ class SimNode(Node):
                           for c in contract.CAMERAS}
         self.diag_pub = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, 10)
         self.success_pub = self.create_publisher(Bool, TASK_SUCCESS_TOPIC, 10)
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                             reliability=ReliabilityPolicy.RELIABLE)
-        self.instruction_pub = self.create_publisher(String, TASK_INSTRUCTION_TOPIC, latched)
+        self.instruction_pub = self.create_publisher(String, TASK_INSTRUCTION_TOPIC, contract.latched_qos())
         self.contacts_pub = self.create_publisher(SimContacts, CONTACTS_TOPIC, 10) if self.contacts_rate > 0 else None
         self.clock_pub = self.create_publisher(Clock, "/clock", 10) if self.mode == "lockstep" else None
         # Commands are a stream: best effort connects to reliable and best-effort publishers alike.

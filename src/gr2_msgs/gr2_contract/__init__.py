@@ -42,7 +42,8 @@ POLICY_STATUS = "/gr2/policy/status"
 WBC_STATUS = "/gr2/wbc/status"
 WBC_PLANNED_PATH = "/gr2/wbc/planned_path"
 WBC_MARKERS = "/gr2/wbc/markers"
-STOP_SERVICE = "/gr2/stop"
+STOP_SERVICE = "/gr2/stop"                          # std_srvs/Trigger: halt, then STOPPED until resumed
+RESUME_SERVICE = "/gr2/resume"                      # std_srvs/Trigger: end STOPPED (a new instruction does too)
 DIAGNOSTICS = "/diagnostics"
 
 # Simulation-only interfaces (the real robot has no equivalent; nothing outside sim and demo
@@ -66,6 +67,16 @@ RECORDED_TOPICS: tuple[str, ...] = (
     *(image_topic(c) for c in CAMERAS), *(camera_info_topic(c) for c in CAMERAS),
     *(PREDICTED_IMAGE[c] for c in CAMERAS),
 )
+
+
+def latched_qos(depth: int = 1):
+    """QoS of state that a late joiner must get at once: reliable, transient local, keep last.
+
+    Used for the WBC's status (its mode is the control authority the policy follows) and the
+    sim's task instruction. Volatile subscribers still match; they just miss the history.
+    """
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def stamp_seconds(stamp) -> float:

@@ -56,10 +56,19 @@ class CVAEActionHead(nn.Module):
         # gripper channel is a probability-like command in 0..1
         return torch.cat([out[..., :9], torch.sigmoid(out[..., 9:])], dim=-1)
 
-    def prior_l1(self, h: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """L1 of the chunk decoded from the prior mean z = 0, as at inference (validation metric)."""
+    def prior_error(self, h: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
+        """Validation metrics of the chunk decoded from the prior mean z = 0, as at inference.
+
+        Returns (L1 over the normalised chunk, mean distance between the predicted and target
+        LAST positions in normalised units; times pos_scale = metres).
+        """
         h, target = h[mask], target[mask]
-        return F.l1_loss(self.decode(h), target) if h.shape[0] else h.sum() * 0.0
+        if not h.shape[0]:
+            zero = h.sum() * 0.0
+            return zero, zero
+        pred = self.decode(h)
+        end = (pred[:, -1, :3] - target[:, -1, :3]).norm(dim=-1).mean()
+        return F.l1_loss(pred, target), end
 
     def loss(self, h: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
         """h (N, d), target (N, k, 10), mask (N,) bool -> (L1, KL) averaged over valid rows."""

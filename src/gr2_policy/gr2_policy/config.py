@@ -82,6 +82,11 @@ class GR2Config:
     pos_scale: float = 0.2          # metres: position deltas are divided by this
     workspace_scale: float = 1.0    # metres: absolute EE positions are divided by this
     views: tuple[str, ...] = ("head_camera", "wrist_camera")
+    # Image token embedding = learned per-id vector + (when True) a learned projection of the
+    # frozen VQGAN codebook vector of that id. Why: codes of a small object (a 5 px cube in an
+    # 8 px patch) are rare, so per-id vectors learn slowly; the codebook vectors already place
+    # codes of similar content near each other, which the projection shares across ids.
+    embed_codebook: bool = False
     loss_video: float = 1.0
     loss_action: float = 1.0
     loss_kl: float = 0.01

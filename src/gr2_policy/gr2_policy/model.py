@@ -59,6 +59,9 @@ class GR2(nn.Module):
         self.action_head = CVAEActionHead(d, c.chunk, c.latent_dim, c.cvae_layers)
         self.apply(self._init)
         self.vqgan = VQGAN(c.vqgan).requires_grad_(False)   # frozen tokenizer, own init
+        self.code_proj = None
+        if c.embed_codebook:
+            self.enable_codebook_embedding()
         for p in (self.view_emb, self.patch_emb, self.step_emb, self.act_emb):
             nn.init.normal_(p, std=0.02)
 
@@ -70,6 +73,27 @@ class GR2(nn.Module):
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
+
+    def enable_codebook_embedding(self) -> None:
+        """Add the projection of the frozen codebook vectors to the image token embedding.
+
+        Zero-initialised, so a trained policy it is added to starts out computing exactly what it
+        computed before (fine-tuning from a checkpoint built without it).
+        """
+        self.config.embed_codebook = True
+        self.code_proj = nn.Linear(self.config.vqgan.embed_dim, self.config.n_embd, bias=False)
+        nn.init.zeros_(self.code_proj.weight)
+        self.code_proj.to(self.tok_emb.weight.device)
+
+    def token_embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(...,) image token ids (codebook ids or missing_id) -> (..., d) content embedding."""
+        e = self.tok_emb(ids)
+        if self.code_proj is not None:
+            codebook = self.vqgan.quantizer.codebook.weight
+            known = ids < codebook.shape[0]                 # [MISSING] has no codebook vector
+            vec = codebook[ids.clamp(max=codebook.shape[0] - 1)] * known[..., None]
+            e = e + self.code_proj(vec.to(e.dtype))
+        return e
 
     def reset_vqgan(self, vqgan: VQGAN) -> None:
         """Install a trained tokenizer (its config must match)."""
@@ -85,7 +109,7 @@ class GR2(nn.Module):
         return self.step_start(s) + self.config.step_len - 1
 
     def image_embed(self, ids: torch.Tensor, step: int | torch.Tensor, view: int, patch: torch.Tensor) -> torch.Tensor:
-        return self.tok_emb(ids) + self.view_emb[view] + self.patch_emb[patch] + self.step_emb[step]
+        return self.token_embed(ids) + self.view_emb[view] + self.patch_emb[patch] + self.step_emb[step]
 
     def embed(self, b: Batch) -> torch.Tensor:
         """(B, 1 + S*step_len, d) input embeddings."""
@@ -95,7 +119,7 @@ class GR2(nn.Module):
             raise ValueError(f"tokens shape {tuple(b.tokens.shape)} does not fit config "
                              f"(<= {c.n_steps} steps, {len(c.views)} views, {c.n_img} tokens)")
         steps = self.step_emb[:S]
-        img = (self.tok_emb(b.tokens) + self.view_emb[None, None, :, None]
+        img = (self.token_embed(b.tokens) + self.view_emb[None, None, :, None]
                + self.patch_emb[None, None, None] + steps[None, :, None, None])       # B,S,V,N,d
         st = self.state(b.state_pos, b.state_quat, b.gripper_closed, b.state_valid) + steps[None]
         act = (self.act_emb + steps)[None].expand(B, S, -1)
@@ -144,7 +168,9 @@ class GR2(nn.Module):
             l1, kl = self.action_head.loss(act, b.actions.flatten(0, 1), b.action_valid.flatten())
             out["action_l1"], out["kl"] = l1, kl
             if not self.training:       # what inference gets: the chunk from z = 0
-                out["action_l1_prior"] = self.action_head.prior_l1(act, b.actions.flatten(0, 1), b.action_valid.flatten())
+                prior_l1, end_err = self.action_head.prior_error(act, b.actions.flatten(0, 1), b.action_valid.flatten())
+                out["action_l1_prior"] = prior_l1
+                out["action_end_error_m"] = end_err * c.pos_scale
         else:
             out["action_l1"] = out["kl"] = video * 0.0
         out["loss"] = c.loss_video * video + c.loss_action * out["action_l1"] + c.loss_kl * out["kl"]

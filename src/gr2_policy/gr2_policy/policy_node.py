@@ -5,8 +5,9 @@ never blocks. Chunks are stamped with the observation time (the oldest camera fr
 which the WBC uses to drop the part of a chunk that is already in the past. The next
 inference starts before the executing chunk runs out (see runtime.ChunkClock). A stale or
 missing input produces no chunk and says so in /gr2/policy/status. /gr2/stop is served by
-the WBC (the safety layer); this node follows the WBC's STOPPING mode and goes idle until
-the next instruction.
+the WBC (the safety layer, the one owner of control authority); this node follows the WBC's
+latched status: when the WBC enters STOPPING, STOPPED or FAULT it stops inferring, drops any
+chunk in flight and stays idle until the next instruction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
-                          ROBOT_STATE, WBC_STATUS, image_topic, stamp_seconds)
+                          ROBOT_STATE, WBC_STATUS, image_topic, latched_qos, stamp_seconds)
 from gr2_contract.node_main import spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
@@ -100,7 +101,8 @@ class PolicyNode(Node):
         self.pred_pubs = {v: self.create_publisher(Image, PREDICTED_IMAGE[v], 1) for v in model_cfg.views}
         self.create_subscription(String, INSTRUCTION, self._on_instruction, RELIABLE)
         self.create_subscription(RobotState, ROBOT_STATE, self._on_state, qos_profile_sensor_data)
-        self.create_subscription(WbcStatus, WBC_STATUS, self._on_wbc_status, RELIABLE)
+        self.create_subscription(WbcStatus, WBC_STATUS, self._on_wbc_status, latched_qos())
+        self._wbc_halted = False   # last WBC mode seen was a halt (acts on the transition only)
         for view in model_cfg.views:
             self.create_subscription(Image, image_topic(view), lambda m, v=view: self._on_image(v, m),
                                      qos_profile_sensor_data)
@@ -135,9 +137,14 @@ class PolicyNode(Node):
             if text:
                 self.loaded.policy.text.check(text)
         except ValueError as err:
+            # The previous task must not go on as if the operator had not asked for another one.
             self.get_logger().error(f"instruction rejected: {err}")
             with self._lock:
+                self.instruction = ""
+                self.episode += 1
+                self.state = PolicyStatus.STATE_IDLE
                 self.message = f"instruction rejected: {err}"
+            self.publish_status()
             return
         with self._lock:
             self.instruction = text
@@ -168,11 +175,17 @@ class PolicyNode(Node):
                                      bool(gripper_closed(msg.gripper_position)))
 
     def _on_wbc_status(self, msg: WbcStatus) -> None:
-        if msg.mode == WbcStatus.MODE_STOPPING and self.instruction:
+        # Only the transition into a halt counts: a status published before the WBC saw a new
+        # instruction (which resumes it) must not cancel that instruction here.
+        halted = msg.mode in (WbcStatus.MODE_STOPPING, WbcStatus.MODE_STOPPED, WbcStatus.MODE_FAULT)
+        entered, self._wbc_halted = halted and not self._wbc_halted, halted
+        if entered and self.instruction:
             with self._lock:
                 self.instruction = ""
+                self.episode += 1          # an inference in flight is dropped when it returns
                 self.state = PolicyStatus.STATE_IDLE
-                self.message = "stopped: the WBC received /gr2/stop; send a new instruction to resume"
+                self.message = (f"stopped: the WBC is {'faulted' if msg.mode == WbcStatus.MODE_FAULT else 'stopped'}"
+                                f" ({msg.message}); send a new instruction to resume")
             self.get_logger().warning(self.message)
             self.publish_status()
 

@@ -278,7 +278,10 @@ def train_policy(args, stage: str) -> dict:
         # a new policy is built around the given tokenizer: its resolution, grid and codebook
         config = get_config(args.config_preset, text=args.text, vqgan=load_vqgan(args.vqgan)[0].config)
         config.text.path = args.text_path or ""
+        config.embed_codebook = config.embed_codebook or args.embed_codebook
         model = GR2(config)
+    if args.embed_codebook and not model.config.embed_codebook:   # added to a policy built without it
+        model.enable_codebook_embedding()
     cfg = model.config
     for name in ("loss_video", "loss_action", "loss_kl"):     # loss weights: the config's unless given
         if getattr(args, name, None) is not None:
@@ -417,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--vqgan", help="trained VQGAN checkpoint folder")
         s.add_argument("--init", help="policy checkpoint to start from (e.g. the pre-trained one)")
         s.add_argument("--freeze-pretrained", action="store_true")
+        s.add_argument("--embed-codebook", action="store_true",
+                       help="image token embedding adds a projection of the frozen VQGAN codebook vector "
+                            "(GR2Config.embed_codebook; zero-initialised when added to an --init policy)")
         s.add_argument("--weight-decay", type=float, default=0.01)
         s.add_argument("--warmup", type=int, default=100)
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")

@@ -1,6 +1,13 @@
 """The whole-body controller core: chunk validation, reference switching, modes, the 200 Hz
 step and its statistics. ROS-free; the node and the benchmark drive it with their clocks.
 
+Control authority (WBC.md "Authority"): chunks move the arm only in IDLE, TRACKING and HOLDING.
+/gr2/stop -> STOPPING (halt within the acceleration limit) -> STOPPED, which holds until
+`resume` (the /gr2/resume service or a new instruction). A stale joint-state stream -> FAULT
+(halt, then stand still); when measurements return the controller re-synchronises to them and
+goes to STOPPED, never back into motion by itself. Chunks stamped before the last stop, fault or
+resume, and chunks whose sequence goes backwards within one stream, are refused.
+
 Threading: `submit_chunk` (subscriber thread) and `step` (control thread) may run
 concurrently. The expensive trajectory optimisation runs outside the lock; the new
 reference is installed to take over at `t_switch`, where it equals the old one in pose
@@ -32,6 +39,10 @@ class Mode(IntEnum):
     HOLDING = 2
     STOPPING = 3
     FAULT = 4
+    STOPPED = 5      # halted by /gr2/stop or after a fault; holds until resume()
+
+
+HALTED = (Mode.STOPPING, Mode.STOPPED, Mode.FAULT)   # modes in which no chunk is accepted
 
 
 @dataclass
@@ -123,7 +134,9 @@ class Controller:
         self._generation = 0
         self._last_chunk_stamp = -np.inf
         self._last_chunk_seq: int | None = None
-        self._stop_stamp = -np.inf
+        self._stop_stamp = -np.inf            # chunks stamped at or before this are refused
+        self._stop_cause = "/gr2/stop"
+        self._command_time = -np.inf          # time at which the last emitted command is valid
         self.optimise_time = 0.0          # s, moving average of the chunk optimisation time
         self._gripper_events: list[tuple[float, float]] = []
         self._gripper_sent: float | None = None
@@ -168,10 +181,16 @@ class Controller:
         if chunk.stamp < self._last_chunk_stamp:
             raise ChunkRejected(f"non-monotonic stamps: chunk {chunk.sequence} is "
                                 f"{self._last_chunk_stamp - chunk.stamp:.3f} s older than the executing one")
+        # A sequence may start again only with a new stream: after a resume, or once the last
+        # stream has gone stale (a restarted policy).
+        if (self._last_chunk_seq is not None and chunk.sequence <= self._last_chunk_seq
+                and now - self._last_chunk_stamp <= c.chunk_timeout):
+            raise ChunkRejected(f"sequence went backwards: chunk {chunk.sequence} after {self._last_chunk_seq} "
+                                f"(a dropped or replayed message, or a second publisher)")
         if chunk.stamp > now + c.future_stamp_tolerance:
             raise ChunkRejected(f"stamp {chunk.stamp - now:.3f} s in the future (clock mismatch?)")
         if chunk.stamp <= self._stop_stamp:
-            raise ChunkRejected("chunk predicts from an observation taken before /gr2/stop")
+            raise ChunkRejected(f"chunk predicts from an observation taken before the last {self._stop_cause}")
         norms = np.linalg.norm(chunk.quaternions, axis=1)
         if np.any(np.abs(norms - 1.0) > 1e-2):
             raise ChunkRejected(f"non-unit quaternion (norm {norms[np.argmax(np.abs(norms - 1))]:.3f})")
@@ -191,12 +210,12 @@ class Controller:
             for attempt in range(2):
                 with self._lock:
                     now_here = now + (time.perf_counter() - t_call)
+                    if self.mode in HALTED:
+                        raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self._halt_reason}")
                     if attempt == 0:
                         self.validate(chunk, now_here)
                     if self.q is None:
                         raise ChunkRejected("no joint state yet")
-                    if self.mode in (Mode.STOPPING, Mode.FAULT):
-                        raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self._halt_reason}")
                     # Switch once the optimisation is surely done, so the new reference starts
                     # from the state the executing one really has then (no jump): the configured
                     # lead, or twice the recent optimisation time if that is longer.
@@ -213,7 +232,7 @@ class Controller:
                 self.optimise_time = elapsed if self.optimise_time == 0.0 else 0.8 * self.optimise_time + 0.2 * elapsed
                 ref.chunk = (int(chunk.sequence), float(chunk.stamp))
                 with self._lock:
-                    if self.mode in (Mode.STOPPING, Mode.FAULT):
+                    if self.mode in HALTED:
                         raise ChunkRejected(f"controller is {self.mode.name.lower()}")
                     if generation != self._generation:
                         if attempt == 0:
@@ -247,19 +266,47 @@ class Controller:
 
     # --- commands -------------------------------------------------------------------------
     def stop(self, now: float) -> str:
-        """Smooth halt in joint space within stop_time, then hold. Chunks predicted from
-        observations before this instant are rejected afterwards."""
+        """Smooth halt in joint space within stop_time, then STOPPED until `resume`. Chunks
+        predicted from observations before this instant are rejected afterwards."""
         with self._lock:
-            self._stop_stamp = now
+            self._stop_stamp, self._stop_cause = now, "/gr2/stop"
             if self.q is None:
                 return "no joint state yet; nothing to stop"
+            if self.mode == Mode.FAULT:
+                return "faulted: already halted; stays stopped after recovery"
+            if self.mode in (Mode.STOPPING, Mode.STOPPED):
+                return f"already {self.mode.name.lower()}"
             self._start_halt(now, Mode.STOPPING, "stop requested")
             return "stopping"
+
+    def resume(self, now: float, why: str = "/gr2/resume") -> tuple[bool, str]:
+        """Give chunks authority again (a new instruction or /gr2/resume); returns (ok, message).
+
+        Only from STOPPED (or while already accepting chunks, where it starts a new stream):
+        chunks predicted from observations before `now` stay refused, and the sequence may
+        start again.
+        """
+        with self._lock:
+            if self.q is None:
+                return False, "no joint state yet"
+            if self.mode == Mode.FAULT:
+                return False, f"faulted ({self._halt_reason}); waits for joint states"
+            if self.mode == Mode.STOPPING:
+                return False, "still stopping; resume once stopped"
+            self._stop_stamp, self._stop_cause = now, why
+            self._last_chunk_seq = None
+            if self.mode == Mode.STOPPED:
+                self.mode, self.message = Mode.HOLDING, f"resumed by {why}: holding until a chunk arrives"
+            return True, "resumed"
 
     def _start_halt(self, now: float, mode: Mode, message: str) -> None:
         amax = self.robot.acceleration_limit
         duration = float(np.clip(np.max(np.abs(self.qd) / amax), self.cfg.period, self.cfg.stop_time))
-        self._halt = (now, self.qd.copy(), duration)
+        # The ramp starts where the last command left off (qd is valid at _command_time), not at
+        # the call: timed from the call, the first halt step would cut the speed by more than
+        # one period's worth of the acceleration limit.
+        t0 = self._command_time if np.isfinite(self._command_time) else now
+        self._halt = (min(t0, now + self.cfg.period), self.qd.copy(), duration)
         self._gripper_events = []
         self._generation += 1
         self.mode, self.message = mode, message
@@ -302,15 +349,23 @@ class Controller:
             self._start_halt(now, Mode.FAULT, f"joint states stale (> {cfg.joint_state_timeout * 1e3:.0f} ms)")
             self.faults += 1
         elif not stale and self.mode == Mode.FAULT and self._halt is None:
-            # measurements are back: continue from where the arm really is
+            # measurements are back: hold where the arm really is, and wait for an operator
             self._restart_from_measurement()
             self._hold_here(now)
-            self.mode, self.message = Mode.IDLE, f"joint states recovered ({self.faults} stale episodes so far)"
+            self._stop_stamp, self._stop_cause = now, "fault"
+            self.mode = Mode.STOPPED
+            self.message = self._halt_reason = (f"joint states recovered ({self.faults} stale episodes so far); "
+                                                f"stopped until a new instruction or /gr2/resume")
         elif not stale and np.max(np.abs(self._q_meas - self.q)) > cfg.resync_threshold:
             self._restart_from_measurement()
             self._hold_here(now)
-            self.mode, self.message = Mode.HOLDING, "arm did not follow the command; resynchronised"
+            if self.mode in (Mode.STOPPING, Mode.STOPPED):   # a stop stays a stop
+                self._halt = None
+                self.mode, self.message = Mode.STOPPED, "arm did not follow the halt; resynchronised, stopped"
+            else:
+                self.mode, self.message = Mode.HOLDING, "arm did not follow the command; resynchronised"
 
+        self._command_time = now + cfg.period
         if self._halt is not None:
             return self._halt_step(now)
         if self.mode == Mode.FAULT:
@@ -362,7 +417,8 @@ class Controller:
             self.qd = np.zeros(7)
             self._hold_here(now)
             if self.mode == Mode.STOPPING:
-                self.mode, self.message = Mode.HOLDING, "stopped by /gr2/stop; holding"
+                self.mode = Mode.STOPPED
+                self.message = self._halt_reason = "stopped by /gr2/stop; holding until a new instruction or /gr2/resume"
         return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
 
     def _gripper(self, now: float) -> float | None:

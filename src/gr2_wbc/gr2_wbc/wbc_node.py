@@ -3,7 +3,10 @@ gr2_wbc.controller).
 
 The control loop runs in its own thread with absolute deadlines on time.monotonic (a
 drifting rclpy timer would accumulate callback latency into the period); subscriptions,
-the stop service and the slow publishers (status, path, markers) run in the executor.
+the stop and resume services and the slow publishers (status, path, markers) run in the
+executor. The status is also published at once, from the control thread, on every mode change
+(latched): the policy follows STOPPING/STOPPED/FAULT within milliseconds, not at the 2 Hz rate.
+A new instruction on /gr2/instruction (or /gr2/resume) gives chunks authority again after a stop.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -37,7 +41,7 @@ from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, 
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
 from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
-from gr2_wbc.controller import Controller
+from gr2_wbc.controller import Controller, Mode
 from gr2_wbc.trajectory import ChunkData
 
 GRIPPER_STROKE_RAD = 0.8   # knuckle joint travel of the 2F-85 in the URDF (0 open .. 0.8 closed)
@@ -104,12 +108,16 @@ class WbcNode(Node):
         self.cmd_pub = self.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
         self.gripper_pub = self.create_publisher(GripperCommand, contract.GRIPPER_COMMAND, 10)
         self.state_pub = self.create_publisher(RobotState, contract.ROBOT_STATE, 10)
-        self.status_pub = self.create_publisher(WbcStatus, contract.WBC_STATUS, 10)
+        self.status_pub = self.create_publisher(WbcStatus, contract.WBC_STATUS, contract.latched_qos())
+        self._status_lock = threading.Lock()   # executor timer and control thread both publish it
+        self._last_mode: Mode | None = None
         self.path_pub = self.create_publisher(Path, contract.WBC_PLANNED_PATH, 5)
         self.marker_pub = self.create_publisher(MarkerArray, contract.WBC_MARKERS, 5)
         self.create_subscription(JointState, contract.JOINT_STATES, self.on_joint_state, qos_profile_sensor_data)
         self.create_subscription(ActionChunk, contract.ACTION_CHUNK, self.on_chunk, 10)
         self.create_service(Trigger, contract.STOP_SERVICE, self.on_stop)
+        self.create_service(Trigger, contract.RESUME_SERVICE, self.on_resume)
+        self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, 10)
         self.create_timer(1.0 / self.status_rate, self.publish_status)
         self.create_timer(1.0 / self.path_rate, self.publish_path)
 
@@ -172,6 +180,18 @@ class WbcNode(Node):
         self.get_logger().info(f"/gr2/stop: {response.message}")
         return response
 
+    def on_resume(self, request, response):
+        response.success, response.message = self.controller.resume(self.now(), contract.RESUME_SERVICE)
+        self.get_logger().info(f"/gr2/resume: {response.message}")
+        return response
+
+    def on_instruction(self, msg: String) -> None:
+        if not msg.data.strip():
+            return   # an empty instruction idles the policy; its chunks stop and the WBC holds
+        ok, why = self.controller.resume(self.now(), "new instruction")
+        if not ok:
+            self.get_logger().warn(f"new instruction does not resume: {why}")
+
     # --- the 200 Hz loop --------------------------------------------------------------------
     def control_loop(self) -> None:
         # SCHED_FIFO so the 200 Hz loop preempts other processes (Linux; root, CAP_SYS_NICE or rtprio)
@@ -192,6 +212,9 @@ class WbcNode(Node):
 
     def cycle(self, now: float) -> None:
         out = self.controller.step(now)
+        if out is not None and out.mode != self._last_mode:
+            self._last_mode = out.mode
+            self.publish_status()
         if out is not None:
             cmd = JointCommand()
             cmd.header.stamp = to_time_msg(now + self.cfg.period)
@@ -237,6 +260,12 @@ class WbcNode(Node):
 
     # --- monitoring -----------------------------------------------------------------------
     def publish_status(self) -> None:
+        # Snapshot and publish under one lock: a snapshot taken before a mode change must not
+        # be published after it (the topic is latched, the last message is the state).
+        with self._status_lock:
+            self._publish_status()
+
+    def _publish_status(self) -> None:
         s = self.controller.status()
         msg = WbcStatus()
         msg.header.stamp = self.get_clock().now().to_msg()

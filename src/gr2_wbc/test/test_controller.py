@@ -106,13 +106,51 @@ def test_stop_halts_smoothly_within_half_a_second(loop, robot):
     print(f"stop: {speed_before:.2f} rad/s -> rest after {at_rest[0] - t_stop:.3f} s")
     assert at_rest[0] - t_stop <= 0.5
     after = qd[t > t_stop]
-    assert np.all(np.abs(after[-1]) < 1e-9) and loop.c.mode == Mode.HOLDING
+    assert np.all(np.abs(after[-1]) < 1e-9) and loop.c.mode == Mode.STOPPED
     # smooth: no velocity step larger than the halt ramp allows
     assert np.abs(np.diff(qd[t > t_stop - 0.05], axis=0)).max() <= speed_before * loop.c.cfg.period / 0.05
-    # chunks computed from observations before the stop are not executed
-    ok, why = loop.c.submit_chunk(path_chunk(loop, t_stop - 0.01), loop.now)
-    assert not ok and "before /gr2/stop" in why
-    assert loop.c.submit_chunk(path_chunk(loop, loop.now), loop.now)[0]
+    # the stop sticks: a fresh chunk (a policy still inferring) is refused until resume()
+    loop.run(0.3)
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.01, seq=7), loop.now)
+    assert not ok and "stopped" in why
+    assert np.abs(loop.array("qd")[-60:]).max() < 1e-9
+    t_resume = loop.now
+    assert loop.c.resume(t_resume, "new instruction") == (True, "resumed")
+    assert loop.c.mode == Mode.HOLDING
+    # chunks computed from observations before the resume are not executed; a new stream may
+    # start its sequence again
+    ok, why = loop.c.submit_chunk(path_chunk(loop, t_resume - 0.01), loop.now)
+    assert not ok and "before the last new instruction" in why
+    loop.run(0.02)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now, seq=0), loop.now)[0]
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.25, 0.5, 0.75, 0.999])
+def test_halt_ramp_starts_from_the_last_command_not_the_call(loop, robot, phase):
+    """/gr2/stop arrives anywhere between two cycles: the first halt step still brakes within
+    the acceleration limit (the ramp is timed from the last command's time)."""
+    loop.run(0.02)
+    far = loop.home_pose.translation + np.array([0.0, 0.35, -0.1])
+    assert loop.c.submit_chunk(make_chunk(loop.now, [far] * 10, loop.quat, dt=0.1), loop.now)[0]
+    loop.run(0.4)
+    period = loop.c.cfg.period
+    loop.c.stop(loop.now - period + phase * period)   # the service call, between two cycles
+    loop.run(0.5)
+    qd = loop.array("qd")
+    accel = np.abs(np.diff(qd, axis=0)) / period
+    assert (accel / robot.acceleration_limit).max() <= 1.0 + 1e-6
+
+
+def test_a_sequence_going_backwards_is_refused_within_a_stream(loop):
+    loop.run(0.1)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now - 0.02, seq=30), loop.now)[0]
+    loop.run(0.1)
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.02, seq=2), loop.now)
+    assert not ok and "sequence went backwards" in why
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now - 0.01, seq=31), loop.now)[0]
+    # a restarted publisher (the last stream stale) may start again
+    loop.run(loop.c.cfg.chunk_timeout + 0.1)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now - 0.01, seq=0), loop.now)[0]
 
 
 def test_stale_chunks_decelerate_and_hold(loop):
@@ -139,7 +177,15 @@ def test_stale_joint_states_hold_and_report_then_recover(loop):
     ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now), loop.now)
     assert not ok and "fault" in why
     loop.run(0.05)                   # measurements back
-    assert loop.c.mode == Mode.IDLE
+    assert loop.c.mode == Mode.STOPPED and "recovered" in loop.c.message
+    # a fault never clears into motion by itself: the policy's next chunk is refused
+    loop.run(0.2)
+    ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now - 0.01, seq=5), loop.now)
+    assert not ok and "stopped" in why
+    assert np.abs(loop.array("qd")[-40:]).max() < 1e-9
+    assert loop.c.resume(loop.now)[0]
+    loop.run(0.02)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now, seq=0), loop.now)[0]
 
 
 def test_gripper_command_is_emitted_when_the_reference_reaches_it(loop):
@@ -228,7 +274,8 @@ def test_pick_and_place_chunks_are_tracked_within_5_mm_rms(loop):
     def feed(lp: Loop):
         if int(round(lp.now / lp.c.cfg.period)) % 60 == 0:
             stamp = lp.now - 0.03
-            chunk = make_chunk(stamp, [path(stamp + 0.1 * i - t0) for i in range(1, 11)], lp.quat, dt=0.1)
+            chunk = make_chunk(stamp, [path(stamp + 0.1 * i - t0) for i in range(1, 11)], lp.quat, dt=0.1,
+                               seq=int(round(lp.now / lp.c.cfg.period)))
             assert lp.c.submit_chunk(chunk, lp.now)[0]
         if t0 + 0.5 < lp.now < t0 + total:
             errors.append(np.linalg.norm(lp.c.robot.forward(lp.q).translation - path(lp.now - t0)))

@@ -18,6 +18,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
@@ -40,7 +41,10 @@ class Probe:
         n = self.node
         n.create_subscription(RobotState, contract.ROBOT_STATE, lambda m: self.states.append((time.monotonic(), m)),
                               qos_profile_sensor_data)
-        n.create_subscription(WbcStatus, contract.WBC_STATUS, self.status.append, 10)
+        n.create_subscription(WbcStatus, contract.WBC_STATUS,
+                              lambda m: self.status.append(m) or self.status_times.append(time.monotonic()),
+                              contract.latched_qos())
+        self.status_times: list[float] = []
         n.create_subscription(GripperCommand, contract.GRIPPER_COMMAND, self.grippers.append, 10)
         n.create_subscription(JointCommand, contract.JOINT_COMMAND, lambda m: self.commands.append(time.monotonic()),
                               qos_profile_sensor_data)
@@ -48,6 +52,7 @@ class Probe:
                               lambda m: self.joint_states.append((time.monotonic(), np.array(m.velocity[:7]))),
                               qos_profile_sensor_data)
         self.chunk_pub = n.create_publisher(ActionChunk, contract.ACTION_CHUNK, 10)
+        self.instruction_pub = n.create_publisher(String, contract.INSTRUCTION, 10)
         self.stop_client = n.create_client(Trigger, contract.STOP_SERVICE)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(n)
@@ -193,6 +198,34 @@ def test_closed_loop_with_the_sim(node_processes):
               f"{rest[0] - t_stop:.3f} s")
         assert moving_at_stop > 0.05
         assert rest[0] - t_stop < 0.5
+        # The mode change is published at once (latched), not at the 2 Hz status rate.
+        stopping = [t for t, m in zip(probe.status_times, probe.status) if t > t_stop and m.mode == WbcStatus.MODE_STOPPING]
+        assert stopping and stopping[0] - t_stop < 0.2, "STOPPING not reported within 0.2 s"
+        assert probe.status[-1].mode == WbcStatus.MODE_STOPPED
+
+        # The stop sticks: a policy that goes on publishing fresh chunks does not move the arm.
+        t_fresh = time.monotonic()
+        for _ in range(8):
+            seq += 1
+            probe.chunk_pub.publish(action_chunk(probe.now(), [p0 + (far - p0) * i / 10 for i in range(1, 11)],
+                                                 quat, 0.1, seq, [1.0] * 10))
+            time.sleep(0.1)
+        time.sleep(0.3)
+        peak = max(np.abs(v).max() for t, v in probe.joint_states if t > t_fresh)
+        print(f"stopped, fresh chunks for 0.8 s: peak joint speed {peak:.4f} rad/s")
+        assert peak < 0.01 and probe.status[-1].mode == WbcStatus.MODE_STOPPED
+        # A new instruction gives chunks authority again (sequence may start over).
+        probe.instruction_pub.publish(String(data="pick up the red cube"))
+        seq = 0
+
+        def moving_again() -> bool:
+            nonlocal seq
+            seq += 1
+            probe.chunk_pub.publish(action_chunk(probe.now(), [p0 + (far - p0) * i / 10 for i in range(1, 11)],
+                                                 quat, 0.1, seq, [1.0] * 10))
+            time.sleep(0.2)
+            return np.abs(probe.joint_states[-1][1]).max() > 0.05
+        wait_for(moving_again, 10, period=0.0, what="motion after a new instruction")
         # The loop targets 200 Hz; with the sim, this test and the WBC sharing 2 cores, overrun cycles
         # are skipped (not bunched), so fewer arrive. The rate and misses are measured by
         # `make bench-wbc`; here the floor only guards against a loop that stalls.
