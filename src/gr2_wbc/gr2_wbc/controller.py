@@ -282,9 +282,8 @@ class Controller:
     def resume(self, now: float, why: str = "/gr2/resume") -> tuple[bool, str]:
         """Give chunks authority again (a new instruction or /gr2/resume); returns (ok, message).
 
-        Only from STOPPED (or while already accepting chunks, where it starts a new stream):
-        chunks predicted from observations before `now` stay refused, and the sequence may
-        start again.
+        From STOPPED: chunks predicted from observations before `now` stay refused. In a mode
+        that accepts chunks it only starts a new stream. Either way the sequence may start again.
         """
         with self._lock:
             if self.q is None:
@@ -293,10 +292,11 @@ class Controller:
                 return False, f"faulted ({self._halt_reason}); waits for joint states"
             if self.mode == Mode.STOPPING:
                 return False, "still stopping; resume once stopped"
-            self._stop_stamp, self._stop_cause = now, why
             self._last_chunk_seq = None
-            if self.mode == Mode.STOPPED:
-                self.mode, self.message = Mode.HOLDING, f"resumed by {why}: holding until a chunk arrives"
+            if self.mode != Mode.STOPPED:
+                return True, "new chunk stream"
+            self._stop_stamp, self._stop_cause = now, why
+            self.mode, self.message = Mode.HOLDING, f"resumed by {why}: holding until a chunk arrives"
             return True, "resumed"
 
     def _start_halt(self, now: float, mode: Mode, message: str) -> None:
