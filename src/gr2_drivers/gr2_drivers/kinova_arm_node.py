@@ -52,6 +52,7 @@ class KinovaArmNode(Node):
             backoff_initial_s=p("backoff_initial_s", 0.5).value,
             backoff_max_s=p("backoff_max_s", 8.0).value,
             velocity_scale=p("velocity_scale", 1.0).value,
+            max_command_deviation=p("max_command_deviation", 0.3).value,
         )
         joint_state_rate = p("joint_state_rate_hz", 250.0).value
         robot_config = p("robot_config", "").value   # "" = config/robot.yaml (the shared URDF)

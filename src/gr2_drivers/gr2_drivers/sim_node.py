@@ -82,6 +82,9 @@ class SimNode(Node):
         self.task = p("task", "").value
         self.setting = p("setting", "simple").value
         self.seed = int(p("seed", 0).value)
+        # rad: a command farther than this from the measured position is refused (a target meant
+        # for another state, e.g. the last command before this node restarted)
+        self.max_command_deviation = float(p("max_command_deviation", 0.3).value)
         params = {"timestep": float(p("timestep", defaults.timestep).value)}
         for cam in defaults.cameras:
             for key, value in (("parent", cam.parent), ("pos", list(cam.pos)), ("lookat", list(cam.lookat)),
@@ -154,7 +157,12 @@ class SimNode(Node):
     # ------------------------------------------------------------------ inputs
     def on_joint_command(self, msg: JointCommand) -> None:
         try:
-            q, qd = self._command_from_msg(msg)
+            q, qd = self.world.validate_joint_command(*self._command_from_msg(msg))
+            deviation = np.abs(q - self.world.joint_positions())
+            if deviation.max() > self.max_command_deviation:
+                i = int(np.argmax(deviation))
+                raise JointCommandError(f"{self.world.desc.arm_joints[i]} commanded {deviation[i]:.3f} rad from its "
+                                        f"measured position (max_command_deviation {self.max_command_deviation})")
             self.world.set_joint_command(q, qd)
         except JointCommandError as err:
             self.rejected += 1

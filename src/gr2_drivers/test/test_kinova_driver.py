@@ -118,6 +118,7 @@ def test_gripper_command_fraction_to_percent_and_feedback(limits):
     (list(ARM_JOINTS[:6]), [0.0] * 6, "names"),
     (list(ARM_JOINTS), [0.0] * 6 + [float("nan")], "NaN"),
     (list(ARM_JOINTS), [0.0, 3.0, 0, 0, 0, 0, 0], "limits"),
+    (list(ARM_JOINTS), [0.5, 0, 0, 0, 0, 0, 0], "from its measured position"),   # a stale target
 ])
 def test_bad_commands_are_rejected_and_the_last_valid_one_held(limits, names, pos, why):
     driver, fake = make_driver(limits)
@@ -134,7 +135,7 @@ def test_command_speed_is_bounded_by_urdf_velocity(limits):
     driver, fake = make_driver(limits)
     driver.step(0.0)
     q = np.array(driver.latest.position[:7])
-    q[0] += 1.0                                    # a 1 rad jump in one command
+    q[0] += 0.25                                   # a 0.25 rad jump in one command (within max_command_deviation)
     driver.submit_joint_command(list(ARM_JOINTS), list(q), [0.0] * 7)
     run(driver, 0.0, 11)         # the segment starts at the current setpoint: 10 cycles of motion
     moved = math.radians(fake.commands[-1][1][0])

@@ -174,7 +174,9 @@ def test_joint_commands_tracked_and_bad_ones_rejected(node_processes, probe):
     bad_limit = target.copy()
     bad_limit[1] = 3.0  # joint_2 is limited to +-2.24 rad
     unknown = [*contract.ARM_JOINTS[:6], "joint_8"]
-    for bad in (lambda: send(bad_nan), lambda: send(bad_limit),
+    bad_far = target.copy()
+    bad_far[0] += 0.5   # within the limits, but far from where the arm is (a stale target)
+    for bad in (lambda: send(bad_nan), lambda: send(bad_limit), lambda: send(bad_far),
                 lambda: send(target[:6], names=contract.ARM_JOINTS[:6]), lambda: send(target, names=unknown)):
         for _ in range(20):
             bad()
@@ -183,7 +185,8 @@ def test_joint_commands_tracked_and_bad_ones_rejected(node_processes, probe):
     time.sleep(0.5)
     assert np.abs(_latest_joint_state(probe) - target).max() < 5e-3
     log = node_processes.output(proc)
-    for reason in ("NaN", "outside the URDF limits", "expected each of 7 joints", "unknown joint names"):
+    for reason in ("NaN", "outside the URDF limits", "from its measured position", "expected each of 7 joints",
+                   "unknown joint names"):
         assert reason in log, f"no logged rejection mentioning {reason!r}:\n{log[-3000:]}"
 
 

@@ -325,7 +325,8 @@ class Controller:
             self._q_meas = np.asarray(q, dtype=float).copy()
 
     def step(self, now: float) -> ControlOutput | None:
-        """One control cycle at time `now`; None until the first joint state."""
+        """One control cycle at time `now`; None when there is nothing to command (no joint
+        state yet, or FAULT after its halt)."""
         t0 = time.perf_counter()
         with self._lock:
             out = self._step(now)
@@ -369,8 +370,10 @@ class Controller:
         if self._halt is not None:
             return self._halt_step(now)
         if self.mode == Mode.FAULT:
-            # no trustworthy measurement: stand still on the last command
-            return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
+            # No trustworthy measurement and the halt is done: command nothing. A driver keeps
+            # its last target; one that restarts meanwhile must not receive a target computed
+            # for a state it is no longer in.
+            return None
 
         if self.mode == Mode.TRACKING and now - self._last_chunk_stamp > cfg.chunk_timeout:
             self._install(braking_reference(now, self._sample(now), cfg.trajectory), now)

@@ -174,6 +174,8 @@ def test_stale_joint_states_hold_and_report_then_recover(loop):
     loop.run(0.6, measure=False)     # the arm driver stops publishing
     assert loop.c.mode == Mode.FAULT and "stale" in loop.c.message
     np.testing.assert_allclose(loop.log[-1]["qd"], 0.0)
+    # after the halt, nothing is commanded (a restarted driver must not get the old target)
+    assert loop.c.step(loop.now) is None
     ok, why = loop.c.submit_chunk(path_chunk(loop, loop.now), loop.now)
     assert not ok and "fault" in why
     loop.run(0.05)                   # measurements back
@@ -341,3 +343,28 @@ def test_a_halt_towards_a_joint_limit_stops_at_the_limit(loop, robot):
     q = loop.array("q")
     assert np.all(q >= robot.lower - 1e-12) and np.all(q <= robot.upper + 1e-12)
     assert q[-1, 3] == pytest.approx(lower, abs=1e-9)   # it did run into the limit, and stopped there
+
+
+def test_a_driver_restarted_elsewhere_gets_no_stale_target_and_no_step(loop, robot):
+    """The arm's driver dies while moving and comes back in another configuration (a restarted
+    sim at its home pose): nothing is commanded while faulted, the first command after the
+    recovery is the measured configuration at rest, and no chunk moves the arm until resumed."""
+    loop.run(0.02)
+    far = loop.home_pose.translation + np.array([0.0, 0.35, -0.1])
+    assert loop.c.submit_chunk(make_chunk(loop.now, [far] * 10, loop.quat, dt=0.1, seq=1), loop.now)[0]
+    loop.run(0.4)
+    loop.run(0.7, measure=False)                      # driver gone
+    assert loop.c.mode == Mode.FAULT and loop.c.step(loop.now) is None
+    n = len(loop.log)
+    restarted = loop.q.copy()
+    restarted[0] += 1.0                              # 1 rad away from the last command
+    loop.q = restarted
+    loop.c.update_measurement(loop.now, restarted)
+    loop.run(0.3)
+    first = loop.log[n]
+    np.testing.assert_allclose(first["q"], robot.clamp_to_limits(restarted), atol=1e-6)
+    assert np.abs(first["qd"]).max() < 1e-5 and loop.c.mode == Mode.STOPPED
+    q = loop.array("q")[n:]
+    assert np.abs(np.diff(q, axis=0)).max() < 1e-6  # stands still: no step, no motion
+    ok, why = loop.c.submit_chunk(make_chunk(loop.now - 0.01, [far] * 10, loop.quat, dt=0.1, seq=2), loop.now)
+    assert not ok and "stopped" in why

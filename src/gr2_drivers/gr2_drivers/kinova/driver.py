@@ -40,6 +40,7 @@ class DriverConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     velocity_scale: float = 1.0               # fraction of the URDF joint speed the setpoint may move
+    max_command_deviation: float = 0.3        # rad from the measured position; farther commands are refused
     gripper_closed_joint_rad: float = 0.8     # URDF upper limit of the finger joint
 
 
@@ -146,6 +147,14 @@ class KinovaDriver:
         for name, lim, value in zip(self.joint_names, self.limits, q):
             if not lim.continuous and not (lim.lower <= value <= lim.upper):
                 raise CommandRejected(f"{name}={value:.4f} rad outside its limits [{lim.lower}, {lim.upper}]")
+        with self._lock:
+            measured = self._measured
+        if measured is not None:   # a target meant for another state (e.g. sent before a reconnect)
+            deviation = np.abs(q - np.asarray(measured))
+            if deviation.max() > self.config.max_command_deviation:
+                i = int(np.argmax(deviation))
+                raise CommandRejected(f"{self.joint_names[i]} commanded {deviation[i]:.3f} rad from its measured "
+                                      f"position (max_command_deviation {self.config.max_command_deviation})")
         return q, v
 
     # -- the cycle (driver thread) --------------------------------------------------------------
