@@ -3,11 +3,13 @@
 The nodes and their parameter files come from config/graph.yaml through gr2_bringup.graph,
 the same description `gr2-up` starts on hosts without `ros2 launch`, so both paths run the
 same graph. Arguments: sim, robot_ip, checkpoint, device, rviz, record, part (see graph.yaml);
-rviz:=true adds robot_state_publisher (URDF, TF) and rviz2 with config/gr2.rviz.
+rviz:=true adds robot_state_publisher (URDF, TF) and rviz2 with config/gr2.rviz. The exit of an
+essential node (drivers, WBC: graph.yaml) shuts the launch down; any other node may die and be
+restarted while the robot part brakes and holds.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -29,6 +31,8 @@ def _graph_actions(context):
         actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
                             parameters=parameters, arguments=list(spec.command_args) or None,
                             prefix=" ".join(spec.prefix()) or None,
+                            on_exit=[Shutdown(reason=f"{spec.name} exited: the robot part is incomplete")]
+                            if spec.essential else None,
                             output="screen", emulate_tty=True))
 
     if parse_bool("record", args["record"]):

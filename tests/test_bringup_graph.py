@@ -250,3 +250,23 @@ def test_inference_runs_niced_so_the_robot_side_keeps_the_cpu():
     assert specs["policy"].nice > 0 and command(specs["policy"])[:3] == ["nice", "-n", str(specs["policy"].nice)]
     assert specs["sim"].nice == 0 and specs["wbc"].nice == 0
     assert "prefix=" in (ROOT / "launch" / "robot.launch.py").read_text()
+
+
+def test_only_drivers_and_the_wbc_are_essential():
+    """Their exit stops the graph; the policy, RViz and TF may die and be restarted
+    (tests/test_graph_degradation.py runs it)."""
+    assert {s.name for s in resolve_graph({"sim": "true", "rviz": "true"}) if s.essential} == {"sim", "wbc"}
+    assert ({s.name for s in resolve_graph({"sim": "false"}) if s.essential}
+            == {"kinova_arm", "head_camera", "wrist_camera", "wbc"})
+
+
+def test_recorder_uses_ros2_bag_only_where_it_works(monkeypatch, tmp_path):
+    """A `ros2` on PATH without the bag verb must not be chosen (record:=true would take the
+    graph down); this workspace's writer is used instead."""
+    from gr2_bringup import up
+    fake = tmp_path / "ros2"
+    fake.write_text("#!/bin/sh\necho \"ros2: error: invalid choice: 'bag'\" >&2\nexit 2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert not up.rosbag2_available()
+    assert up.recorder_command(tmp_path / "bag")[:3] == [sys.executable, "-m", "gr2_bringup.bag.cli"]

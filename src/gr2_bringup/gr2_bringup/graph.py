@@ -38,6 +38,7 @@ class NodeSpec:
     text_parameters: dict[str, str] = field(default_factory=dict, repr=False)
     command_args: tuple[str, ...] = ()  # before --ros-args (rviz2: -d <config file>)
     nice: int = 0                       # scheduling niceness (0..19): >0 yields the CPU to the robot side
+    essential: bool = False             # its exit shuts the graph down (drivers, the WBC)
 
     def prefix(self) -> list[str]:
         """Command prefix that starts the process at its niceness (`nice` is on every Linux)."""
@@ -155,6 +156,9 @@ def resolve_graph(overrides: dict[str, str] | None = None, graph: dict | None = 
         nice = int(entry.get("nice", 0))
         if not 0 <= nice <= 19:
             raise ValueError(f"node {entry['name']}: nice {nice} outside 0..19")
+        essential = entry.get("essential", False)
+        if not isinstance(essential, bool):
+            raise ValueError(f"graph.yaml: node {entry['name']}: essential must be true or false, got {essential!r}")
         nodes.append(NodeSpec(entry["name"], entry["package"], entry["executable"], files, params,
-                              text_params, _command_args(entry, config), nice))
+                              text_params, _command_args(entry, config), nice, essential))
     return nodes

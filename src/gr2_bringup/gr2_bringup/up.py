@@ -5,8 +5,10 @@ accepts the same `name:=value` arguments, so `gr2-up sim:=true` and
 `ros2 launch gr2_bringup robot.launch.py sim:=true` start the same nodes with the same
 parameters. Every node is its own OS process talking DDS, as under ros2 launch. Output is
 prefixed with the node name. Ctrl-C (SIGINT) is forwarded to every node for a clean
-shutdown; if any node exits on its own, the others are shut down too, because a robot
-missing its driver or controller must not keep running half a graph.
+shutdown. Nodes are treated by role (graph.yaml `essential`): if a driver or the WBC exits,
+the others are shut down too, because a robot missing its driver or controller must not keep
+running half a graph; if the policy, the recorder or RViz exits, the rest runs on (the WBC
+brakes and holds without chunks, and accepts a restarted policy).
 """
 
 from __future__ import annotations
@@ -59,10 +61,21 @@ def default_bag_dir() -> Path:
     return Path.cwd() / "bags" / time.strftime("gr2_%Y%m%d_%H%M%S")
 
 
+def rosbag2_available() -> bool:
+    """Whether `ros2 bag record` really works here: a `ros2` on PATH may lack the bag verb
+    (ros2cli without rosbag2) or belong to another Python."""
+    if not shutil.which("ros2"):
+        return False
+    try:
+        return subprocess.run(["ros2", "bag", "record", "--help"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def recorder_command(bag_dir: Path) -> list[str]:
-    """`ros2 bag record` (MCAP) where ROS 2 is installed, else this workspace's rosbag2 writer."""
+    """`ros2 bag record` (MCAP) where rosbag2 is installed, else this workspace's rosbag2 writer."""
     from gr2_contract import RECORDED_TOPICS
-    if shutil.which("ros2"):
+    if rosbag2_available():
         return ["ros2", "bag", "record", "--storage", "mcap", "--output", str(bag_dir), *RECORDED_TOPICS]
     return [sys.executable, "-m", "gr2_bringup.bag.cli", "record", "--output", str(bag_dir)]
 
@@ -81,6 +94,7 @@ class Graph:
         self._scratch = tempfile.TemporaryDirectory(prefix="gr2-up-") if any(s.text_parameters for s in specs) else None
         scratch_dir = Path(self._scratch.name) if self._scratch else None
         self.commands = {spec.name: command(spec, scratch_dir) for spec in specs}
+        self.essential = {spec.name for spec in specs if spec.essential}
         if bag_dir is not None:
             self.commands["recorder"] = recorder_command(bag_dir)
         self.procs: dict[str, subprocess.Popen] = {}
@@ -101,11 +115,13 @@ class Graph:
             shown = cmd[:cmd.index("--ros-args")] if "--ros-args" in cmd else cmd
             print(f"[gr2-up] started {name}: {' '.join(shown)} ... pid {proc.pid}", flush=True)
 
+    def exited(self) -> dict[str, int]:
+        """Exit codes of the nodes that have ended so far."""
+        return {name: proc.returncode for name, proc in self.procs.items() if proc.poll() is not None}
+
     def first_exited(self) -> tuple[str, int] | None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                return name, proc.returncode
-        return None
+        """(name, exit code) of a node that has ended, if any (harnesses: any exit is a failure)."""
+        return next(iter(self.exited().items()), None)
 
     def shutdown(self) -> dict[str, int]:
         """SIGINT to every node (their clean-shutdown path), SIGTERM to those still running after
@@ -188,17 +204,27 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     graph.start()
-    exited = None
+    essential_exit = None
+    reported: set[str] = set()
     while not stop.is_set():
-        exited = graph.first_exited()
-        if exited:
-            print(f"[gr2-up] {exited[0]} exited with code {exited[1]}: shutting the graph down", flush=True)
+        for name, code in graph.exited().items():
+            if name in reported:
+                continue
+            reported.add(name)
+            if name in graph.essential:
+                essential_exit = name
+                print(f"[gr2-up] {name} exited with code {code}: the robot part is incomplete, "
+                      f"shutting the graph down", flush=True)
+                break
+            print(f"[gr2-up] {name} exited with code {code}; the rest of the graph runs on "
+                  f"(restart it by hand to continue)", flush=True)
+        if essential_exit:
             break
         stop.wait(0.2)
     codes = graph.shutdown()
     failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGINT)}
     print(f"[gr2-up] stopped: {codes}", flush=True)
-    return 1 if exited or failed else 0
+    return 1 if essential_exit or failed else 0
 
 
 if __name__ == "__main__":
