@@ -15,7 +15,7 @@ BUILD_INPUTS := $(shell find src config launch -not -path '*/__pycache__*' \( -n
 	-o -path '*/checkpoints/*' \) -type f 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup apt venv build test demo up bench-wbc bench-policy bench-e2e bench-train clean distclean
+.PHONY: help setup apt venv build test demo up bench-wbc bench-policy bench-e2e bench-train bench-faults clean distclean
 
 help:
 	@echo "make demo      run the GR-2 stack on the simulated robot and write a report (sets up on first run)"
@@ -23,7 +23,7 @@ help:
 	@echo "make setup     .venv with ROS 2 Jazzy wheels + Python deps, Debian packages"
 	@echo "make build     colcon build of src/ into install/"
 	@echo "make up        start the node graph (sim) in the foreground: ARGS='sim:=true ...'"
-	@echo "make bench-wbc / bench-policy / bench-e2e / bench-train   benchmarks -> bench/results/*.json"
+	@echo "make bench-wbc / bench-policy / bench-e2e / bench-train / bench-faults   benchmarks -> bench/results/*.json"
 	@echo "make clean     remove build/ install/ log/;  make distclean  also .venv"
 
 setup: apt venv
@@ -69,6 +69,9 @@ bench-e2e: build
 
 bench-train: build
 	$(ENV) python bench/train_step_bench.py $(ARGS)
+
+bench-faults: build
+	$(ENV) python bench/faults_bench.py $(ARGS)
 
 clean:
 	rm -rf build install log

@@ -136,11 +136,10 @@ class Controller:
         self._last_chunk_seq: int | None = None
         self._stop_stamp = -np.inf            # chunks stamped at or before this are refused
         self._stop_cause = "/gr2/stop"
-        self._command_time = -np.inf          # time at which the last emitted command is valid
         self.optimise_time = 0.0          # s, moving average of the chunk optimisation time
         self._gripper_events: list[tuple[float, float]] = []
         self._gripper_sent: float | None = None
-        self._halt: tuple[float, np.ndarray, float] | None = None   # (t0, qd0, duration)
+        self._halt: tuple[int, np.ndarray, float] | None = None   # (cycles done, qd0, duration)
         self._last_meas_time = -np.inf
         self.chunks_accepted = self.chunks_rejected = 0
         self.last_rejection = ""
@@ -302,11 +301,11 @@ class Controller:
     def _start_halt(self, now: float, mode: Mode, message: str) -> None:
         amax = self.robot.acceleration_limit
         duration = float(np.clip(np.max(np.abs(self.qd) / amax), self.cfg.period, self.cfg.stop_time))
-        # The ramp starts where the last command left off (qd is valid at _command_time), not at
-        # the call: timed from the call, the first halt step would cut the speed by more than
-        # one period's worth of the acceleration limit.
-        t0 = self._command_time if np.isfinite(self._command_time) else now
-        self._halt = (min(t0, now + self.cfg.period), self.qd.copy(), duration)
+        # The ramp counts control cycles from the last command (qd), not wall time from the call:
+        # each cycle integrates one nominal period, so each cycle takes exactly period/duration
+        # of qd0 off, whenever the call came and however late a cycle woke up. Timed by the
+        # clock, the first step (and any late cycle's) braked harder than the acceleration limit.
+        self._halt = (0, self.qd.copy(), duration)
         self._gripper_events = []
         self._generation += 1
         self.mode, self.message = mode, message
@@ -366,7 +365,6 @@ class Controller:
             else:
                 self.mode, self.message = Mode.HOLDING, "arm did not follow the command; resynchronised"
 
-        self._command_time = now + cfg.period
         if self._halt is not None:
             return self._halt_step(now)
         if self.mode == Mode.FAULT:
@@ -374,6 +372,11 @@ class Controller:
             # its last target; one that restarts meanwhile must not receive a target computed
             # for a state it is no longer in.
             return None
+        if self.mode == Mode.STOPPED:
+            # Stand still in joint space: no QP, so nothing (not even the collision dampers
+            # pushing out of a margin) moves the arm until authority is given back.
+            self.qd = np.zeros(7)
+            return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
 
         if self.mode == Mode.TRACKING and now - self._last_chunk_stamp > cfg.chunk_timeout:
             self._install(braking_reference(now, self._sample(now), cfg.trajectory), now)
@@ -412,8 +415,10 @@ class Controller:
         self.q, self.qd = self.robot.clamp_to_limits(self._q_meas.copy()), np.zeros(7)
 
     def _halt_step(self, now: float) -> ControlOutput:
-        t0, qd0, duration = self._halt
-        frac = max(0.0, 1.0 - (now + self.cfg.period - t0) / duration)
+        done, qd0, duration = self._halt
+        done += 1
+        self._halt = (done, qd0, duration)
+        frac = max(0.0, 1.0 - done * self.cfg.period / duration)
         self._advance(qd0 * frac)
         if frac == 0.0:
             self._halt = None

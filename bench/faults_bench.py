@@ -1,0 +1,450 @@
+"""Fault-injection benchmark (`make bench-faults`): faults against the real node graph, every
+command recorded, each judged against the robot's limits.
+
+    python bench/faults_bench.py                      # the full run -> bench/results/faults.json
+    python bench/faults_bench.py --stop-trials 2 --load-s 5 --out /tmp/faults.json   # shortened
+
+The graph is the one `gr2-up sim:=true` starts (config/graph.yaml: sim, WBC, the default policy
+checkpoint), in a private ROS graph (random ROS_DOMAIN_ID, localhost discovery), the sim laying
+out pick_cube. This process records /gr2/joint_command (reliable, every message), /joint_states,
+/gr2/wbc/status and /gr2/action_chunk, and injects, in this order:
+
+  stop          instruction, wait for motion, /gr2/stop; the policy keeps running. Per trial.
+  bad_chunks    NaN, inf, empty, oversized, future, past and backwards-sequence chunks while the
+                WBC accepts chunks: each must be refused (counted) and none may move the arm.
+  bad_input     an instruction longer than the text encoder takes: refused on /gr2/policy/status,
+                the previous task ends.
+  load          a task running while 3 busy processes load the CPU for --load-s seconds.
+  policy_kill   SIGKILL of the policy while moving; a restarted policy's chunks accepted again.
+  sim_kill      SIGKILL of the sim while moving, restarted 1 s later.
+
+Per row: peak commanded joint velocity and acceleration and the largest one-cycle position step,
+each as a ratio of the limit (URDF velocity, config/wbc.yaml acceleration; a step = velocity
+limit x the time between the two commands); halt time; whether the arm moved without authority
+(commanded speed after it came to rest, or measured speed after a driver restart, with no new
+instruction); false FAULTs; refusals counted. A row passes when every ratio <= 1 + tolerance and
+nothing moved without authority.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 0.02          # ratios up to 1.02 pass: one 5 ms cycle of float rounding and re-integration
+AT_REST = 1e-3            # rad/s: a commanded speed below this is "at rest"
+MEASURED_MOTION = 0.05    # rad/s: measured speed that counts as motion (servo noise is far below)
+
+
+@dataclass
+class Recorder:
+    """What this process hears on the graph, stamped on arrival (time.monotonic)."""
+    commands: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)   # (t, stamp, q, qd)
+    joint_states: list[tuple[float, np.ndarray]] = field(default_factory=list)                   # (t, measured qd)
+    positions: list[tuple[float, np.ndarray]] = field(default_factory=list)                      # (t, measured q)
+    status: list[tuple[float, object]] = field(default_factory=list)
+    policy_status: list[tuple[float, object]] = field(default_factory=list)
+    chunks: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def commands_between(self, t0: float, t1: float):
+        with self.lock:
+            rows = [c for c in self.commands if t0 <= c[0] <= t1]
+        if not rows:
+            return np.zeros(0), np.zeros((0, 7)), np.zeros((0, 7))
+        return (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
+
+    def measured_before(self, t: float) -> np.ndarray | None:
+        with self.lock:
+            before = [q for tq, q in self.positions if tq <= t]
+        return before[-1] if before else None
+
+    def measured_speed_between(self, t0: float, t1: float) -> float:
+        with self.lock:
+            v = [np.abs(qd).max() for t, qd in self.joint_states if t0 <= t <= t1 and len(qd)]
+        return float(max(v)) if v else 0.0
+
+    def commanded_speed(self) -> float:
+        with self.lock:
+            return float(np.abs(self.commands[-1][3]).max()) if self.commands else 0.0
+
+    def modes_between(self, t0: float, t1: float) -> list[int]:
+        with self.lock:
+            return [m.mode for t, m in self.status if t0 <= t <= t1]
+
+
+class Bench:
+    def __init__(self, args):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import String
+        from std_srvs.srv import Trigger
+
+        import gr2_contract as c
+        from gr2_bringup.graph import resolve_graph
+        from gr2_bringup.up import command
+        from gr2_msgs.msg import ActionChunk, JointCommand, PolicyStatus, RobotState, WbcStatus
+        from gr2_wbc.config import load_controller_config
+        from gr2_wbc.robot_model import RobotModel
+
+        self.args = args
+        wbc_cfg = load_controller_config()
+        robot = RobotModel.load(wbc_cfg.model)
+        self.vel_limit, self.acc_limit = robot.velocity_limit, robot.acceleration_limit
+        self.joint_names = list(c.ARM_JOINTS)
+        self.specs = {s.name: s for s in resolve_graph({"sim": "true"})}
+        self.specs["sim"].parameters.update(task="pick_cube", setting="simple", seed=str(args.seed))
+        self.commands = {name: command(spec) for name, spec in self.specs.items()}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.log = open(args.log, "w")
+        self.rec = Recorder()
+        self.rows: list[dict] = []
+        self.expected_alive: set[str] = set()
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("gr2_faults_bench", context=self.context)
+        n, rec = self.node, self.rec
+        reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+
+        def on_command(m):
+            with rec.lock:
+                rec.commands.append((time.monotonic(), c.stamp_seconds(m.header.stamp),
+                                     np.array(m.position), np.array(m.velocity)))
+
+        def on_joint_state(m):
+            if len(m.velocity) >= 7:
+                with rec.lock:
+                    t = time.monotonic()
+                    rec.joint_states.append((t, np.array(m.velocity[:7])))
+                    rec.positions.append((t, np.array(m.position[:7])))
+
+        def on_chunk(_):
+            rec.chunks += 1
+
+        n.create_subscription(JointCommand, c.JOINT_COMMAND, on_command, reliable)
+        n.create_subscription(JointState, c.JOINT_STATES, on_joint_state, qos_profile_sensor_data)
+        n.create_subscription(WbcStatus, c.WBC_STATUS, lambda m: rec.status.append((time.monotonic(), m)),
+                              c.latched_qos())
+        n.create_subscription(PolicyStatus, c.POLICY_STATUS, lambda m: rec.policy_status.append((time.monotonic(), m)),
+                              reliable)
+        n.create_subscription(ActionChunk, c.ACTION_CHUNK, on_chunk, reliable)
+        self.robot_state = None
+        n.create_subscription(RobotState, c.ROBOT_STATE, lambda m: setattr(self, "robot_state", m),
+                              qos_profile_sensor_data)
+        self.instruction_pub = n.create_publisher(String, c.INSTRUCTION, reliable)
+        self.chunk_pub = n.create_publisher(ActionChunk, c.ACTION_CHUNK, reliable)
+        self.stop_client = n.create_client(Trigger, c.STOP_SERVICE)
+        self.resume_client = n.create_client(Trigger, c.RESUME_SERVICE)
+        self.reset_client = n.create_client(Trigger, c.SIM_RESET)
+        self.period = wbc_cfg.period
+        self._String, self._Trigger, self._ActionChunk = String, Trigger, ActionChunk
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(n)
+        self.spin_thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spin_thread.start()
+
+    # ---- processes -------------------------------------------------------------------------
+    def start(self, name: str) -> None:
+        self.procs[name] = subprocess.Popen(self.commands[name], stdout=self.log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def kill(self, name: str, sig=signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGINT)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.log.close()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def wait(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            for name, proc in self.procs.items():
+                if proc.poll() is not None and name in self.expected_alive:
+                    raise RuntimeError(f"{name} exited with {proc.returncode} (log: {self.args.log})")
+            time.sleep(0.02)
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def call(self, client, timeout: float = 10.0):
+        self.wait(client.service_is_ready, timeout, f"service {client.srv_name}")
+        future = client.call_async(self._Trigger.Request())
+        self.wait(future.done, timeout, f"answer of {client.srv_name}")
+        return future.result()
+
+    def instruct(self, text: str) -> None:
+        self.instruction_pub.publish(self._String(data=text))
+
+    def wbc_mode(self) -> int | None:
+        return self.rec.status[-1][1].mode if self.rec.status else None
+
+    def reset_scene(self) -> None:
+        """Idle the policy, lay the task out again (arm at home) and give chunks authority."""
+        self.instruct("")
+        time.sleep(0.5)
+        self.call(self.reset_client, 30.0)
+        time.sleep(0.5)
+        self.call(self.resume_client)
+
+    def wait_moving(self, timeout: float = 15.0) -> float:
+        return self.wait(lambda: self.rec.commanded_speed() > 0.05 and time.monotonic(), timeout,
+                         "the policy to move the arm")
+
+    def limits_row(self, name: str, t0: float, t1: float, **extra) -> dict:
+        """Velocity, acceleration and position-step ratios of the commands heard in [t0, t1].
+
+        Consecutive commands are one control period apart by definition (the arm's driver takes
+        each as the next cycle's target), so differences are divided by the nominal period: a
+        stream that pauses and resumes with a jump shows as a step, not as slow motion.
+        """
+        stamps, q, qd = self.rec.commands_between(t0, t1)
+        row = {"fault": name, "commands": int(len(stamps))}
+        if len(stamps) >= 2:
+            dt = self.period
+            step = np.abs(np.diff(q, axis=0))
+            # After a gap in the stream (no commands while faulted) the previous command is not
+            # where the arm is: the step that matters is from the measured position.
+            arrival = [c[0] for c in self.rec.commands if t0 <= c[0] <= t1]
+            for i in np.flatnonzero(np.diff(stamps) > 3 * dt):
+                measured = self.rec.measured_before(arrival[i + 1])
+                if measured is not None:
+                    step[i] = np.abs(q[i + 1] - measured)
+            row["velocity_ratio"] = float((np.abs(qd) / self.vel_limit).max())
+            row["acceleration_ratio"] = float((np.abs(np.diff(qd, axis=0)) / dt / self.acc_limit).max())
+            row["position_step_ratio"] = float((step / (self.vel_limit * dt)).max())
+            row["max_command_gap_s"] = float(np.diff(stamps).max())
+        row.update(extra)
+        ratios = [row.get(k, 0.0) for k in ("velocity_ratio", "acceleration_ratio", "position_step_ratio")]
+        row["passed"] = bool(max(ratios) <= 1.0 + TOLERANCE and not row.get("moved_without_authority", False)
+                             and row.get("ok", True))
+        self.rows.append(row)
+        flag = "PASS" if row["passed"] else "FAIL"
+        print(f"[faults] {flag} {name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                                      for k, v in row.items() if k not in ("fault", "passed")),
+              flush=True)
+        return row
+
+    def halt_metrics(self, t_event: float, t_end: float) -> dict:
+        """Time to commanded rest after `t_event`, and any commanded motion after that rest."""
+        stamps, q, qd = self.rec.commands_between(t_event, t_end)
+        arrival = [c[0] for c in self.rec.commands if t_event <= c[0] <= t_end]
+        speed = np.abs(qd).max(axis=1) if len(qd) else np.zeros(0)
+        rest = np.flatnonzero(speed < AT_REST)
+        if not len(rest):
+            return {"halt_time_s": float("inf"), "moved_without_authority": True}
+        first = int(rest[0])
+        after = speed[first:]
+        return {"halt_time_s": float(arrival[first] - t_event),
+                "speed_after_rest": float(after.max()),
+                "moved_without_authority": bool((after >= AT_REST).any())}
+
+    # ---- scenarios -------------------------------------------------------------------------
+    def bring_up(self) -> None:
+        self.expected_alive = {"sim", "wbc", "policy"}
+        for name in ("sim", "wbc", "policy"):
+            self.start(name)
+        self.wait(lambda: self.wbc_mode() is not None and self.robot_state is not None, 90, "WBC status and robot state")
+        self.wait(lambda: self.rec.policy_status, 120, "the policy node")
+
+    def stop_trials(self) -> None:
+        for trial in range(self.args.stop_trials):
+            self.reset_scene()
+            self.instruct(self.args.instruction)
+            self.wait_moving()
+            time.sleep(0.3)
+            t_stop = time.monotonic()
+            self.call(self.stop_client)
+            time.sleep(self.args.hold_s)
+            t_end = time.monotonic()
+            chunks_before = self.rec.chunks
+            halt = self.halt_metrics(t_stop, t_end)
+            self.limits_row("stop", t_stop - 0.05, t_end, trial=trial, **halt,
+                            ok=halt["halt_time_s"] < 0.5 and self.wbc_mode() == 5,
+                            wbc_mode_after=self.wbc_mode(), chunks_after_stop=self.rec.chunks - chunks_before)
+
+    def bad_chunks(self) -> None:
+        from gr2_testing.messages import action_chunk
+        self.reset_scene()                                 # the policy idles, chunks are accepted
+        time.sleep(0.3)
+        p = self.robot_state.ee_pose
+        here, quat = [p.position.x, p.position.y, p.position.z], (p.orientation.x, p.orientation.y,
+                                                                  p.orientation.z, p.orientation.w)
+        now = lambda: self.node.get_clock().now().nanoseconds * 1e-9   # noqa: E731
+        base = self.rec.status[-1][1].chunks_rejected
+        cases = {
+            "nan": lambda: action_chunk(now(), [[float("nan"), 0.0, 0.3]] * 5, quat, 0.1, 1),
+            "inf": lambda: action_chunk(now(), [[float("inf"), 0.0, 0.3]] * 5, quat, 0.1, 2),
+            "empty": lambda: action_chunk(now(), [], quat, 0.1, 3),
+            "oversized": lambda: action_chunk(now(), [here] * 2000, quat, 0.1, 4),
+            "future": lambda: action_chunk(now() + 5.0, [here] * 5, quat, 0.1, 5),
+            "past": lambda: action_chunk(now() - 5.0, [here] * 5, quat, 0.1, 6),
+        }
+        t0 = time.monotonic()
+        expected = 0
+        for kind, make in cases.items():
+            self.chunk_pub.publish(make())
+            expected += 1
+            time.sleep(0.3)
+        # a valid chunk holding the pose (seq 100), then one numbered backwards (seq 50)
+        self.chunk_pub.publish(action_chunk(now() - 0.01, [here] * 10, quat, 0.1, 100))
+        time.sleep(0.4)
+        self.chunk_pub.publish(action_chunk(now() - 0.01, [here] * 10, quat, 0.1, 50))
+        expected += 1
+        time.sleep(0.5)
+        refused = self.rec.status[-1][1].chunks_rejected - base
+        t1 = time.monotonic()
+        speed = self.rec.measured_speed_between(t0, t1)
+        self.limits_row("bad_chunks", t0, t1, refused=int(refused), expected_refusals=expected,
+                        measured_speed=speed, moved_without_authority=bool(speed > MEASURED_MOTION),
+                        ok=bool(refused == expected))
+
+    def bad_input(self) -> None:
+        self.reset_scene()
+        self.instruct(self.args.instruction)
+        self.wait_moving()
+        n = len(self.rec.policy_status)
+        t0 = time.monotonic()
+        self.instruct("pick " * 2000)                    # 10 kB
+        self.wait(lambda: any("rejected" in s.message for _, s in self.rec.policy_status[n:]), 10,
+                  "the refusal on /gr2/policy/status")
+        time.sleep(0.5)                                  # an inference in flight may still land
+        chunks = self.rec.chunks
+        time.sleep(2.0)
+        self.limits_row("bad_input", t0, time.monotonic(), chunks_after_refusal=self.rec.chunks - chunks,
+                        ok=self.rec.chunks == chunks)
+
+    def load(self) -> None:
+        self.reset_scene()
+        self.instruct(self.args.instruction)
+        time.sleep(1.0)
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                for _ in range(3)]
+        t0 = time.monotonic()
+        try:
+            end = t0 + self.args.load_s
+            while time.monotonic() < end:              # keep a task running: re-instruct on success/idle
+                time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+                self.instruct(self.args.instruction)
+        finally:
+            for p in busy:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        t1 = time.monotonic()
+        faults = sum(1 for a, b in zip(self.rec.modes_between(t0, t1), self.rec.modes_between(t0, t1)[1:])
+                     if b == 4 and a != 4)
+        self.limits_row("load", t0, t1, seconds=self.args.load_s, busy_processes=3, false_faults=faults,
+                        ok=faults == 0)
+
+    def policy_kill(self) -> None:
+        self.reset_scene()
+        self.instruct(self.args.instruction)
+        self.wait_moving()
+        t0 = time.monotonic()
+        self.expected_alive.discard("policy")
+        self.kill("policy")
+        time.sleep(2.5)
+        t1 = time.monotonic()
+        halt = self.halt_metrics(t0, t1)
+        alive = all(self.procs[n].poll() is None for n in ("sim", "wbc"))
+        accepted = self.rec.status[-1][1].chunks_accepted
+        self.start("policy")
+        self.expected_alive.add("policy")
+        n = len(self.rec.policy_status)
+        self.wait(lambda: len(self.rec.policy_status) > n, 120, "the restarted policy")
+        self.instruct(self.args.instruction)
+        self.wait(lambda: self.rec.status[-1][1].chunks_accepted > accepted, 30, "the restarted policy's chunks")
+        self.limits_row("policy_kill", t0 - 0.05, t1, **halt, robot_part_alive=alive, restarted_policy_accepted=True,
+                        ok=alive)
+
+    def sim_kill(self) -> None:
+        self.reset_scene()
+        self.instruct(self.args.instruction)
+        self.wait_moving()
+        t0 = time.monotonic()
+        self.expected_alive.discard("sim")
+        self.kill("sim")
+        time.sleep(1.0)
+        t_restart = time.monotonic()
+        self.start("sim")
+        self.expected_alive.add("sim")
+        self.wait(lambda: self.rec.joint_states and self.rec.joint_states[-1][0] > t_restart, 90,
+                  "the restarted sim's joint states")
+        t_back = self.rec.joint_states[-1][0]
+        time.sleep(3.0)
+        t1 = time.monotonic()
+        speed = self.rec.measured_speed_between(t_back + 0.3, t1)   # after the new sim settled
+        peak = self.rec.measured_speed_between(t_back, t1)
+        with self.rec.lock:
+            v = [np.abs(qd) / self.vel_limit for t, qd in self.rec.joint_states if t >= t_back]
+        self.limits_row("sim_kill", t0 - 0.05, t1, measured_velocity_ratio=float(np.max(v)) if v else 0.0,
+                        measured_speed_after_restart=speed, peak_measured_speed=peak,
+                        moved_without_authority=bool(speed > MEASURED_MOTION), wbc_mode_after=self.wbc_mode(),
+                        ok=bool(not v or np.max(v) <= 1.0 + TOLERANCE))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--stop-trials", type=int, default=20)
+    p.add_argument("--hold-s", type=float, default=2.0, help="how long a stop must hold, per trial")
+    p.add_argument("--load-s", type=float, default=60.0)
+    p.add_argument("--seed", type=int, default=100000, help="pick_cube layout (a held-out seed)")
+    p.add_argument("--instruction", default="pick up the red cube")
+    p.add_argument("--scenarios", nargs="+", default=["stop", "bad_chunks", "bad_input", "load", "policy_kill",
+                                                     "sim_kill"])
+    p.add_argument("--out", default=str(ROOT / "bench/results/faults.json"))
+    p.add_argument("--log", default="/tmp/gr2_faults_bench.log", help="the nodes' output")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "tests"))           # gr2_testing.messages: the chunk builder
+    from gr2_bringup.evaluate_graph import isolate_ros_graph
+    domain = isolate_ros_graph()
+    t_start = time.monotonic()
+    bench = Bench(args)
+    try:
+        bench.bring_up()
+        steps = {"stop": bench.stop_trials, "bad_chunks": bench.bad_chunks, "bad_input": bench.bad_input,
+                 "load": bench.load, "policy_kill": bench.policy_kill, "sim_kill": bench.sim_kill}
+        for name in args.scenarios:
+            steps[name]()
+    finally:
+        bench.close()
+    rows = bench.rows
+    result = {"command": " ".join(["python", "bench/faults_bench.py", *(sys.argv[1:] if argv is None else argv)]),
+              "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ros_domain_id": domain, "tolerance": TOLERANCE,
+              "velocity_limit_rad_s": bench.vel_limit.tolist(), "acceleration_limit_rad_s2": bench.acc_limit.tolist(),
+              "duration_s": time.monotonic() - t_start, "passed": all(r["passed"] for r in rows), "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1, default=float))
+    stops = [r for r in rows if r["fault"] == "stop"]
+    print(f"[faults] {sum(r['passed'] for r in rows)}/{len(rows)} rows pass; stop held "
+          f"{sum(r['passed'] for r in stops)}/{len(stops)}; wrote {args.out} ({result['duration_s']:.0f} s)")
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
