@@ -17,7 +17,7 @@ _TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipul
              "collision_speed")
 _TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
                "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")
-_CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "stop_time", "switch_lead",
+_CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "joint_state_fault_timeout", "stop_time", "switch_lead",
                "max_switch_lead", "optimiser_process", "optimiser_priority")
 
 

@@ -50,7 +50,8 @@ class ControllerConfig:
     period: float = 0.005                  # s (200 Hz)
     frame_id: str = "base_link"
     chunk_timeout: float = 1.0             # s after the newest chunk's stamp: stale -> brake and hold
-    joint_state_timeout: float = 0.1       # s without a joint measurement -> halt, hold, FAULT
+    joint_state_timeout: float = 0.1       # s without a joint measurement -> reported late, tracking goes on
+    joint_state_fault_timeout: float = 0.5  # s without one -> halt, FAULT (a stopped driver, not a late message)
     stop_time: float = 0.45                # s, /gr2/stop must be at rest within 0.5 s
     switch_lead: float = 0.0               # s between receiving a chunk and switching to it
     max_switch_lead: float = 0.25          # s, cap on the adaptive lead (one slow optimisation must
@@ -145,6 +146,10 @@ class Controller:
         self.last_rejection = ""
         self.cycles = self.deadline_misses = self.cycles_without_reference = 0
         self.faults = 0                       # times joint states went stale
+        self.delivery_stalls = 0              # late arrivals whose driver stamps were continuous
+        self.driver_stalls = 0                # late arrivals after a gap in the driver's own stamps
+        self._last_meas_stamp: float | None = None
+        self._resync_from = -np.inf           # no resync check before this (a burst of late messages drains)
         self._cycle = _Window(self.cfg.stats_window)
         self._qp = _Window(self.cfg.stats_window)
         self.manipulability = 0.0
@@ -317,11 +322,30 @@ class Controller:
         self._old_ref = None
 
     # --- the cycle ------------------------------------------------------------------------
-    def update_measurement(self, now: float, q: np.ndarray) -> None:
-        """A joint measurement arrived (stamp on the controller's clock)."""
+    def update_measurement(self, now: float, q: np.ndarray, stamp: float | None = None) -> str | None:
+        """A joint measurement arrived at `now` (the controller's clock); `stamp` is when the driver
+        measured it (its header stamp, any clock). Returns a description when it ends a silence
+        longer than joint_state_timeout, telling a delivery stall (the driver's stamps go on
+        without a gap: the messages were late) from a driver stall (its stamps stop too)."""
         with self._lock:
+            silence = now - self._last_meas_time
+            note = None
+            if np.isfinite(silence) and silence > self.cfg.joint_state_timeout:
+                if stamp is not None and self._last_meas_stamp is not None:
+                    driver_gap = stamp - self._last_meas_stamp
+                    late = driver_gap <= self.cfg.joint_state_timeout
+                    self.delivery_stalls += late
+                    self.driver_stalls += not late
+                    note = (f"joint states resumed after {silence * 1e3:.0f} ms; the driver's stamps advanced "
+                            f"{driver_gap * 1e3:.0f} ms: " + ("a delivery stall" if late else "the driver stalled"))
+                else:
+                    note = f"joint states resumed after {silence * 1e3:.0f} ms"
+            if note is not None:
+                self._resync_from = now + self.cfg.joint_state_timeout
             self._last_meas_time = now
+            self._last_meas_stamp = stamp
             self._q_meas = np.asarray(q, dtype=float).copy()
+            return note
 
     def step(self, now: float) -> ControlOutput | None:
         """One control cycle at time `now`; None when there is nothing to command (no joint
@@ -340,13 +364,14 @@ class Controller:
         if not np.isfinite(self._last_meas_time):
             return None
         self.cycles += 1
-        stale = now - self._last_meas_time > cfg.joint_state_timeout
+        silence = now - self._last_meas_time
+        stale = silence > cfg.joint_state_fault_timeout
         if self.q is None:
             self._restart_from_measurement()
             self._hold_here(now)
             self.mode, self.message = Mode.IDLE, "holding the measured configuration"
         if stale and self.mode not in (Mode.FAULT,):
-            self._start_halt(now, Mode.FAULT, f"joint states stale (> {cfg.joint_state_timeout * 1e3:.0f} ms)")
+            self._start_halt(now, Mode.FAULT, f"joint states stale (> {cfg.joint_state_fault_timeout * 1e3:.0f} ms)")
             self.faults += 1
         elif not stale and self.mode == Mode.FAULT and self._halt is None:
             # measurements are back: hold where the arm really is, and wait for an operator
@@ -356,7 +381,9 @@ class Controller:
             self.mode = Mode.STOPPED
             self.message = self._halt_reason = (f"joint states recovered ({self.faults} stale episodes so far); "
                                                 f"stopped until a new instruction or /gr2/resume")
-        elif not stale and np.max(np.abs(self._q_meas - self.q)) > cfg.resync_threshold:
+        elif (silence <= cfg.joint_state_timeout and now >= self._resync_from
+              and np.max(np.abs(self._q_meas - self.q)) > cfg.resync_threshold):
+            # (only on fresh measurements: an old one says where the arm was, not where it is)
             self._restart_from_measurement()
             self._hold_here(now)
             if self.mode in (Mode.STOPPING, Mode.STOPPED):   # a stop stays a stop

@@ -153,7 +153,9 @@ class WbcNode(Node):
         now = self.now()
         with self._meas_lock:
             self._measured = (now, q, qd, float(np.clip(g, 0.0, 1.0)))
-        self.controller.update_measurement(now, q)
+        note = self.controller.update_measurement(now, q, contract.stamp_seconds(msg.header.stamp))
+        if note:
+            self.get_logger().warn(note, throttle_duration_sec=1.0)
 
     def on_chunk(self, msg: ActionChunk) -> None:
         with self._chunk_ready:

@@ -368,3 +368,27 @@ def test_a_driver_restarted_elsewhere_gets_no_stale_target_and_no_step(loop, rob
     assert np.abs(np.diff(q, axis=0)).max() < 1e-6  # stands still: no step, no motion
     ok, why = loop.c.submit_chunk(make_chunk(loop.now - 0.01, [far] * 10, loop.quat, dt=0.1, seq=2), loop.now)
     assert not ok and "stopped" in why
+
+
+def test_late_joint_states_are_not_a_fault_and_a_stopped_driver_is(loop):
+    """A delivery stall (no message for 0.3 s, then a burst whose driver stamps went on without a
+    gap) keeps tracking, without resynchronising to the old measurements; silence beyond
+    joint_state_fault_timeout is a FAULT."""
+    loop.run(0.02)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now, k=30, seq=1), loop.now)[0]
+    loop.run(0.3)
+    loop.c.update_measurement(loop.now, loop.q, stamp=loop.now)   # the driver stamps its messages
+    t_silent = loop.now
+    stamps = []
+    for _ in range(60):                          # 0.3 s: the driver measures, nothing arrives
+        stamps.append((loop.now, loop.q.copy()))
+        loop.run(0.005, measure=False)
+    assert loop.c.mode == Mode.TRACKING
+    notes = [loop.c.update_measurement(loop.now, q, stamp=t) for t, q in stamps]   # the burst
+    assert "delivery stall" in notes[0] and not any(notes[1:])
+    loop.run(0.3)
+    assert loop.c.mode == Mode.TRACKING and loop.c.faults == 0 and loop.c.delivery_stalls == 1
+    qd = loop.array("qd")[loop.array("t") > t_silent]
+    assert np.abs(np.diff(qd, axis=0)).max() / loop.c.cfg.period <= loop.c.robot.acceleration_limit.max() + 1e-6
+    loop.run(loop.c.cfg.joint_state_fault_timeout + 0.05, measure=False)
+    assert loop.c.mode == Mode.FAULT
