@@ -15,6 +15,13 @@ if [ -f "$_gr2_root/install/setup.bash" ] && [ -n "${BASH_VERSION:-}" ]; then
 elif [ -f "$_gr2_root/install/setup.sh" ]; then
   COLCON_CURRENT_PREFIX="$_gr2_root/install" . "$_gr2_root/install/setup.sh"
 fi
+# The command-line tools (gr2-model, gr2-up, gr2-bag) are installed where `ros2 run` finds them,
+# install/<package>/lib/<package>/; put those folders on PATH so they run as the README writes them.
+for _gr2_bin in "$_gr2_root"/install/gr2_*/lib/gr2_*; do
+  case ":$PATH:" in *":$_gr2_bin:"*) ;; *) [ -d "$_gr2_bin" ] && PATH="$_gr2_bin:$PATH" ;; esac
+done
+unset _gr2_bin
+export PATH
 # Offscreen MuJoCo rendering without a display; offline model loading (no hub on these machines).
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}"
