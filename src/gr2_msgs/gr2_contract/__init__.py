@@ -82,3 +82,23 @@ def latched_qos(depth: int = 1):
 def stamp_seconds(stamp) -> float:
     """A builtin_interfaces/Time (rclpy message or rosbags dataclass) in seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def stamp_problem(name: str, stamp: float, now: float, max_age: float, future_tolerance: float,
+                  received: float | None = None) -> str | None:
+    """The one rule for a stamped input (camera frame, robot state, action chunk): why it must not
+    be used at `now`, or None. All times in seconds on one clock (the consumer's).
+
+    - stamped more than `future_tolerance` ahead of `now`: another clock domain or a wrong clock;
+    - stamped more than `max_age` before `now`: stale;
+    - `received` (arrival time) more than `max_age` before `now`: the stream stopped, whatever its
+      stamps say (a stream stamped in the future would otherwise never go stale).
+    """
+    if stamp - now > future_tolerance:
+        return (f"{name} stamped {stamp - now:.3f} s ahead of this node's clock (limit {future_tolerance:.3f} s; "
+                f"another clock domain?)")
+    if now - stamp > max_age:
+        return f"{name} {(now - stamp) * 1e3:.0f} ms old (limit {max_age * 1e3:.0f} ms)"
+    if received is not None and now - received > max_age:
+        return f"{name} stream stopped: last message arrived {(now - received) * 1e3:.0f} ms ago"
+    return None

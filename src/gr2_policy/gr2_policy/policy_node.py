@@ -164,15 +164,19 @@ class PolicyNode(Node):
             self.get_logger().error(f"{view}: {err}", throttle_duration_sec=5.0)
             return
         with self._lock:
-            self.assembler.add_frame(view, stamp_seconds(msg.header.stamp), rgb)
+            refused = self.assembler.add_frame(view, stamp_seconds(msg.header.stamp), rgb, received=self.now())
+        if refused:
+            self.get_logger().warn(refused, throttle_duration_sec=5.0)
 
     def _on_state(self, msg: RobotState) -> None:
         p, q = msg.ee_pose.position, msg.ee_pose.orientation
         with self._lock:
             # the measured opening, as in the training data (model_input.gripper_closed), not
             # msg.gripper_closed (the WBC's last command)
-            self.assembler.add_state(stamp_seconds(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
-                                     bool(gripper_closed(msg.gripper_position)))
+            refused = self.assembler.add_state(stamp_seconds(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
+                                               bool(gripper_closed(msg.gripper_position)), received=self.now())
+        if refused:
+            self.get_logger().warn(refused, throttle_duration_sec=5.0)
 
     def _on_wbc_status(self, msg: WbcStatus) -> None:
         # Only the transition into a halt counts: a status published before the WBC saw a new

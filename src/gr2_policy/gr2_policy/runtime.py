@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gr2_contract import stamp_problem
+
 from .model_input import prepare_frame
 from .policy import GR2Policy, Observation
 
@@ -20,6 +22,7 @@ from .policy import GR2Policy, Observation
 class RuntimeConfig:
     max_observation_age: float = 0.25   # s: a frame or state older than this at inference is stale
     max_view_skew: float = 0.1          # s: views/state further apart than this are not one observation
+    max_future_stamp: float = 0.05      # s: an input stamped further ahead of the node's clock is refused
     execution_horizon: int = 4          # chunk steps executed before the next chunk should take over
     max_rate_hz: float = 10.0           # upper bound on inference starts per second
     handover_time: float = 0.1          # s from a chunk's publication until the WBC executes it
@@ -30,6 +33,7 @@ class RuntimeConfig:
 class Stamped:
     stamp: float                       # seconds (ROS time of capture/measurement)
     value: object
+    received: float | None = None      # seconds, arrival on the node's clock (None: not tracked)
 
 
 class ObservationAssembler:
@@ -40,14 +44,24 @@ class ObservationAssembler:
         self.frames: dict[str, Stamped] = {}
         self.state: Stamped | None = None
 
-    def add_frame(self, view: str, stamp: float, rgb: np.ndarray) -> None:
+    def add_frame(self, view: str, stamp: float, rgb: np.ndarray, received: float | None = None) -> str | None:
+        """Store the view's latest frame; a stamp older than the stored one is refused (returns why)."""
         if view not in self.views:
             raise KeyError(f"unknown view {view!r}; the model uses {self.views}")
-        self.frames[view] = Stamped(stamp, rgb)
+        old = self.frames.get(view)
+        if old is not None and stamp < old.stamp:
+            return f"{view} frame stamped {old.stamp - stamp:.3f} s before the previous one: refused"
+        self.frames[view] = Stamped(stamp, rgb, received)
+        return None
 
-    def add_state(self, stamp: float, ee_position, ee_quaternion, gripper_closed: bool) -> None:
+    def add_state(self, stamp: float, ee_position, ee_quaternion, gripper_closed: bool,
+                  received: float | None = None) -> str | None:
+        """Store the latest robot state; a stamp older than the stored one is refused (returns why)."""
+        if self.state is not None and stamp < self.state.stamp:
+            return f"robot state stamped {self.state.stamp - stamp:.3f} s before the previous one: refused"
         self.state = Stamped(stamp, (np.asarray(ee_position, float), np.asarray(ee_quaternion, float),
-                                     bool(gripper_closed)))
+                                     bool(gripper_closed)), received)
+        return None
 
     def assemble(self, now: float) -> tuple[Observation | None, str]:
         """(observation, "") when every input is present and fresh, else (None, reason)."""
@@ -56,11 +70,12 @@ class ObservationAssembler:
             return None, f"no frame yet from {', '.join(missing)}"
         if self.state is None:
             return None, "no robot state yet"
-        stamps = {v: self.frames[v].stamp for v in self.views} | {"robot_state": self.state.stamp}
-        stale = {k: now - t for k, t in stamps.items() if now - t > self.cfg.max_observation_age}
-        if stale:
-            ages = ", ".join(f"{k} {age * 1000:.0f} ms old" for k, age in stale.items())
-            return None, f"stale input ({ages}; limit {self.cfg.max_observation_age * 1000:.0f} ms)"
+        inputs = {v: self.frames[v] for v in self.views} | {"robot_state": self.state}
+        problems = [p for k, s in inputs.items()
+                    if (p := stamp_problem(k, s.stamp, now, self.cfg.max_observation_age, self.cfg.max_future_stamp,
+                                           s.received))]
+        if problems:
+            return None, "stale input: " + "; ".join(problems)
         frame_stamps = [self.frames[v].stamp for v in self.views]
         if max(frame_stamps) - min(frame_stamps) > self.cfg.max_view_skew:
             return None, f"views {max(frame_stamps) - min(frame_stamps):.3f} s apart"

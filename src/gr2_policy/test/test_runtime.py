@@ -41,6 +41,40 @@ def test_stale_or_skewed_inputs_give_no_observation_and_say_why(ages, expected):
     assert obs is None and expected in reason
 
 
+def test_future_stamped_inputs_are_refused_and_a_stopped_stream_is_stale_whatever_its_stamps():
+    """Frames stamped 2 s ahead of the node's clock, then the camera freezes: never assembled."""
+    cfg = RuntimeConfig()
+    a = ObservationAssembler(VIEWS, 32, cfg)
+    a.add_frame("head", 12.0, frame(1), received=10.0)
+    a.add_frame("wrist", 12.0, frame(2), received=10.0)
+    a.add_state(10.0, (0.4, 0.0, 0.3), (1.0, 0.0, 0.0, 0.0), False, received=10.0)
+    obs, reason = a.assemble(10.0)
+    assert obs is None and "ahead of this node's clock" in reason
+    for now in (10.5, 11.0, 12.0, 12.2):          # frozen: nothing new arrives
+        a.add_state(now, (0.4, 0.0, 0.3), (1.0, 0.0, 0.0, 0.0), False, received=now)
+        obs, reason = a.assemble(now)
+        assert obs is None and ("stream stopped" in reason or "ahead" in reason), (now, reason)
+
+
+def test_inputs_going_back_in_time_are_refused():
+    a = ObservationAssembler(VIEWS, 32, RuntimeConfig())
+    assert a.add_frame("head", 10.0, frame(1), received=10.0) is None
+    assert "before the previous one" in a.add_frame("head", 9.5, frame(2), received=10.01)
+    assert a.frames["head"].stamp == 10.0
+    assert a.add_state(10.0, (0.4, 0.0, 0.3), (1.0, 0.0, 0.0, 0.0), False) is None
+    assert "before the previous one" in a.add_state(9.0, (0.4, 0.0, 0.3), (1.0, 0.0, 0.0, 0.0), False)
+
+
+@pytest.mark.parametrize("stamp, received, expected", [
+    (10.0, 10.0, None), (10.04, 10.0, None), (10.2, 10.0, "ahead"), (9.7, 9.9, "300 ms old"),
+    (10.0, 9.7, "stream stopped"),
+])
+def test_one_stamp_rule(stamp, received, expected):
+    from gr2_contract import stamp_problem
+    problem = stamp_problem("x", stamp, 10.0, max_age=0.25, future_tolerance=0.05, received=received)
+    assert problem is None if expected is None else expected in problem
+
+
 def test_missing_inputs_are_named():
     a = ObservationAssembler(VIEWS, 32, RuntimeConfig())
     a.add_frame("head", 1.0, frame())

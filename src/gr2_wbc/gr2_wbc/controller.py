@@ -25,6 +25,8 @@ from enum import IntEnum
 import numpy as np
 import pinocchio as pin
 
+from gr2_contract import stamp_problem
+
 from gr2_wbc.robot_model import ModelConfig, RobotModel
 from gr2_wbc.tracking_qp import TrackingConfig, TrackingQP
 from gr2_wbc.optimiser_process import OptimiserProcess
@@ -191,8 +193,9 @@ class Controller:
                 and now - self._last_chunk_stamp <= c.chunk_timeout):
             raise ChunkRejected(f"sequence went backwards: chunk {chunk.sequence} after {self._last_chunk_seq} "
                                 f"(a dropped or replayed message, or a second publisher)")
-        if chunk.stamp > now + c.future_stamp_tolerance:
-            raise ChunkRejected(f"stamp {chunk.stamp - now:.3f} s in the future (clock mismatch?)")
+        problem = stamp_problem(f"chunk {chunk.sequence}", chunk.stamp, now, c.chunk_timeout, c.future_stamp_tolerance)
+        if problem:
+            raise ChunkRejected(problem)
         if chunk.stamp <= self._stop_stamp:
             raise ChunkRejected(f"chunk predicts from an observation taken before the last {self._stop_cause}")
         norms = np.linalg.norm(chunk.quaternions, axis=1)

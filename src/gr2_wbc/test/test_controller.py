@@ -68,9 +68,9 @@ def test_joint_limits_are_respected_for_an_unreachable_chunk(loop, robot):
     (lambda c: setattr(c, "frame_id", "world"), "frame 'world'"),
     (lambda c: setattr(c, "gripper", c.gripper[:-1]), "length mismatch"),
     (lambda c: setattr(c, "dt", 0.0), "non-monotonic pose times"),
-    (lambda c: setattr(c, "stamp", c.stamp - 5.0), "lies in the past"),
+    (lambda c: setattr(c, "stamp", c.stamp - 5.0), "5000 ms old"),
     (lambda c: c.quaternions.__setitem__(0, [0.0, 0.0, 0.0, 2.0]), "non-unit quaternion"),
-    (lambda c: setattr(c, "stamp", c.stamp + 3.0), "in the future"),
+    (lambda c: setattr(c, "stamp", c.stamp + 3.0), "ahead of this node's clock"),
 ])
 def test_bad_chunks_are_rejected_with_a_reason(loop, mutate, reason):
     loop.run(0.02)
