@@ -389,6 +389,15 @@ class TrackingCycle {
   // must be able to stop before it at the acceleration limit; where that and the acceleration
   // limit cannot both hold, the position limit wins (the joint brakes harder rather than
   // crossing it).
+  // The largest speed v for this cycle from which the joint still stops within `room` braking at
+  // `a` in steps of dt (it moves v dt, then (v - a dt) dt, ...): v (v + a dt) / (2 a) <= room.
+  // The continuous-time sqrt(2 a room) is reached a step too late and the last braking step then
+  // exceeds a. `room` less a dt^2 / 8 covers speeds between whole multiples of a dt.
+  static double stoppable(double a, double room, double dt) {
+    const double r = std::max(room - a * dt * dt / 8.0, 0.0);
+    return std::sqrt(0.25 * a * a * dt * dt + 2.0 * a * r) - 0.5 * a * dt;
+  }
+
   template <typename Out>
   void velocity_bounds(const Vec7& q, const Vec7& qd_prev, Out lo, Out hi) const {
     const double dt = cfg_.dt;
@@ -396,8 +405,8 @@ class TrackingCycle {
       const double l = std::max(-vmax_[i], qd_prev[i] - amax_[i] * dt);
       const double h = std::min(vmax_[i], qd_prev[i] + amax_[i] * dt);
       const double room_hi = std::max(upper_[i] - q[i], 0.0), room_lo = std::max(q[i] - lower_[i], 0.0);
-      const double hi_pos = std::min(std::sqrt(2.0 * amax_[i] * room_hi), room_hi / dt);
-      const double lo_pos = -std::min(std::sqrt(2.0 * amax_[i] * room_lo), room_lo / dt);
+      const double hi_pos = std::min(stoppable(amax_[i], room_hi, dt), room_hi / dt);
+      const double lo_pos = -std::min(stoppable(amax_[i], room_lo, dt), room_lo / dt);
       double h2 = std::min(h, hi_pos), l2 = std::max(l, lo_pos);
       if (l2 > h2) {
         h2 = std::max(hi_pos, lo_pos);

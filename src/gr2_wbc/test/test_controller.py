@@ -392,3 +392,59 @@ def test_late_joint_states_are_not_a_fault_and_a_stopped_driver_is(loop):
     assert np.abs(np.diff(qd, axis=0)).max() / loop.c.cfg.period <= loop.c.robot.acceleration_limit.max() + 1e-6
     loop.run(loop.c.cfg.joint_state_fault_timeout + 0.05, measure=False)
     assert loop.c.mode == Mode.FAULT
+
+
+def test_braking_into_a_position_limit_keeps_the_acceleration_limit(loop, robot):
+    """Issue example: 1 s chunks asking for an orientation that needs joint_6 beyond its limit
+    (-2.6 rad, limit -2.09): every command of every cycle within the velocity, acceleration and
+    position limits, also the last braking steps into the limit (1.75x the acceleration limit
+    with the continuous-time stopping bound)."""
+    import pinocchio as pin
+    loop.run(0.02)
+    pose = robot.forward(np.where(np.arange(7) == 5, -2.6, loop.q))
+    quat = pin.Quaternion(pose.rotation).coeffs()            # x, y, z, w
+    seq = 0
+    for _ in range(6):
+        seq += 1
+        assert loop.c.submit_chunk(make_chunk(loop.now, [pose.translation] * 10, quat, dt=0.1, seq=seq), loop.now)[0]
+        loop.run(0.5)
+    q, qd = loop.array("q"), loop.array("qd")
+    period = loop.c.cfg.period
+    acc = np.abs(np.diff(qd, axis=0)) / period / robot.acceleration_limit
+    print(f"joint_6 ends at {q[-1, 5]:.4f} rad (limit {robot.lower[5]:.4f}); peak acceleration ratio {acc.max():.3f}")
+    assert q[:, 5].min() >= robot.lower[5] - 1e-9
+    assert q[-1, 5] < robot.lower[5] + 0.05            # it did brake into the limit
+    assert acc.max() <= 1.0 + 1e-3
+    assert (np.abs(qd) / robot.velocity_limit).max() <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_every_command_of_every_cycle_is_within_every_limit(make_loop, robot, case):
+    """Property over random start configurations (some next to a position limit), random chunk
+    targets, chunk switches and a stop at a random time: position, velocity and acceleration of
+    every commanded cycle within the limits (discrete time, the solver's tolerance)."""
+    import pinocchio as pin
+    rng = np.random.default_rng(1000 + case)
+    lo, hi = np.maximum(robot.lower, -2 * np.pi), np.minimum(robot.upper, 2 * np.pi)
+    q0 = lo + rng.uniform(0.05, 0.95, 7) * (hi - lo)
+    j = rng.integers(7)
+    if np.isfinite(robot.lower[j]):
+        q0[j] = robot.lower[j] + rng.uniform(0.01, 0.1)       # start next to a limit
+    loop = make_loop()
+    loop.q = q0.copy()
+    loop.c.update_measurement(loop.now, loop.q)
+    loop.run(0.02)
+    t_stop = rng.uniform(0.5, 1.4)
+    for seq in range(1, 6):
+        target = robot.forward(lo + rng.uniform(0.0, 1.0, 7) * (hi - lo))
+        quat = pin.Quaternion(target.rotation).coeffs()
+        loop.c.submit_chunk(make_chunk(loop.now - 0.02, [target.translation] * 10, quat, dt=0.1, seq=seq), loop.now)
+        loop.run(0.3)
+        if loop.now > t_stop and loop.c.mode != Mode.STOPPED:
+            loop.c.stop(loop.now)
+    q, qd = loop.array("q"), loop.array("qd")
+    period = loop.c.cfg.period
+    assert (q >= robot.lower - 1e-9).all() and (q <= robot.upper + 1e-9).all()
+    assert (np.abs(qd) <= robot.velocity_limit * (1 + 1e-6)).all()
+    acc = np.abs(np.diff(qd, axis=0)) / period / robot.acceleration_limit
+    assert acc.max() <= 1.0 + 1e-3, f"acceleration ratio {acc.max():.3f}"
