@@ -116,3 +116,19 @@ def test_unsupported_image_encoding_is_an_error():
     img.encoding = "16UC1"
     with pytest.raises(ValueError, match="16UC1"):
         image_rgb(img)
+
+
+def test_continuous_joint_angles_in_datasets_never_step_by_two_pi():
+    """The one unwrapping rule on bag -> dataset: a recording whose driver changed branch (joint_1
+    3.4907 -> -2.7925 rad, the same 200 degrees) gives a continuous dataset; limited joints are
+    taken as they are."""
+    import numpy as np
+    from gr2_bringup.bag.dataset import continuous_joints, unwrap_continuous
+    continuous = continuous_joints()
+    assert continuous.tolist() == [True, False, True, False, True, False, True]   # Gen3: joints 1, 3, 5, 7
+    rows = np.zeros((4, 7), np.float32)
+    rows[:, 0] = [3.40, 3.4907, 3.4907 - 2 * np.pi, 3.50 - 2 * np.pi]
+    rows[:, 1] = [0.1, 0.2, 0.3, 0.4]
+    out = unwrap_continuous(rows, continuous)
+    np.testing.assert_allclose(out[:, 0], [3.40, 3.4907, 3.4907, 3.50], atol=1e-5)
+    np.testing.assert_allclose(out[:, 1], rows[:, 1])

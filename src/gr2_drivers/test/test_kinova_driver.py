@@ -207,3 +207,40 @@ def test_cyclic_calls_use_the_short_udp_timeout(limits):
     fake.last_timeouts_ms.clear()
     run(driver, 0.0, 3)
     assert fake.last_timeouts_ms == [3, 3, 3]
+
+
+def test_continuous_joint_keeps_its_branch_across_a_reconnect(limits):
+    """Issue example: joint_1 driven to 200 degrees (3.4907 rad), the UDP link drops and the driver
+    reconnects: the reading continues at 3.4907 (not -2.7925), and a command in that branch is
+    reached by the shortest motion (no turn the long way round)."""
+    driver, fake = make_driver(limits, reconnect_after_drops=20, backoff_initial_s=0.1, backoff_max_s=0.1)
+    driver.step(0.0)
+    q = np.array(driver.latest.position[:7])
+    t = 0.0
+    target = math.radians(200.0)
+    while q[0] < target - 1e-9:                  # within max_command_deviation of the reading
+        q[0] = min(target, q[0] + 0.2)
+        driver.submit_joint_command(list(ARM_JOINTS), list(q), [0.0] * 7)
+        t, sample = run(driver, t, 400)
+    assert sample.position[0] == pytest.approx(target, abs=1e-6) and fake.positions_deg[0] == pytest.approx(200.0)
+    fake.link_up = False
+    t, _ = run(driver, t, 25)
+    assert driver.status.state == DriverState.RECONNECTING
+    fake.link_up = True
+    fake.servoing_mode = double.SINGLE_LEVEL_SERVOING
+    t, sample = run(driver, t, 300)
+    assert driver.status.state == DriverState.SERVOING and driver.status.reconnects == 1
+    assert sample.position[0] == pytest.approx(target, abs=1e-6)     # no -2*pi step
+    # the WBC's command, still in that branch, holds the arm where it is
+    deg_before = fake.positions_deg[0]
+    driver.submit_joint_command(list(ARM_JOINTS), list(sample.position[:7]), [0.0] * 7)
+    t, sample = run(driver, t, 100)
+    assert fake.positions_deg[0] == pytest.approx(deg_before, abs=1e-6)
+    # a target written in the other branch (-160 degrees) is the same pose: no motion at all
+    other = list(sample.position[:7])
+    other[0] = target - 2 * math.pi
+    n = len(fake.commands)
+    driver.submit_joint_command(list(ARM_JOINTS), other, [0.0] * 7)
+    t, sample = run(driver, t, 100)
+    sent = np.array([c[1][0] for c in fake.commands[n:]])
+    assert np.abs(sent - deg_before).max() < 1e-6, "the arm was commanded away on the way between branches"

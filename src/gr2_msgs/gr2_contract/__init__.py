@@ -102,3 +102,23 @@ def stamp_problem(name: str, stamp: float, now: float, max_age: float, future_to
     if received is not None and now - received > max_age:
         return f"{name} stream stopped: last message arrived {(now - received) * 1e3:.0f} ms ago"
     return None
+
+
+def unwrap_near(angle, reference):
+    """The one unwrapping rule for continuous joints: the angle equal to `angle` modulo 2*pi that
+    is closest to `reference` (rad; floats or numpy arrays). Every producer of a continuous joint's
+    angle (driver feedback across reconnects, WBC resynchronisation, bag -> dataset) continues
+    from its previous value this way, so no published or recorded angle steps by 2*pi."""
+    import math
+    import numpy as np
+    if np.ndim(angle) == 0 and np.ndim(reference) == 0:
+        return float(reference) + math.remainder(float(angle) - float(reference), 2.0 * math.pi)
+    delta = np.asarray(angle, dtype=float) - reference
+    return reference + (delta - 2.0 * np.pi * np.round(delta / (2.0 * np.pi)))
+
+
+def angle_difference(a, b, continuous):
+    """a - b per joint (rad), the shortest way round for continuous joints (numpy arrays)."""
+    import numpy as np
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.where(continuous, unwrap_near(a, b) - b, a - b)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gr2_contract import (ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
+from gr2_contract import (ARM_JOINTS, unwrap_near, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
                           WRIST_CAMERA, image_topic)
 
 from .reader import decode, read_info, read_messages
@@ -70,6 +70,25 @@ class _Stream:
 
     def first(self) -> int | None:
         return self.times[0] if self.times else None
+
+
+def continuous_joints() -> np.ndarray:
+    """Which of ARM_JOINTS are continuous, from the URDF the robot description names."""
+    from gr2_drivers.kinova.joint_limits import read_joint_limits
+    from gr2_wbc.robot_description import load_robot_description
+    limits = read_joint_limits(load_robot_description().urdf_path, tuple(ARM_JOINTS))
+    return np.array([limits[j].continuous for j in ARM_JOINTS])
+
+
+def unwrap_continuous(joint_pos: np.ndarray, continuous: np.ndarray | None = None) -> np.ndarray:
+    """(T, 7) joint angles with every continuous joint continued from its previous sample by the
+    one unwrapping rule (gr2_contract.unwrap_near): a recording whose driver changed branch (a
+    2*pi step) gives a dataset without it."""
+    continuous = continuous_joints() if continuous is None else continuous
+    out = np.array(joint_pos, dtype=np.float64)
+    for t in range(1, len(out)):
+        out[t] = np.where(continuous, unwrap_near(out[t], out[t - 1]), out[t])
+    return out.astype(joint_pos.dtype)
 
 
 def _state_row(msg) -> tuple[np.ndarray, float, np.ndarray, float]:
@@ -127,6 +146,7 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig()) -> l
             frames["ee_pose"].append(pose)
             frames["grip_cmd"].append(closed if cmd is None else cmd)
         arrays = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in frames.items()}
+        arrays["joint_pos"] = unwrap_continuous(arrays["joint_pos"])
         out = {k: arrays[k][:-1] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose")}
         out["action_ee_pose"] = arrays["ee_pose"][1:]
         out["action_gripper"] = arrays["grip_cmd"][1:]

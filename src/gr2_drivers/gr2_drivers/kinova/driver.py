@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gr2_contract import angle_difference, unwrap_near
+
 from gr2_drivers.kinova import units
 from gr2_drivers.kinova.arm import ArmConnectionConfig, ArmFeedback, KinovaArm
 from gr2_drivers.kinova.interpolation import CommandInterpolator, InterpolationConfig
@@ -150,7 +152,7 @@ class KinovaDriver:
         with self._lock:
             measured = self._measured
         if measured is not None:   # a target meant for another state (e.g. sent before a reconnect)
-            deviation = np.abs(q - np.asarray(measured))
+            deviation = np.abs(angle_difference(q, np.asarray(measured[:len(q)]), self.continuous))
             if deviation.max() > self.config.max_command_deviation:
                 i = int(np.argmax(deviation))
                 raise CommandRejected(f"{self.joint_names[i]} commanded {deviation[i]:.3f} rad from its measured "
@@ -189,8 +191,9 @@ class KinovaDriver:
         self._begin_servo(feedback, now)
 
     def _begin_servo(self, feedback: ArmFeedback, now: float) -> None:
-        """Hold exactly where the arm is; old commands are forgotten."""
-        self._measured = None
+        """Hold exactly where the arm is; old commands are forgotten. The last published angles
+        stay the unwrapping reference (after a reconnect or a fault clear too): a continuous
+        joint's reading continues in the branch it was published in, never 2*pi away."""
         sample = self._publishable(feedback, now)
         self._setpoint = np.array(sample.position[: len(self.joint_names)])
         self._last_cycle_t = now
@@ -222,7 +225,10 @@ class KinovaDriver:
             pending, self._pending_command = self._pending_command, None
             gripper = GripperTarget(self._gripper.position, self._gripper.speed, self._gripper.force)
         if pending is not None:
-            self.interpolator.set_target(pending[0], pending[1], now)
+            # continuous joints: the target in the setpoint's branch, so the interpolation between
+            # them never sweeps through the other angles of a 2*pi difference
+            target = np.where(self.continuous, unwrap_near(pending[0], self._setpoint), pending[0])
+            self.interpolator.set_target(target, pending[1], now)
         q_target, v_target = self.interpolator.sample(now)
         # Bound the setpoint's speed: a jump in the command cannot slam the arm. The step uses the
         # real time since the last cycle (a slow loop still tracks at full speed), capped at two
@@ -231,7 +237,8 @@ class KinovaDriver:
         dt = nominal if self._last_cycle_t is None else min(max(now - self._last_cycle_t, 0.0), 2.0 * nominal)
         self._last_cycle_t = now
         max_step = self.max_speed * dt
-        q = self._setpoint + np.clip(q_target - self._setpoint, -max_step, max_step)
+        # the shortest way round on continuous joints (a target in another 2*pi branch is the same pose)
+        q = self._setpoint + np.clip(angle_difference(q_target, self._setpoint, self.continuous), -max_step, max_step)
         v = np.clip(v_target, -self.max_speed, self.max_speed)
         try:
             feedback = self.arm.cycle(

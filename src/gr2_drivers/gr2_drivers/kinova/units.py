@@ -18,9 +18,7 @@ def wrap_to_pi(angle: float) -> float:
     return math.pi if wrapped == -math.pi else wrapped
 
 
-def unwrap_near(angle: float, reference: float) -> float:
-    """The angle equal to `angle` modulo 2*pi that is closest to `reference`."""
-    return reference + math.remainder(angle - reference, 2.0 * math.pi)
+from gr2_contract import unwrap_near   # the one unwrapping rule (re-exported here for the adapter)
 
 
 def kinova_deg_to_rad(deg: float, continuous: bool, previous_rad: float | None) -> float:
