@@ -21,6 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
+from gr2_contract.node_main import run_essential, spin_plain
 from gr2_contract import (ARM_JOINTS, DIAGNOSTICS, GRIPPER_COMMAND, GRIPPER_JOINT, JOINT_COMMAND,
                           JOINT_STATES, STATUS_RATE_HZ)
 from gr2_drivers.kinova.api import KortexApi, KortexApiMissing, load_kortex_api
@@ -83,7 +84,8 @@ class KinovaArmNode(Node):
         self._rate_window = (time.monotonic(), 0)
         self.measured_cycle_hz = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._servo_loop, name="kinova_servo", daemon=True)
+        self._thread = threading.Thread(target=run_essential, name="kinova_servo", daemon=True,
+                                        args=(self, "kinova_servo", self._servo_loop, self._stop.is_set))
         self._thread.start()
         self.get_logger().info(f"Kinova Gen3 at {conn.robot_ip}: TCP 10000 + UDP 10001, "
                                f"servo at {config.cycle_rate_hz:.0f} Hz, /joint_states every {self._decimation} cycles")
@@ -143,6 +145,14 @@ class KinovaArmNode(Node):
         msg.effort = sample.effort
         self.joint_pub.publish(msg)
 
+    def report_fatal(self, reason: str) -> None:
+        """The servo thread died (run_essential): ERROR on /diagnostics before the node exits 1."""
+        status = DiagnosticStatus(name=f"{self.get_name()}: Kinova Gen3", hardware_id=self.driver.arm.config.robot_ip,
+                                  level=DiagnosticStatus.ERROR, message=reason)
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
     def _publish_diagnostics(self) -> None:
         s = self.driver.status
         status = DiagnosticStatus(name=f"{self.get_name()}: Kinova Gen3", hardware_id=self.driver.arm.config.robot_ip)
@@ -180,9 +190,10 @@ def main(args=None) -> int:
         rclpy.try_shutdown()
         return 1
     node = None
+    code = 0
     try:
         node = KinovaArmNode(api)
-        rclpy.spin(node)
+        code = spin_plain(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -190,7 +201,7 @@ def main(args=None) -> int:
             node.stop()
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return code
 
 
 if __name__ == "__main__":

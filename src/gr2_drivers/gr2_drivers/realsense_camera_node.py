@@ -21,6 +21,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from gr2_contract.node_main import run_essential, spin_plain
 from gr2_contract import DIAGNOSTICS, STATUS_RATE_HZ, camera_info_topic, image_topic
 from gr2_drivers.realsense.camera import (CameraConfig, CameraFrame, CameraUnavailable, PlaybackFinished,
                                           RealSenseCamera, aligned_depth_topic, color_optical_frame)
@@ -63,7 +64,8 @@ class RealSenseCameraNode(Node):
         self.reconnects = 0
         self._arrivals: collections.deque[float] = collections.deque(maxlen=4 * self.config.fps)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._frame_loop, name=f"{name}_frames", daemon=True)
+        self._thread = threading.Thread(target=run_essential, name=f"{name}_frames", daemon=True,
+                                        args=(self, f"{name}_frames", self._frame_loop, self._stop.is_set))
         self._thread.start()
         source = self.config.playback_file or f"serial {self.config.serial_no or '(any)'}"
         self.get_logger().info(f"{name}: {source}, colour {self.config.width}x{self.config.height} "
@@ -142,6 +144,14 @@ class RealSenseCameraNode(Node):
             return 0.0
         return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
 
+    def report_fatal(self, reason: str) -> None:
+        """The frame thread died (run_essential): ERROR on /diagnostics before the node exits 1."""
+        status = DiagnosticStatus(name=f"{self.get_name()}: RealSense {self.config.camera_name}",
+                                  hardware_id=self.config.serial_no, level=DiagnosticStatus.ERROR, message=reason)
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
     def _publish_diagnostics(self) -> None:
         rate = self.measured_rate_hz()
         status = DiagnosticStatus(name=f"{self.get_name()}: RealSense {self.config.camera_name}",
@@ -173,7 +183,7 @@ def main(args=None) -> int:
     code = 0
     try:
         node = RealSenseCameraNode()
-        rclpy.spin(node)
+        code = spin_plain(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, FileNotFoundError) as exc:

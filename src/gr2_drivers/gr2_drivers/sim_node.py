@@ -28,7 +28,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
-from gr2_contract.node_main import spin_until_shutdown
+from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
 from gr2_wbc.realtime import fifo_or_warn
 
@@ -133,7 +133,9 @@ class SimNode(Node):
         self.publish_instruction()
         self.threads = []
         if self.mode == "real_time":
-            self.threads = [threading.Thread(target=self._guarded, args=(loop,), name=loop.__name__, daemon=True)
+            self.threads = [threading.Thread(target=run_essential,
+                                             args=(self, loop.__name__, loop, lambda: not (self.running and rclpy.ok())),
+                                             name=loop.__name__, daemon=True)
                             for loop in (self.physics_loop, self.camera_loop)]
             if self.contacts_pub is not None:
                 self.create_timer(1.0 / self.contacts_rate, lambda: self.publish_contacts(
@@ -305,13 +307,13 @@ class SimNode(Node):
         self.diag_pub.publish(msg)
 
     # ------------------------------------------------------------------ real time
-    def _guarded(self, loop) -> None:
-        """Run a thread's loop; on Ctrl-C the context shuts down under it: leave quietly then."""
-        try:
-            loop()
-        except Exception:  # noqa: BLE001 - re-raised unless it is the shutdown race
-            if self.running and rclpy.ok():
-                raise
+    def report_fatal(self, reason: str) -> None:
+        """An essential thread died (run_essential): ERROR on /diagnostics before the node exits 1."""
+        status = DiagnosticStatus(name="gr2_drivers/sim", hardware_id="mujoco", level=DiagnosticStatus.ERROR,
+                                  message=reason)
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
 
     def physics_loop(self) -> None:
         """Absolute-deadline loop: sim time tracks wall time; one /joint_states per period."""

@@ -295,3 +295,23 @@ def test_contacts_topic_reports_clearance_and_contact(node_processes, probe):
           f"in_contact {msg.in_contact}; clearance CPU {diag['clearance_cpu_us_per_step']} us per physics step")
     assert msg.in_contact and msg.min_distance <= 0.0
     assert msg.robot_geom.startswith("gripper/") and msg.environment_geom == "table_top"
+
+
+def test_a_dead_camera_thread_reports_error_and_the_node_exits_non_zero(node_processes, probe):
+    """An essential thread that dies (here the camera loop, as when no GL backend works) must not
+    leave a node that runs on and 'finishes cleanly': ERROR on /diagnostics, exit code 1."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    errors = []
+    probe.node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS,
+                                   lambda m: errors.extend(s for s in m.status if s.level == DiagnosticStatus.ERROR), 10)
+    probe.start()
+    code = ("import gr2_drivers.sim_node as s\n"
+            "def camera_loop(self):\n    raise RuntimeError('no OpenGL context (test)')\n"
+            "s.SimNode.camera_loop = camera_loop\ns.main()\n")
+    proc = node_processes.start([sys.executable, "-c", code], name="sim_dead_camera")
+    wait_for(lambda: proc.poll() is not None, 60, what="the sim node to exit")
+    log = node_processes.output(proc)
+    assert proc.returncode == 1, log[-3000:]
+    assert "essential thread camera_loop died" in log and "no OpenGL context" in log
+    wait_for(lambda: errors, 5, what="ERROR on /diagnostics")
+    assert "camera_loop" in errors[0].message

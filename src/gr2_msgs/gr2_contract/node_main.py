@@ -11,8 +11,27 @@ Imports rclpy only when called, so gr2_contract stays ROS-free.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+import traceback
 from typing import Callable
+
+
+def run_essential(node, name: str, loop: Callable[[], None], shutting_down: Callable[[], bool]) -> None:
+    """Thread body for a node's essential loop (sim physics and cameras, WBC control and optimiser,
+    policy inference): if it dies, the node must not go on as if it were fine. The error is logged
+    with its traceback and stored in `node.fatal_error`; `spin_until_shutdown` then calls the
+    node's `report_fatal()` (ERROR on /diagnostics or its status) and exits non-zero."""
+    try:
+        loop()
+    except BaseException as err:  # noqa: BLE001 - any death of an essential loop is reported
+        if shutting_down():
+            return
+        node.fatal_error = f"essential thread {name} died: {err!r}"
+        try:
+            node.get_logger().fatal(f"{node.fatal_error}\n{traceback.format_exc()}")
+        except Exception:  # noqa: BLE001 - the logger may be gone at shutdown
+            print(node.fatal_error, file=sys.stderr)
 
 
 def make_executor(context=None):
@@ -33,6 +52,27 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
+def _report_fatal(node, reason: str, spin_once) -> None:
+    """The node's report_fatal(), repeated for a second: a monitor that matched late (a node
+    failing at start-up) still hears it."""
+    for _ in range(5 if hasattr(node, "report_fatal") else 0):
+        node.report_fatal(reason)
+        spin_once(timeout_sec=0.2)
+
+
+def spin_plain(node) -> int:
+    """Spin `node` with rclpy's default executor (nodes that create subscriptions after start-up:
+    the drivers) until shutdown or a dead essential thread (run_essential); 1 after the latter."""
+    import rclpy
+    while rclpy.ok():
+        rclpy.spin_once(node, timeout_sec=0.1)
+        fatal = getattr(node, "fatal_error", None)
+        if fatal:
+            _report_fatal(node, fatal, lambda timeout_sec: rclpy.spin_once(node, timeout_sec=timeout_sec))
+            return 1
+    return 0
+
+
 def spin_until_shutdown(make_node: Callable[[], object], args=None,
                         watch_signals: Callable[[threading.Event], object] = _stop_on_signals) -> None:
     """Spin `make_node()` until SIGINT/SIGTERM set the stop flag (`watch_signals` arranges that:
@@ -45,15 +85,22 @@ def spin_until_shutdown(make_node: Callable[[], object], args=None,
     watch_signals(stop)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
+    fatal = None
     try:
         node = make_node()
         executor = make_executor()
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
+            fatal = getattr(node, "fatal_error", None)
+            if fatal:
+                _report_fatal(node, fatal, executor.spin_once)
+                break
     except ExternalShutdownException:
         pass
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if fatal:
+        sys.exit(1)

@@ -26,7 +26,7 @@ from std_msgs.msg import String
 
 from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
                           ROBOT_STATE, WBC_STATUS, image_topic, latched_qos, stamp_seconds)
-from gr2_contract.node_main import spin_until_shutdown
+from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
 from .model_input import gripper_closed
@@ -108,7 +108,8 @@ class PolicyNode(Node):
                                      qos_profile_sensor_data)
         self.create_timer(1.0, self.publish_status)
         self.create_timer(0.01, self._tick)
-        self.worker = threading.Thread(target=self._work, name="gr2-inference", daemon=True)
+        self.worker = threading.Thread(target=run_essential, name="gr2-inference", daemon=True,
+                                       args=(self, "gr2-inference", self._work, self._shutdown.is_set))
         self.worker.start()
         self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {device} ({precision}), "
                                f"h={model_cfg.history}, k={model_cfg.chunk}, dt={model_cfg.action_dt}")
@@ -267,6 +268,12 @@ class PolicyNode(Node):
         msg.sequence = sequence
         msg.instruction = result.instruction
         return msg
+
+    def report_fatal(self, reason: str) -> None:
+        """The inference thread died (run_essential): ERROR with the reason on the status, then exit 1."""
+        with self._lock:
+            self.state, self.message = PolicyStatus.STATE_ERROR, reason
+        self.publish_status()
 
     def publish_status(self) -> None:
         with self._lock:

@@ -36,7 +36,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 import gr2_contract as contract
-from gr2_contract.node_main import spin_until_shutdown
+from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 
 from gr2_wbc.config import controller_config_from_params, default_parameters
@@ -126,10 +126,12 @@ class WbcNode(Node):
         # must never delay /joint_states callbacks or the 200 Hz loop. Only the newest chunk waits.
         self._pending_chunk: ActionChunk | None = None
         self._chunk_ready = threading.Condition()
-        self._optimiser = threading.Thread(target=self.optimise_loop, name="wbc_optimise", daemon=True)
+        self._optimiser = threading.Thread(target=run_essential, name="wbc_optimise", daemon=True,
+                                           args=(self, "wbc_optimise", self.optimise_loop, lambda: not self._running))
         self._optimiser.start()
         self._publish_times: list[float] = []
-        self._thread = threading.Thread(target=self.control_loop, name="wbc_control", daemon=True)
+        self._thread = threading.Thread(target=run_essential, name="wbc_control", daemon=True,
+                                        args=(self, "wbc_control", self.control_loop, lambda: not self._running))
         self._thread.start()
         self.get_logger().info(
             f"WBC at {1.0 / self.cfg.period:.0f} Hz, {len(robot.pairs)} collision pairs, "
@@ -281,6 +283,12 @@ class WbcNode(Node):
         msg.position_error, msg.orientation_error = s.position_error, s.orientation_error
         msg.chunks_accepted, msg.chunks_rejected = s.chunks_accepted, s.chunks_rejected
         msg.message = s.message
+        self.status_pub.publish(msg)
+
+    def report_fatal(self, reason: str) -> None:
+        """An essential thread died (run_essential): FAULT with the reason on the status before exiting 1."""
+        msg = WbcStatus(mode=WbcStatus.MODE_FAULT, message=reason)
+        msg.header.stamp = self.get_clock().now().to_msg()
         self.status_pub.publish(msg)
 
     def publish_path(self) -> None:
