@@ -199,8 +199,15 @@ class WindowSampler:
     Episode starts are padded by repeating the first sample (the same rule the inference
     history uses); chunk targets past the episode end repeat the last pose (hold still).
     """
-    def __init__(self, reader: EpisodeReader, config: GR2Config, seed: int, cache: bool = True):
+    def __init__(self, reader: EpisodeReader, config: GR2Config, seed: int, cache: bool = True,
+                 early_fraction: float = 0.0, early_frames: int = 12):
+        """early_fraction: share of windows that end in an episode's first `early_frames` frames
+        (the rest uniform over the episode). Why: the decision that needs the cube's position and
+        colour most, where to go from the start pose, is made in few frames of each episode."""
+        if not 0.0 <= early_fraction <= 1.0 or early_frames < 1:
+            raise ValueError(f"early_fraction {early_fraction} must be in 0..1 and early_frames {early_frames} >= 1")
         self.reader, self.config = reader, config
+        self.early_fraction, self.early_frames = early_fraction, early_frames
         self.rng = np.random.default_rng(seed)
         self._cache: dict[int, Episode] = {}
         self.use_cache = cache
@@ -252,7 +259,9 @@ class WindowSampler:
         for _ in range(batch):
             i = int(self.rng.integers(len(self.reader)))
             ep = self.episode(i)
-            items.append(self.window(ep, int(self.rng.integers(ep.length))))
+            early = self.early_fraction > 0 and self.rng.random() < self.early_fraction
+            end = self.rng.integers(min(ep.length, self.early_frames) if early else ep.length)
+            items.append(self.window(ep, int(end)))
         return items
 
 

@@ -298,7 +298,8 @@ def train_policy(args, stage: str) -> dict:
         model.vqgan.requires_grad_(False)
     model.to(device)
     reader, val_reader = _policy_reader(args, stage, cfg, vq_fp, text.identity)
-    sampler = WindowSampler(reader, cfg, seed=args.seed + 1000 * rank)
+    sampler = WindowSampler(reader, cfg, seed=args.seed + 1000 * rank,
+                            early_fraction=getattr(args, "early_fraction", 0.0), early_frames=getattr(args, "early_frames", 12))
     val_batches = []
     if val_reader is not None and rank == 0:
         vs = WindowSampler(val_reader, cfg, seed=12345)
@@ -420,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--vqgan", help="trained VQGAN checkpoint folder")
         s.add_argument("--init", help="policy checkpoint to start from (e.g. the pre-trained one)")
         s.add_argument("--freeze-pretrained", action="store_true")
+        s.add_argument("--early-fraction", type=float, default=0.0,
+                       help="share of training windows ending in an episode's first --early-frames frames")
+        s.add_argument("--early-frames", type=int, default=12)
         s.add_argument("--embed-codebook", action="store_true",
                        help="image token embedding adds a projection of the frozen VQGAN codebook vector "
                             "(GR2Config.embed_codebook; zero-initialised when added to an --init policy)")
