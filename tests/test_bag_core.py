@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 import yaml
 
 from gr2_bringup.bag.playback import play, restamp
-from gr2_bringup.bag.reader import BagMessage, format_info, read_info, read_messages
+from gr2_bringup.bag.reader import BagError, BagMessage, format_info, read_info, read_messages
 from gr2_bringup.bag.types import UnknownMessageType, bag_typestore, ensure_type, msg_file
 from gr2_bringup.bag.writer import BagWriter, OfferedQos
 from gr2_contract import RECORDED_TOPICS
@@ -72,7 +74,9 @@ def _write_demo_bag(path: Path) -> list[BagMessage]:
 def test_writer_reader_round_trip_and_info(tmp_path):
     bag = tmp_path / "demo"
     msgs = _write_demo_bag(bag)
-    assert list(read_messages(bag)) == msgs
+    read = list(read_messages(bag))
+    assert [dataclasses.replace(m, definition=None) for m in read] == msgs
+    assert all(m.definition == "string data\n" for m in read)     # the definition the bag carries
     info = read_info(bag)
     assert info.counts() == {"/gr2/instruction": 5} and info.duration_s == pytest.approx(1.0)
     assert "/gr2/instruction" in format_info(info) and "std_msgs/msg/String" in format_info(info)
@@ -85,8 +89,8 @@ def test_writer_reader_round_trip_and_info(tmp_path):
         list(read_messages(bag, ["/nope"]))
 
 
-def test_unfinalised_or_missing_bag_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a rosbag2 bag"):
+def test_a_folder_without_a_bag_is_a_clear_error(tmp_path):
+    with pytest.raises(BagError, match="not a rosbag2 bag"):
         read_info(tmp_path)
 
 

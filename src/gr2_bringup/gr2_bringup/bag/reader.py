@@ -1,20 +1,37 @@
-"""Read rosbag2 directories (MCAP or sqlite3): a summary for `gr2-bag info`, and messages.
+"""Read rosbag2 bags (MCAP or sqlite3): a summary for `gr2-bag info`, and messages.
 
-Works on bags from `ros2 bag record` as well as on ours, because it goes through the
-`rosbags` reader, which reads the bag's own metadata.yaml and embedded message definitions.
+MCAP bags are read with the `mcap` library from the files themselves: channels, schemas and the
+summary's message counts are the truth, whatever metadata.yaml says (or whether it exists; a
+bare .mcap file works too), so QoS spelled in any form and channels with or without schema
+records read the same. sqlite3 bags go through `rosbags`. A bag that cannot be read is refused
+with one line (BagError); a read that yields fewer messages than the bag's own counts says so
+(BagWarning). Messages carry the definition the bag was recorded with; `decode` uses it for types
+not installed here and refuses one that differs from the installed definition.
 """
 
 from __future__ import annotations
 
+import heapq
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 from rosbags.rosbag2 import Reader
+from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
 
 from .types import bag_typestore
+
+
+class BagError(ValueError):
+    """A bag this reader cannot read or decode; the message is the one line to show."""
+
+
+class BagWarning(UserWarning):
+    """Fewer messages were read than the bag says it holds."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +39,7 @@ class TopicSummary:
     name: str
     msgtype: str
     count: int
+    encoding: str = "cdr"
 
 
 @dataclass(frozen=True)
@@ -48,18 +66,170 @@ class BagMessage:
     msgtype: str
     timestamp_ns: int  # receive time at the recorder (rosbag2's log time)
     data: bytes  # CDR, exactly as recorded
+    definition: str | None = None  # the definition the bag carries (MCAP ros2msg schema); None: none
 
 
-def _check_bag(path: Path) -> None:
-    if not (path / "metadata.yaml").is_file():
-        raise FileNotFoundError(
-            f"{path} is not a rosbag2 bag directory (no metadata.yaml; a recording that was "
-            f"killed without SIGINT is not finalised)")
+def _metadata(path: Path) -> dict | None:
+    file = path / "metadata.yaml"
+    return yaml.safe_load(file.read_text())["rosbag2_bagfile_information"] if file.is_file() else None
+
+
+def _mcap_files(path: Path) -> list[Path] | None:
+    """The bag's MCAP files in order, or None for another storage (sqlite3)."""
+    if path.is_file():
+        if path.suffix == ".mcap":
+            return [path]
+        raise BagError(f"{path} is neither a rosbag2 bag directory nor an .mcap file")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such bag")
+    meta = _metadata(path)
+    if meta is not None:
+        if meta.get("storage_identifier") != "mcap":
+            return None
+        files = [path / f for f in meta.get("relative_file_paths", [])]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise BagError(f"{path}: metadata.yaml lists files that are missing: {missing}")
+        return files
+    files = sorted(path.glob("*.mcap"))
+    if not files:
+        raise BagError(f"{path} is not a rosbag2 bag (no metadata.yaml, no .mcap file)")
+    return files
+
+
+@dataclass
+class _Channel:
+    topic: str
+    msgtype: str
+    encoding: str
+    definition: str
+
+
+def _mcap_channels(file: Path) -> tuple[dict[int, _Channel], dict[int, int], int, int]:
+    """(channels by id, message count by channel id, first and last log time) of one MCAP file;
+    from its summary, or by reading it through when it has none (a recording that was killed)."""
+    from mcap.reader import make_reader
+    try:
+        with open(file, "rb") as f:
+            summary = make_reader(f).get_summary() if _has_summary(file) else None
+            if summary is not None and summary.statistics is not None:
+                channels = {cid: _channel(c, summary.schemas.get(c.schema_id)) for cid, c in summary.channels.items()}
+                st = summary.statistics
+                return (channels, dict(st.channel_message_counts), st.message_start_time, st.message_end_time)
+        channels, counts, times = {}, {}, []
+        for schema, channel, message in _read_through(file):
+            channels.setdefault(channel.id, _channel(channel, schema))
+            counts[channel.id] = counts.get(channel.id, 0) + 1
+            times.append(message.log_time)
+        return channels, counts, min(times, default=0), max(times, default=0)
+    except BagError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the mcap library raises: one line
+        raise BagError(f"{file}: not a readable MCAP file ({type(err).__name__}: {err})") from err
+
+
+def canonical_type(name: str) -> str:
+    """pkg/Name (ROS 1 style, old rosbag2 bags) -> pkg/msg/Name; other names unchanged."""
+    parts = name.split("/")
+    return f"{parts[0]}/msg/{parts[1]}" if len(parts) == 2 and all(parts) else name
+
+
+def _has_summary(file: Path) -> bool:
+    from mcap.reader import make_reader
+    try:
+        with open(file, "rb") as f:
+            return make_reader(f).get_summary() is not None
+    except Exception:  # noqa: BLE001 - no footer at all: a killed recording
+        return False
+
+
+def _read_through(file: Path):
+    """Every complete message of an MCAP file without a summary, in file order. A recording that
+    was killed ends in a cut-off record: what precedes it is kept, and the loss is said
+    (BagWarning); nothing after the last complete message existed on disk."""
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+    n = 0
+    schemas, channels = {}, {}
+    with open(file, "rb") as f:
+        try:
+            for record in StreamReader(f, skip_magic=False, emit_chunks=False, validate_crcs=False).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel):
+                    channels[record.id] = record
+                elif isinstance(record, Message):
+                    channel = channels[record.channel_id]
+                    n += 1
+                    yield schemas.get(channel.schema_id), channel, record
+        except Exception as err:  # noqa: BLE001 - the library's truncation errors vary
+            warnings.warn(f"{file}: unfinished (a recording that was killed?): {n} complete messages read, "
+                          f"then {type(err).__name__}: {err}", BagWarning, stacklevel=3)
+
+
+def _channel(channel, schema) -> _Channel:
+    return _Channel(channel.topic, canonical_type(schema.name) if schema is not None else "", channel.message_encoding,
+                    schema.data.decode(errors="replace") if schema is not None and schema.encoding == "ros2msg" else None)
+
+
+def _mcap_info(path: Path, files: list[Path]) -> BagInfo:
+    meta = _metadata(path) if path.is_dir() else None
+    declared = {t["topic_metadata"]["name"]: t["topic_metadata"]["type"]
+                for t in (meta or {}).get("topics_with_message_count", [])}
+    topics: dict[str, TopicSummary] = {}
+    starts, ends = [], []
+    for file in files:
+        channels, counts, start, end = _mcap_channels(file)
+        if any(counts.values()):
+            starts.append(start)
+            ends.append(end)
+        for cid, ch in channels.items():
+            old = topics.get(ch.topic)
+            msgtype = ch.msgtype or canonical_type(declared.get(ch.topic, ""))   # a channel without a schema record
+            topics[ch.topic] = TopicSummary(ch.topic, msgtype, (old.count if old else 0) + counts.get(cid, 0), ch.encoding)
+    count = sum(t.count for t in topics.values())
+    return BagInfo(path, "mcap", tuple(f.name for f in files), min(starts, default=0) if count else 0,
+                   max(ends, default=0) if count else 0, count, dict(sorted(topics.items())))
+
+
+def _mcap_messages(path: Path, files: list[Path], wanted: set[str] | None) -> Iterator[BagMessage]:
+    from mcap.reader import make_reader
+    info = _mcap_info(path, files)
+    topics = [t for t in info.topics.values() if wanted is None or t.name in wanted]
+    for t in topics:
+        if t.encoding != "cdr":
+            raise BagError(f"{path}: topic {t.name} is serialised as {t.encoding!r}, not CDR: it cannot be decoded")
+    declared = {t.name: t.msgtype for t in info.topics.values()}
+
+    def as_message(schema, channel, message) -> BagMessage:
+        ch = _channel(channel, schema)
+        return BagMessage(ch.topic, ch.msgtype or canonical_type(declared.get(ch.topic, "")), message.log_time,
+                          bytes(message.data), ch.definition)
+
+    def one_file(file: Path):
+        if not _has_summary(file):       # unfinished: in file order, which rosbag2 writes in log time
+            items = (as_message(*x) for x in _read_through(file))
+            yield from sorted((m for m in items if wanted is None or m.topic in wanted), key=lambda m: m.timestamp_ns)
+            return
+        with open(file, "rb") as f:
+            for schema, channel, message in make_reader(f).iter_messages(
+                    topics=None if wanted is None else list(wanted), log_time_order=True):
+                yield as_message(schema, channel, message)
+
+    yielded: dict[str, int] = {}
+    for m in heapq.merge(*(one_file(f) for f in files), key=lambda m: m.timestamp_ns):
+        yielded[m.topic] = yielded.get(m.topic, 0) + 1
+        yield m
+    short = {t.name: (yielded.get(t.name, 0), t.count) for t in topics if yielded.get(t.name, 0) < t.count}
+    if short:
+        warnings.warn(f"{path}: read fewer messages than the bag holds (read, held): {short}", BagWarning, stacklevel=2)
 
 
 def read_info(path: str | Path) -> BagInfo:
     path = Path(path)
-    _check_bag(path)
+    files = _mcap_files(path)
+    if files is not None:
+        return _mcap_info(path, files)
     with Reader(path) as reader:
         topics = {
             name: TopicSummary(name, info.msgtype or "", info.msgcount)
@@ -93,8 +263,15 @@ def format_info(info: BagInfo) -> str:
 def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Messages in receive-time order, optionally only those of `topics`."""
     path = Path(path)
-    _check_bag(path)
     wanted = set(topics) if topics is not None else None
+    files = _mcap_files(path)
+    if files is not None:
+        if wanted is not None:
+            missing = wanted - set(_mcap_info(path, files).topics)
+            if missing:
+                raise KeyError(f"topic(s) {sorted(missing)} not in bag {path}")
+        yield from _mcap_messages(path, files, wanted)
+        return
     with Reader(path) as reader:
         if wanted is not None:
             missing = wanted - set(reader.topics)
@@ -107,5 +284,100 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
 
 
 def decode(message: BagMessage, typestore: Typestore | None = None) -> object:
-    """The message as a rosbags dataclass (field names as in the .msg)."""
-    return (typestore or bag_typestore()).deserialize_cdr(message.data, message.msgtype)
+    """The message as a rosbags dataclass (field names as in the .msg).
+
+    A type the bag carries a definition of but that is not installed here is decoded with the
+    bag's definition; one whose recorded definition differs from the installed one is refused
+    (BagError): decoding it with another definition would give wrong values silently."""
+    store = typestore or bag_typestore()
+    if message.definition is not None:
+        _check_definition(store, message.msgtype, message.definition)
+    return store.deserialize_cdr(message.data, message.msgtype)
+
+
+def _split_definition(msgtype: str, text: str) -> dict[str, str]:
+    """A ros2msg schema (the type, then '====...' + 'MSG: pkg/Name' + each dependency) by type."""
+    parts, name, lines = {}, msgtype, []
+    for line in text.splitlines():
+        if line.startswith("=" * 10):
+            parts[name] = "\n".join(lines)
+            name, lines = None, []
+        elif name is None and line.startswith("MSG: "):
+            name = canonical_type(line[5:].strip())
+        else:
+            lines.append(line)
+    if name is not None:
+        parts[name] = "\n".join(lines)
+    return parts
+
+
+@lru_cache(maxsize=256)
+def _parsed(msgtype: str, text: str) -> dict:
+    types = {}
+    for name, body in _split_definition(msgtype, text).items():
+        types.update(_service_event_types(name, body) if name.endswith("_Event") and "/srv/" in name
+                     else _msg_types(name, body))
+    return types
+
+
+def _msg_types(name: str, body: str) -> dict:
+    from rosbags.typesys import get_types_from_msg
+    return get_types_from_msg(body, name)
+
+
+def _service_event_types(name: str, srv: str) -> dict:
+    """A service event type (`pkg/srv/Name_Event`, what rosbag2 records for services) from the
+    service definition the bag carries: Name_Request, Name_Response and the event message
+    (service_msgs/ServiceEventInfo info, at most one request, at most one response)."""
+    package, _, event = name.split("/")
+    base = event[: -len("_Event")]
+    lines = srv.splitlines()
+    cut = lines.index("---") if "---" in lines else len(lines)
+    msg_name = lambda suffix: f"{package}/msg/{base}_{suffix}"   # noqa: E731 - rosbags parses msg names
+    types = {**_msg_types(msg_name("Request"), "\n".join(lines[:cut])),
+             **_msg_types(msg_name("Response"), "\n".join(lines[cut + 1:])),
+             **_msg_types(msg_name("Event"), f"service_msgs/ServiceEventInfo info\n{msg_name('Request')}[<=1] request\n"
+                                             f"{msg_name('Response')}[<=1] response\n")}
+    rename = lambda text: text.replace(f"{package}/msg/{base}_", f"{package}/srv/{base}_")   # noqa: E731
+    return {rename(k): _renamed(v, rename) for k, v in types.items()}
+
+
+def _renamed(value, rename):
+    if isinstance(value, str):
+        return rename(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_renamed(v, rename) for v in value) if not hasattr(value, "_fields") else value
+    return value
+
+
+def _check_definition(store: Typestore, msgtype: str, text: str) -> None:
+    try:
+        recorded = _parsed(msgtype, text)
+    except Exception as err:  # noqa: BLE001 - an unparsable schema: one line
+        raise BagError(f"{msgtype}: the bag's message definition cannot be parsed ({err})") from err
+    new = {name: fields for name, fields in recorded.items() if name not in store.fielddefs}
+    for name, fields in recorded.items():
+        installed = store.fielddefs.get(name)
+        if installed is not None and _wire(installed) != _wire(fields):
+            raise BagError(f"{name}: the bag was recorded with a definition that differs from the installed one "
+                           f"(recorded {_wire(fields)}, installed {_wire(installed)}); "
+                           f"refusing to decode it with the wrong definition")
+    if new:
+        store.register(new)
+
+
+# Spellings of one wire type: ROS 2 maps byte and char to one octet each, like uint8.
+_SAME_WIRE = {"byte": "uint8", "char": "uint8", "octet": "uint8"}
+
+
+def _wire(fielddef) -> tuple:
+    """What decoding depends on: the field names and types in order (constants are not on the
+    wire; byte/char/uint8 are one octet each)."""
+    def canon(desc):
+        text = repr(desc)
+        for old, new in _SAME_WIRE.items():
+            text = text.replace(f"('{old}', ", f"('{new}', ")
+        return text
+    fields = tuple((f[0], canon(f[1])) for f in fielddef[1])
+    # an empty message is one placeholder octet on the wire (what the typestore spells out)
+    return fields or (("structure_needs_at_least_one_member", canon((Nodetype.BASE, ("uint8", 0)))),)

@@ -1,0 +1,87 @@
+"""Bags written by other tools (../shared/testdata/rosbag2: rosbag2's own test bags, MCAP): every
+message read and decoded, counts equal the bag's own; an unreadable one refused in one line; a
+killed recording read up to its last complete message, with the loss said; a recorded definition
+that differs from the installed one refused."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+from mcap.reader import make_reader
+
+from gr2_bringup.bag.reader import BagError, BagMessage, BagWarning, decode, read_info, read_messages
+
+BAGS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "rosbag2"
+READABLE = ["bag_with_topics_and_service_events", "cdr_test", "convert_a", "talker", "test_bag_for_seek", "wbag"]
+
+
+def _summary_count(bag: Path) -> int:
+    total = 0
+    for f in sorted(bag.glob("*.mcap")):
+        with open(f, "rb") as fh:
+            total += sum(make_reader(fh).get_summary().statistics.channel_message_counts.values())
+    return total
+
+
+@pytest.mark.parametrize("name", READABLE)
+def test_every_message_of_a_rosbag2_bag_is_read_and_decoded(name):
+    bag = BAGS / name
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    info = read_info(bag)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BagWarning)      # nothing may go missing
+        messages = list(read_messages(bag))
+    assert info.message_count == len(messages) == meta["message_count"] == _summary_count(bag)
+    per_topic = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
+    assert {k: v for k, v in info.counts().items() if v or per_topic.get(k)} == {k: v for k, v in per_topic.items() if v}
+    for m in messages:
+        decode(m)
+
+
+def test_a_bag_that_cannot_be_decoded_is_refused_in_one_line():
+    bag = BAGS / "wrong_rmw_test"
+    with pytest.raises(BagError, match="serialised as 'wrong_format', not CDR"):
+        list(read_messages(bag))
+    out = subprocess.run([sys.executable, "-m", "gr2_bringup.bag.cli", "play", str(bag)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_bare_mcap_file_and_a_bag_without_metadata_read_the_same(tmp_path):
+    src = BAGS / "talker"
+    bare = tmp_path / "talker"
+    bare.mkdir()
+    shutil.copy(src / "talker.mcap", bare)
+    expected = [(m.topic, m.timestamp_ns, m.data) for m in read_messages(src)]
+    assert [(m.topic, m.timestamp_ns, m.data) for m in read_messages(bare)] == expected
+    assert [(m.topic, m.timestamp_ns, m.data) for m in read_messages(bare / "talker.mcap")] == expected
+
+
+def test_a_killed_recording_reads_to_its_last_complete_message_and_says_so(tmp_path):
+    src = BAGS / "wbag"
+    first = sorted(src.glob("*.mcap"))[0]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    data = first.read_bytes()
+    (killed / first.name).write_bytes(data[: len(data) // 2])     # no summary, cut mid-record
+    with pytest.warns(BagWarning, match="unfinished"):
+        messages = list(read_messages(killed))
+    assert len(messages) == 1246          # all of this file's (one complete chunk before the cut)
+    with pytest.warns(BagWarning):
+        assert read_info(killed).message_count == 1246
+    for m in messages:
+        decode(m)
+
+
+def test_a_recorded_definition_that_differs_from_the_installed_one_is_refused():
+    m = next(read_messages(BAGS / "talker", ["/topic"]))
+    assert m.msgtype == "std_msgs/msg/String"
+    changed = BagMessage(m.topic, m.msgtype, m.timestamp_ns, m.data, "int32 data\n")
+    with pytest.raises(BagError, match="differs from the installed one"):
+        decode(changed)
