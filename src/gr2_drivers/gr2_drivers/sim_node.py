@@ -42,8 +42,8 @@ CONTACTS_TOPIC = contract.SIM_CONTACTS
 
 
 def _stamp(seconds: float) -> TimeMsg:
-    sec = int(seconds)
-    return TimeMsg(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+    sec, nanosec = contract.stamp_fields(seconds)
+    return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 class RateMeter:

@@ -79,6 +79,14 @@ def latched_qos(depth: int = 1):
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+def stamp_fields(seconds: float) -> tuple[int, int]:
+    """(sec, nanosec) of a builtin_interfaces/Time for `seconds` (>= 0), rounded to the nearest
+    nanosecond as one integer first: 12.9999999996 s is (13, 0), never (12, 0) (a step back of a
+    second) nor (12, 1000000000) (out of range)."""
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return int(sec), int(nanosec)
+
+
 def stamp_seconds(stamp) -> float:
     """A builtin_interfaces/Time (rclpy message or rosbags dataclass) in seconds."""
     return stamp.sec + stamp.nanosec * 1e-9

@@ -25,7 +25,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
-                          ROBOT_STATE, WBC_STATUS, image_topic, latched_qos, stamp_seconds)
+                          ROBOT_STATE, WBC_STATUS, image_topic, latched_qos, stamp_fields, stamp_seconds)
 from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
@@ -36,8 +36,7 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def sec_to_stamp(t: float, msg_stamp) -> None:
-    msg_stamp.sec = int(t)
-    msg_stamp.nanosec = int(round((t - int(t)) * 1e9)) % 1_000_000_000
+    msg_stamp.sec, msg_stamp.nanosec = stamp_fields(t)
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:

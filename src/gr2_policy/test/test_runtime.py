@@ -112,3 +112,14 @@ def test_rate_cap_and_reset():
 def test_execution_horizon_must_fit_the_chunk():
     with pytest.raises(ValueError, match="execution_horizon 11"):
         ChunkClock(RuntimeConfig(execution_horizon=11), dt=0.1, chunk_len=10)
+
+
+@pytest.mark.parametrize("seconds, fields", [
+    (12.9999999996, (13, 0)), (12.9999999994, (12, 999_999_999)), (1.5, (1, 500_000_000)), (0.0, (0, 0)),
+    (1796023848.5, (1796023848, 500_000_000)),
+])
+def test_one_seconds_to_stamp_rule_never_steps_back_a_second(seconds, fields):
+    from gr2_contract import stamp_fields, stamp_seconds
+    assert stamp_fields(seconds) == fields
+    sec, nanosec = stamp_fields(seconds)
+    assert 0 <= nanosec < 1_000_000_000 and abs(sec + nanosec * 1e-9 - seconds) < 1e-6

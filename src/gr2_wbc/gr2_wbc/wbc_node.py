@@ -48,8 +48,8 @@ GRIPPER_STROKE_RAD = 0.8   # knuckle joint travel of the 2F-85 in the URDF (0 op
 
 
 def to_time_msg(seconds: float) -> TimeMsg:
-    sec = math.floor(seconds)
-    return TimeMsg(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+    sec, nanosec = contract.stamp_fields(seconds)
+    return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 def chunk_from_msg(msg: ActionChunk) -> ChunkData:
