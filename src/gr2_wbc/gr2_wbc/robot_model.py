@@ -100,6 +100,7 @@ class RobotModel:
     velocity_limit: np.ndarray        # rad/s
     acceleration_limit: np.ndarray    # rad/s^2
     continuous: np.ndarray            # bool per joint
+    gripper_stroke: float             # rad, the gripper joint's closed position (URDF upper limit)
     pairs: list[CollisionPair] = field(default_factory=list)
     bodies: list[CollisionBody] = field(default_factory=list)
     _obstacle_shapes: list = field(default_factory=list)
@@ -117,6 +118,10 @@ class RobotModel:
         arm_ids = [full.getJointId(n) for n in desc.arm_joints]
         if any(i >= full.njoints for i in arm_ids):
             raise ValueError(f"URDF {desc.urdf_path} lacks one of the arm joints {desc.arm_joints}")
+        gripper_id = full.getJointId(desc.gripper_joint)
+        if gripper_id >= full.njoints:
+            raise ValueError(f"URDF {desc.urdf_path} lacks the gripper joint {desc.gripper_joint}")
+        gripper_stroke = float(full.upperPositionLimit[full.joints[gripper_id].idx_q])
         locked = [j for j in range(1, full.njoints) if j not in arm_ids]
         model, geom_model = pin.buildReducedModel(full, geom, locked, pin.neutral(full))
         if model.nv != len(desc.arm_joints):
@@ -142,7 +147,7 @@ class RobotModel:
         self = cls(description=desc, config=config, model=model, data=model.createData(),
                    geom_model=geom_model, tcp_frame=tcp_frame, lower=lower, upper=upper,
                    velocity_limit=np.array(model.velocityLimit) * config.velocity_scale,
-                   acceleration_limit=acc, continuous=continuous)
+                   acceleration_limit=acc, continuous=continuous, gripper_stroke=gripper_stroke)
         self._build_collision(np.array(desc.home))
         return self
 

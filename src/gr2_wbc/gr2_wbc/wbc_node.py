@@ -44,7 +44,6 @@ from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
 from gr2_wbc.controller import Controller, Mode
 from gr2_wbc.trajectory import ChunkData
 
-GRIPPER_STROKE_RAD = 0.8   # knuckle joint travel of the 2F-85 in the URDF (0 open .. 0.8 closed)
 
 
 def to_time_msg(seconds: float) -> TimeMsg:
@@ -99,6 +98,7 @@ class WbcNode(Node):
         robot = self.controller.robot
         self.joint_names = list(robot.description.arm_joints)
         self.gripper_joint = robot.description.gripper_joint
+        self.gripper_stroke = robot.gripper_stroke   # from the URDF, as the Kinova driver reads it
         self._fk_model = robot.model
         self._fk_data = robot.model.createData()   # the measured-state FK must not share the QP's data
         self._measured: tuple[float, np.ndarray, np.ndarray, float] | None = None
@@ -151,7 +151,7 @@ class WbcNode(Node):
         if not np.all(np.isfinite(q)):
             self.get_logger().warn("ignoring /joint_states with NaN/inf", throttle_duration_sec=5.0)
             return
-        g = msg.position[index[self.gripper_joint]] / GRIPPER_STROKE_RAD if self.gripper_joint in index else 0.0
+        g = msg.position[index[self.gripper_joint]] / self.gripper_stroke if self.gripper_joint in index else 0.0
         now = self.now()
         with self._meas_lock:
             self._measured = (now, q, qd, float(np.clip(g, 0.0, 1.0)))
