@@ -55,7 +55,7 @@ class ControllerConfig:
     joint_state_timeout: float = 0.1       # s without a joint measurement -> reported late, tracking goes on
     joint_state_fault_timeout: float = 0.5  # s without one -> halt, FAULT (a stopped driver, not a late message)
     stop_time: float = 0.45                # s, /gr2/stop must be at rest within 0.5 s
-    switch_lead: float = 0.0               # s between receiving a chunk and switching to it
+    switch_lead: float = 0.01              # s between receiving a chunk and switching to it
     max_switch_lead: float = 0.25          # s, cap on the adaptive lead (one slow optimisation must
                                            # not push every later chunk into the past)
     future_stamp_tolerance: float = 0.5    # s, chunks stamped further in the future are rejected

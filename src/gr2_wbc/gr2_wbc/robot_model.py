@@ -37,7 +37,7 @@ class BoxObstacle:
 
 @dataclass
 class ModelConfig:
-    acceleration_limits: tuple[float, ...] = (5.0,) * 7   # rad/s^2, per joint (not in the URDF)
+    acceleration_limits: tuple[float, ...] = (5.0, 5.0, 5.0, 5.0, 8.0, 8.0, 8.0)   # rad/s^2, per joint (not in the URDF)
     velocity_scale: float = 1.0          # fraction of the URDF velocity limits the controller may use
     obstacles: tuple[BoxObstacle, ...] = ()
     # Links rigidly attached to an obstacle (the base sits on the table) are never checked against it.

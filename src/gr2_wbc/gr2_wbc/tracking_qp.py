@@ -40,8 +40,8 @@ class TrackingConfig:
     manipulability_gain: float = 5.0
     collision_margin: float = 0.02       # m, never closer than this
     gripper_environment_margin: float = 0.01   # m, the gripper to the table/obstacles (it grasps there)
-    collision_influence: float = 0.06    # m, pairs closer than this enter the QP
-    collision_speed: float = 0.2         # m/s, fastest approach allowed at the influence distance
+    collision_influence: float = 0.10    # m, pairs closer than this enter the QP
+    collision_speed: float = 0.4         # m/s, fastest approach allowed at the influence distance
     max_collision_rows: int = 16
     position_limit_margin: float = 0.01  # rad, kept from the URDF limits
     eps: float = 1e-6                    # OSQP tolerances (1e-3 default is too loose for IK)
