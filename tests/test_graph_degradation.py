@@ -1,5 +1,5 @@
 """Graceful degradation of `gr2-up` (issue: control authority and fault recovery): the loss of
-the policy does not stop the robot part; the loss of the WBC (an essential node, graph.yaml)
+the recorder or the policy does not stop the robot part; the loss of the WBC (an essential node, graph.yaml)
 shuts the whole graph down. Multi-process: gr2-up starts sim, WBC and policy as real processes
 over DDS; the test kills one of them by the PID gr2-up printed."""
 
@@ -28,11 +28,14 @@ def _alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
-def test_policy_loss_keeps_the_robot_part_and_wbc_loss_stops_the_graph(node_processes):
-    up = node_processes.start([sys.executable, "-m", "gr2_bringup.up", "sim:=true"], name="gr2-up")
-    pids = wait_for(lambda: len(_pids(node_processes.output(up))) == 3 and _pids(node_processes.output(up)),
-                    60, what="gr2-up to start sim, wbc and policy")
+def test_policy_or_recorder_loss_keeps_the_robot_part_and_wbc_loss_stops_the_graph(node_processes, tmp_path):
+    up = node_processes.start(["bash", "-c", f"cd {tmp_path} && exec {sys.executable} -m gr2_bringup.up sim:=true "
+                               f"record:=true"], name="gr2-up")
+    pids = wait_for(lambda: len(_pids(node_processes.output(up))) == 4 and _pids(node_processes.output(up)),
+                    60, what="gr2-up to start sim, wbc, policy and the recorder")
     wait_for(lambda: "GR-2 policy ready" in node_processes.output(up), 120, period=0.5, what="the policy node")
+    os.kill(pids["recorder"], signal.SIGKILL)        # the recorder dies
+    wait_for(lambda: "recorder exited" in node_processes.output(up), 10, what="gr2-up to notice the recorder's exit")
     os.kill(pids["policy"], signal.SIGKILL)          # the policy dies (no clean shutdown)
     wait_for(lambda: "policy exited" in node_processes.output(up), 10, what="gr2-up to notice the policy's exit")
     time.sleep(3.0)
