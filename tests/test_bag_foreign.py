@@ -1,4 +1,4 @@
-"""Bags written by other tools (../shared/testdata/rosbag2: rosbag2's own test bags, MCAP): every
+"""Bags written by other tools (tests/data/rosbag2: rosbag2's own test bags, MCAP): every
 message read and decoded, counts equal the bag's own; an unreadable one refused in one line; a
 killed recording read up to its last complete message, with the loss said; a recorded definition
 that differs from the installed one refused."""
@@ -17,7 +17,7 @@ from mcap.reader import make_reader
 
 from gr2_bringup.bag.reader import BagError, BagMessage, BagWarning, decode, read_info, read_messages
 
-BAGS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "rosbag2"
+BAGS = Path(__file__).resolve().parent / "data" / "rosbag2"   # rosbag2's own test bags, unchanged (README there)
 READABLE = ["bag_with_topics_and_service_events", "cdr_test", "convert_a", "talker", "test_bag_for_seek", "wbag"]
 
 
