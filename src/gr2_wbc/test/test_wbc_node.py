@@ -178,13 +178,14 @@ def test_closed_loop_with_the_sim(node_processes):
         # /gr2/stop while moving: at rest within 0.5 s
         far = p0 + np.array([0.0, -0.25, 0.0])
 
-        def moving() -> bool:
+        def moving(speed: float = 0.1) -> bool:
+            """Send the next chunk towards `far`; True once the arm moves faster than `speed`."""
             nonlocal seq
             seq += 1
             probe.chunk_pub.publish(action_chunk(probe.now(), [p0 + (far - p0) * i / 10 for i in range(1, 11)],
                                                  quat, 0.1, seq, [1.0] * 10))
             time.sleep(0.2)
-            return bool(probe.joint_states) and np.abs(probe.joint_states[-1][1]).max() > 0.1
+            return bool(probe.joint_states) and np.abs(probe.joint_states[-1][1]).max() > speed
         wait_for(moving, 10, period=0.0, what="arm moving towards the stop test's target")
         assert probe.stop_client.wait_for_service(timeout_sec=5.0)
         t_stop = time.monotonic()
@@ -218,14 +219,7 @@ def test_closed_loop_with_the_sim(node_processes):
         probe.instruction_pub.publish(String(data="pick up the red cube"))
         seq = 0
 
-        def moving_again() -> bool:
-            nonlocal seq
-            seq += 1
-            probe.chunk_pub.publish(action_chunk(probe.now(), [p0 + (far - p0) * i / 10 for i in range(1, 11)],
-                                                 quat, 0.1, seq, [1.0] * 10))
-            time.sleep(0.2)
-            return np.abs(probe.joint_states[-1][1]).max() > 0.05
-        wait_for(moving_again, 10, period=0.0, what="motion after a new instruction")
+        wait_for(lambda: moving(0.05), 10, period=0.0, what="motion after a new instruction")
         # The loop targets 200 Hz; with the sim, this test and the WBC sharing 2 cores, overrun cycles
         # are skipped (not bunched), so fewer arrive. The rate and misses are measured by
         # `make bench-wbc`; here the floor only guards against a loop that stalls.
