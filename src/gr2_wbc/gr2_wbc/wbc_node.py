@@ -4,8 +4,9 @@ gr2_wbc.controller).
 The control loop runs in its own thread with absolute deadlines on time.monotonic (a
 drifting rclpy timer would accumulate callback latency into the period); subscriptions,
 the stop and resume services and the slow publishers (status, path, markers) run in the
-executor. The status is also published at once, from the control thread, on every mode change
-(latched): the policy follows STOPPING/STOPPED/FAULT within milliseconds, not at the 2 Hz rate.
+executor. The status is also published within 20 ms of every mode change (the control thread sets
+a flag an executor timer checks; latched): the policy follows STOPPING/STOPPED/FAULT at once, not
+at the 2 Hz rate.
 A new instruction on /gr2/instruction (or /gr2/resume) gives chunks authority again after a stop.
 """
 
@@ -43,7 +44,6 @@ from gr2_wbc.config import controller_config_from_params, default_parameters
 from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
 from gr2_wbc.controller import Controller, Mode
 from gr2_wbc.trajectory import ChunkData
-
 
 
 def to_time_msg(seconds: float) -> TimeMsg:
@@ -109,8 +109,12 @@ class WbcNode(Node):
         self.gripper_pub = self.create_publisher(GripperCommand, contract.GRIPPER_COMMAND, 10)
         self.state_pub = self.create_publisher(RobotState, contract.ROBOT_STATE, 10)
         self.status_pub = self.create_publisher(WbcStatus, contract.WBC_STATUS, contract.latched_qos())
-        self._status_lock = threading.Lock()   # executor timer and control thread both publish it
         self._last_mode: Mode | None = None
+        # A mode change seen by the 200 Hz thread sets this flag; an executor timer publishes the
+        # status within 20 ms, so the control thread never builds or publishes it (the nodes'
+        # EventsExecutor has no guard conditions).
+        self._mode_changed = threading.Event()
+        self.create_timer(0.02, self._publish_on_mode_change)
         self.path_pub = self.create_publisher(Path, contract.WBC_PLANNED_PATH, 5)
         self.marker_pub = self.create_publisher(MarkerArray, contract.WBC_MARKERS, 5)
         self.create_subscription(JointState, contract.JOINT_STATES, self.on_joint_state, qos_profile_sensor_data)
@@ -218,7 +222,7 @@ class WbcNode(Node):
         out = self.controller.step(now)
         if out is not None and out.mode != self._last_mode:
             self._last_mode = out.mode
-            self.publish_status()
+            self._mode_changed.set()
         if out is not None:
             cmd = JointCommand()
             cmd.header.stamp = to_time_msg(now + self.cfg.period)
@@ -263,13 +267,12 @@ class WbcNode(Node):
         self.state_pub.publish(msg)
 
     # --- monitoring -----------------------------------------------------------------------
-    def publish_status(self) -> None:
-        # Snapshot and publish under one lock: a snapshot taken before a mode change must not
-        # be published after it (the topic is latched, the last message is the state).
-        with self._status_lock:
-            self._publish_status()
+    def _publish_on_mode_change(self) -> None:
+        if self._mode_changed.is_set():
+            self._mode_changed.clear()
+            self.publish_status()
 
-    def _publish_status(self) -> None:
+    def publish_status(self) -> None:
         s = self.controller.status()
         msg = WbcStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
