@@ -115,8 +115,9 @@ def stamp_problem(name: str, stamp: float, now: float, max_age: float, future_to
 def unwrap_near(angle, reference):
     """The one unwrapping rule for continuous joints: the angle equal to `angle` modulo 2*pi that
     is closest to `reference` (rad; floats or numpy arrays). Every producer of a continuous joint's
-    angle (driver feedback across reconnects, WBC resynchronisation, bag -> dataset) continues
-    from its previous value this way, so no published or recorded angle steps by 2*pi."""
+    angle (the Kinova driver's feedback, also across reconnects; bag -> dataset) continues from its
+    previous value this way, so no published or recorded angle steps by 2*pi; consumers (the WBC)
+    then take the angles as they are."""
     import math
     import numpy as np
     if np.ndim(angle) == 0 and np.ndim(reference) == 0:

@@ -278,9 +278,8 @@ def train_policy(args, stage: str) -> dict:
         # a new policy is built around the given tokenizer: its resolution, grid and codebook
         config = get_config(args.config_preset, text=args.text, vqgan=load_vqgan(args.vqgan)[0].config)
         config.text.path = args.text_path or ""
-        config.embed_codebook = config.embed_codebook or args.embed_codebook
         model = GR2(config)
-    if args.embed_codebook and not model.config.embed_codebook:   # added to a policy built without it
+    if args.embed_codebook and not model.config.embed_codebook:   # a new policy, or one built without it
         model.enable_codebook_embedding()
     cfg = model.config
     for name in ("loss_video", "loss_action", "loss_kl"):     # loss weights: the config's unless given
@@ -299,7 +298,7 @@ def train_policy(args, stage: str) -> dict:
     model.to(device)
     reader, val_reader = _policy_reader(args, stage, cfg, vq_fp, text.identity)
     sampler = WindowSampler(reader, cfg, seed=args.seed + 1000 * rank,
-                            early_fraction=getattr(args, "early_fraction", 0.0), early_frames=getattr(args, "early_frames", 12))
+                            early_fraction=args.early_fraction, early_frames=args.early_frames)
     val_batches = []
     if val_reader is not None and rank == 0:
         vs = WindowSampler(val_reader, cfg, seed=12345)

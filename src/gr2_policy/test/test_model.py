@@ -108,3 +108,43 @@ def test_quaternion_matrix_round_trip():
     q = torch.nn.functional.normalize(torch.randn(100, 4), dim=-1)
     q = q * torch.sign(q[:, 3:])
     torch.testing.assert_close(matrix_to_quat(quat_to_matrix(q)), q, atol=1e-4, rtol=0)
+
+
+def test_codebook_embedding_starts_as_a_no_op_and_skips_missing_ids():
+    """embed_codebook added to a trained policy (zero-initialised) changes nothing at first; the
+    [MISSING] id (absent views) gets no codebook vector; once trained, codes with similar codebook
+    vectors get similar embeddings."""
+    torch.manual_seed(0)
+    model = GR2(get_config("tiny")).eval()
+    c = model.config
+    ids = torch.tensor([0, 5, c.missing_id])
+    before = model.token_embed(ids).clone()
+    model.enable_codebook_embedding()
+    assert c.embed_codebook and torch.equal(model.token_embed(ids), before)
+    torch.nn.init.normal_(model.code_proj.weight)
+    after = model.token_embed(ids)
+    assert not torch.allclose(after[:2], before[:2]) and torch.equal(after[2], before[2])
+
+
+def test_early_fraction_draws_windows_from_episode_starts():
+    import numpy as np
+    from gr2_policy.data import WindowSampler
+
+    class Ep:                 # only what WindowSampler.sample touches before window()
+        length = 40
+
+    class Reader(list):
+        pass
+
+    sampler = WindowSampler(Reader([Ep()]), get_config("tiny"), seed=0, early_fraction=1.0, early_frames=5)
+    ends = []
+    sampler.window = lambda ep, end: ends.append(end)
+    sampler.sample(200)
+    assert max(ends) < 5
+    uniform = WindowSampler(Reader([Ep()]), get_config("tiny"), seed=0)
+    uniform.window = lambda ep, end: ends.append(end)
+    ends.clear()
+    uniform.sample(400)
+    assert max(ends) >= 30 and np.mean(np.array(ends) < 5) < 0.3
+    with pytest.raises(ValueError):
+        WindowSampler(Reader([Ep()]), get_config("tiny"), seed=0, early_fraction=1.5)

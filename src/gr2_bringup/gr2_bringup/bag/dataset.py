@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gr2_contract import (ARM_JOINTS, unwrap_near, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
-                          WRIST_CAMERA, image_topic)
+from gr2_contract import (ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
+                          WRIST_CAMERA, image_topic, unwrap_near)
 
 from .reader import decode, read_info, read_messages
 from .types import bag_typestore

@@ -102,7 +102,7 @@ class _Channel:
     topic: str
     msgtype: str
     encoding: str
-    definition: str
+    definition: str | None     # the ros2msg schema text; None: the channel has no such schema
 
 
 def _mcap_channels(file: Path) -> tuple[dict[int, _Channel], dict[int, int], int, int]:
@@ -192,9 +192,8 @@ def _mcap_info(path: Path, files: list[Path]) -> BagInfo:
                    max(ends, default=0) if count else 0, count, dict(sorted(topics.items())))
 
 
-def _mcap_messages(path: Path, files: list[Path], wanted: set[str] | None) -> Iterator[BagMessage]:
+def _mcap_messages(path: Path, files: list[Path], info: BagInfo, wanted: set[str] | None) -> Iterator[BagMessage]:
     from mcap.reader import make_reader
-    info = _mcap_info(path, files)
     topics = [t for t in info.topics.values() if wanted is None or t.name in wanted]
     for t in topics:
         if t.encoding != "cdr":
@@ -266,11 +265,12 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
     wanted = set(topics) if topics is not None else None
     files = _mcap_files(path)
     if files is not None:
+        info = _mcap_info(path, files)
         if wanted is not None:
-            missing = wanted - set(_mcap_info(path, files).topics)
+            missing = wanted - set(info.topics)
             if missing:
                 raise KeyError(f"topic(s) {sorted(missing)} not in bag {path}")
-        yield from _mcap_messages(path, files, wanted)
+        yield from _mcap_messages(path, files, info, wanted)
         return
     with Reader(path) as reader:
         if wanted is not None:
@@ -350,7 +350,13 @@ def _renamed(value, rename):
     return value
 
 
+_CHECKED: set[tuple[int, str, int]] = set()   # (typestore id, type, definition hash) already checked
+
+
 def _check_definition(store: Typestore, msgtype: str, text: str) -> None:
+    key = (id(store), msgtype, hash(text))
+    if key in _CHECKED:          # once per type and definition, not per message
+        return
     try:
         recorded = _parsed(msgtype, text)
     except Exception as err:  # noqa: BLE001 - an unparsable schema: one line
@@ -364,6 +370,7 @@ def _check_definition(store: Typestore, msgtype: str, text: str) -> None:
                            f"refusing to decode it with the wrong definition")
     if new:
         store.register(new)
+    _CHECKED.add(key)
 
 
 # Spellings of one wire type: ROS 2 maps byte and char to one octet each, like uint8.
