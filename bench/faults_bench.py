@@ -16,6 +16,9 @@ out pick_cube. This process records /gr2/joint_command (reliable, every message)
                 the previous task ends.
   load          a task running while 3 busy processes load the CPU for --load-s seconds.
   policy_kill   SIGKILL of the policy while moving; a restarted policy's chunks accepted again.
+  recorder_kill SIGKILL of the recorder (`record:=true`'s) while moving: the task runs on, and
+                `gr2-bag recover` turns the killed bag into a finished one; data lost = the time
+                between the last recovered message and the kill.
   sim_kill      SIGKILL of the sim while moving, restarted 1 s later.
 
 Per row: peak commanded joint velocity and acceleration and the largest one-cycle position step,
@@ -390,6 +393,33 @@ class Bench:
         self.limits_row("policy_kill", t0 - 0.05, t1, **halt, robot_part_alive=alive,
                         restarted_policy_accepted=restarted, ok=alive and restarted)
 
+    def recorder_kill(self) -> None:
+        import tempfile
+
+        import gr2_contract as c
+        from gr2_bringup.bag.recover import recover_bag
+        from gr2_bringup.up import recorder_command
+        bag = Path(tempfile.mkdtemp(prefix="gr2-faults-")) / "bag"
+        self.commands["recorder"] = recorder_command(bag)
+        self.start("recorder")
+        self.expected_alive.add("recorder")
+        self.wait(lambda: any(bag.glob("*.mcap")), 60, "the recorder's bag")
+        time.sleep(1.0)                                    # its subscriptions matched
+        accepted = self.rec.status[-1][1].chunks_accepted
+        t0 = self.kill_while_moving("recorder")
+        t_kill_ns = time.time_ns()
+        time.sleep(2.0)
+        t1 = time.monotonic()
+        alive = all(self.procs[n].poll() is None for n in ("sim", "wbc", "policy"))
+        ran_on = self.rec.status[-1][1].chunks_accepted > accepted and len(self.rec.commands_between(t0, t1)[0]) > 0
+        recovery = recover_bag(bag, bag.parent / "recovered")
+        lost_s = (t_kill_ns - recovery.end_ns) / 1e9
+        self.limits_row("recorder_kill", t0 - 0.05, t1, robot_part_alive=alive, task_ran_on=bool(ran_on),
+                        recovered_messages=sum(recovery.counts.values()),
+                        recovered_joint_commands=recovery.counts.get(c.JOINT_COMMAND, 0),
+                        data_lost_s=lost_s, recovered_bag=str(recovery.output),
+                        ok=alive and bool(ran_on) and recovery.counts.get(c.JOINT_COMMAND, 0) > 0 and lost_s < 1.0)
+
     def sim_kill(self) -> None:
         t0 = self.kill_while_moving("sim")
         time.sleep(1.0)
@@ -419,7 +449,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=100000, help="pick_cube layout (a held-out seed)")
     p.add_argument("--instruction", default="pick up the red cube")
     p.add_argument("--scenarios", nargs="+", default=["stop", "bad_chunks", "bad_input", "load", "policy_kill",
-                                                     "sim_kill"])
+                                                     "recorder_kill", "sim_kill"])
     p.add_argument("--out", default=str(ROOT / "bench/results/faults.json"))
     p.add_argument("--log", default="/tmp/gr2_faults_bench.log", help="the nodes' output")
     args = p.parse_args(argv)
@@ -431,7 +461,8 @@ def main(argv=None) -> int:
     try:
         bench.bring_up()
         steps = {"stop": bench.stop_trials, "bad_chunks": bench.bad_chunks, "bad_input": bench.bad_input,
-                 "load": bench.load, "policy_kill": bench.policy_kill, "sim_kill": bench.sim_kill}
+                 "load": bench.load, "policy_kill": bench.policy_kill, "recorder_kill": bench.recorder_kill,
+                 "sim_kill": bench.sim_kill}
         for name in args.scenarios:
             steps[name]()
     finally:

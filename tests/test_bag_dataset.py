@@ -44,13 +44,15 @@ def _state(store, t, x, closed):
         joint_positions=np.array([10.0 * (6 - i) + x for i in range(7)]), joint_velocities=np.zeros(7))
 
 
-def _write_session(path):
-    """2 s: instruction A at 0.0 s, B at 1.05 s; cameras 30 Hz, state 50 Hz (x = time), gripper cmd at 0.5 s."""
+def _write_session(path, head_frames=60, head_stamp_offset=0):
+    """2 s: instruction A at 0.0 s, B at 1.05 s; cameras 30 Hz, state 50 Hz (x = time), gripper cmd at 0.5 s.
+    head_frames < 60: the head camera stops; head_stamp_offset (ns): its stamps run ahead of receive time."""
     store = bag_typestore()
     msgs = []
     for i in range(60):
         t = T0 + int(i * S / 30)
-        msgs.append((image_topic(HEAD_CAMERA), "sensor_msgs/msg/Image", t, _image(store, t, i)))
+        if i < head_frames:
+            msgs.append((image_topic(HEAD_CAMERA), "sensor_msgs/msg/Image", t, _image(store, t + head_stamp_offset, i)))
         msgs.append((image_topic(WRIST_CAMERA), "sensor_msgs/msg/Image", t, _image(store, t, 100 + i, "bgr8")))
     for i in range(100):
         t = T0 + i * S // 50
@@ -86,6 +88,26 @@ def test_episodes_are_time_aligned_without_look_ahead(tmp_path):
     meta_b, s_b = episodes[1]
     assert meta_b["frames"] == len(s_b["ee_pose"]) == 9  # 1.05 .. 1.95 s: 10 grid points, last is action only
     assert s_b["ee_pose"][0, 0] == pytest.approx(1.04, abs=1e-6)  # state at 1.04 s is the latest before 1.05 s
+
+
+def test_a_camera_that_stops_ends_the_episode_instead_of_repeating_its_last_frame(tmp_path):
+    """The head camera's last frame arrives at 0.5 s: steps more than max_age (0.5 s) after it are
+    dropped with the reason (gr2_contract.stamp_problem's rule), not filled with the frozen frame."""
+    _write_session(tmp_path / "session", head_frames=16)
+    dropped = []
+    episodes = extract_episodes(tmp_path / "session", ConvertConfig(rate_hz=10.0), dropped)
+    assert [m["instruction"] for m, _ in episodes] == ["pick up the red cube"]
+    assert episodes[0][0]["frames"] == 10          # 0.0 .. 1.0 s usable; B (1.05 s on) has no head camera
+    assert len(dropped) == 10 and all("head_rgb" in d and "limit 500 ms" in d for d in dropped), dropped
+    summary = convert_bag(tmp_path / "session", tmp_path / "data", rate_hz=10.0)
+    assert "dropped 10 steps" in summary
+
+
+def test_frames_stamped_ahead_of_their_receive_time_are_refused_with_the_reason(tmp_path):
+    """Issue example of the kind: inputs stamped 2 s in the future (another clock domain)."""
+    _write_session(tmp_path / "session", head_stamp_offset=2 * S)
+    with pytest.raises(ValueError, match="ahead of this node's clock"):
+        convert_bag(tmp_path / "session", tmp_path / "data", rate_hz=10.0)
 
 
 def test_convert_writes_the_sim_dataset_format(tmp_path):

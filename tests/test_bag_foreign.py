@@ -1,7 +1,7 @@
 """Bags written by other tools (tests/data/rosbag2: rosbag2's own test bags, MCAP): every
 message read and decoded, counts equal the bag's own; an unreadable one refused in one line; a
-killed recording read up to its last complete message, with the loss said; a recorded definition
-that differs from the installed one refused."""
+killed recording read up to its last complete message, with the loss said, and recovered into a
+finished bag by `gr2-bag recover`; a recorded definition that differs from the installed one refused."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mcap.reader import make_reader
+from rosbags.rosbag2.storage_mcap import parse_qos
 
 from gr2_bringup.bag.reader import BagError, BagMessage, BagWarning, decode, read_info, read_messages
 
@@ -77,6 +78,37 @@ def test_a_killed_recording_reads_to_its_last_complete_message_and_says_so(tmp_p
         assert read_info(killed).message_count == 1246
     for m in messages:
         decode(m)
+
+
+def test_gr2_bag_recover_rewrites_a_killed_recording_as_a_finished_bag(tmp_path):
+    src = BAGS / "talker"
+    first = sorted(src.glob("*.mcap"))[0]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    data = first.read_bytes()
+    (killed / first.name).write_bytes(data[: len(data) * 3 // 4])
+    with pytest.warns(BagWarning):
+        expected = [(m.topic, m.msgtype, m.timestamp_ns, m.data) for m in read_messages(killed)]
+    assert expected
+    out = tmp_path / "recovered"
+    run = subprocess.run([sys.executable, "-m", "gr2_bringup.bag.cli", "recover", str(killed), str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"recovered {len(expected)} messages" in run.stdout
+    assert (out / "metadata.yaml").is_file()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BagWarning)      # finished: nothing unread, nothing said
+        assert [(m.topic, m.msgtype, m.timestamp_ns, m.data) for m in read_messages(out)] == expected
+        assert read_info(out).message_count == len(expected)
+    with open(next(out.glob("*.mcap")), "rb") as f:
+        summary = make_reader(f).get_summary()
+    with open(first, "rb") as f:
+        original = make_reader(f).get_summary()
+    qos = lambda s: {c.topic: c.metadata.get("offered_qos_profiles", "") for c in s.channels.values()}  # noqa: E731
+    assert parse_qos(qos(summary)["/topic"]) == parse_qos(qos(original)["/topic"])   # same QoS, any spelling
+    again = subprocess.run([sys.executable, "-m", "gr2_bringup.bag.cli", "recover", str(killed), str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "exists already" in again.stderr
 
 
 def test_a_recorded_definition_that_differs_from_the_installed_one_is_refused():

@@ -1,7 +1,8 @@
 """The fault-injection benchmark's scenarios, shortened (`make bench-faults` runs them in full):
-/gr2/stop with the policy running, bad chunks, a refused instruction, CPU load, the policy and
-the sim killed while moving. Multi-process: the real sim, WBC and policy nodes over DDS; every
-joint command is recorded and judged against the URDF velocity and the WBC's acceleration limits."""
+/gr2/stop with the policy running, bad chunks, a refused instruction, CPU load, the policy, the
+recorder (its bag then recovered) and the sim killed while moving. Multi-process: the real sim,
+WBC and policy nodes over DDS; every joint command is recorded and judged against the URDF
+velocity and the WBC's acceleration limits."""
 
 from __future__ import annotations
 
@@ -22,6 +23,6 @@ def test_faults_never_move_the_arm_beyond_its_limits_or_without_authority(tmp_pa
     failed = [r for r in result["rows"] if not r["passed"]]
     assert code == 0 and not failed, json.dumps(failed, indent=1)
     assert [r["fault"] for r in result["rows"]] == ["stop", "stop", "bad_chunks", "bad_input", "load",
-                                                    "policy_kill", "sim_kill"]
+                                                    "policy_kill", "recorder_kill", "sim_kill"]
     stops = [r for r in result["rows"] if r["fault"] == "stop"]
     assert all(r["halt_time_s"] < 0.5 and r["acceleration_ratio"] <= 1.0 + result["tolerance"] for r in stops)

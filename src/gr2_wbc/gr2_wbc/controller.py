@@ -58,7 +58,7 @@ class ControllerConfig:
     switch_lead: float = 0.01              # s between receiving a chunk and switching to it
     max_switch_lead: float = 0.25          # s, cap on the adaptive lead (one slow optimisation must
                                            # not push every later chunk into the past)
-    future_stamp_tolerance: float = 0.5    # s, chunks stamped further in the future are rejected
+    future_stamp_tolerance: float = 0.5    # s, chunks and joint states stamped further in the future are refused
     max_reach: float = 1.5                 # m, poses farther from the base are rejected
     max_chunk_length: int = 1000
     resync_threshold: float = 0.2          # rad, commanded vs measured beyond this -> resync
@@ -151,6 +151,7 @@ class Controller:
         self.delivery_stalls = 0              # late arrivals whose driver stamps were continuous
         self.driver_stalls = 0                # late arrivals after a gap in the driver's own stamps
         self._last_meas_stamp: float | None = None
+        self.joint_states_refused = 0         # measurements ignored for their stamp (future, old, out of order)
         self._resync_from = -np.inf           # no resync check before this (a burst of late messages drains)
         self._cycle = _Window(self.cfg.stats_window)
         self._qp = _Window(self.cfg.stats_window)
@@ -325,12 +326,26 @@ class Controller:
         self._old_ref = None
 
     # --- the cycle ------------------------------------------------------------------------
-    def update_measurement(self, now: float, q: np.ndarray, stamp: float | None = None) -> str | None:
+    def update_measurement(self, now: float, q: np.ndarray, stamp: float | None = None) -> tuple[bool, str | None]:
         """A joint measurement arrived at `now` (the controller's clock); `stamp` is when the driver
-        measured it (its header stamp, any clock). Returns a description when it ends a silence
-        longer than joint_state_timeout, telling a delivery stall (the driver's stamps go on
-        without a gap: the messages were late) from a driver stall (its stamps stop too)."""
+        measured it (its header stamp, on the same clock). Returns (used, note): the note describes
+        it when it ends a silence longer than joint_state_timeout, telling a delivery stall (the driver's stamps go on
+        without a gap: the messages were late) from a driver stall (its stamps stop too), or when
+        the measurement is ignored: stamped in the future or older than joint_state_fault_timeout
+        (`gr2_contract.stamp_problem`, the rule every stamped input follows), or stamped before the
+        previous one (out of order). An ignored measurement counts in `joint_states_refused` and
+        does not keep the stream alive."""
         with self._lock:
+            c = self.cfg
+            problem = None if stamp is None else stamp_problem(
+                "joint state", stamp, now, c.joint_state_fault_timeout, c.future_stamp_tolerance)
+            if problem is None and stamp is not None and self._last_meas_stamp is not None \
+                    and stamp < self._last_meas_stamp:
+                problem = (f"joint state stamped {(self._last_meas_stamp - stamp) * 1e3:.1f} ms before the "
+                           f"previous one (out of order)")
+            if problem is not None:
+                self.joint_states_refused += 1
+                return False, f"ignored: {problem}"
             silence = now - self._last_meas_time
             note = None
             if np.isfinite(silence) and silence > self.cfg.joint_state_timeout:
@@ -348,7 +363,7 @@ class Controller:
             self._last_meas_time = now
             self._last_meas_stamp = stamp
             self._q_meas = np.asarray(q, dtype=float).copy()
-            return note
+            return True, note
 
     def step(self, now: float) -> ControlOutput | None:
         """One control cycle at time `now`; None when there is nothing to command (no joint

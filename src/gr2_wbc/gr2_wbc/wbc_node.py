@@ -157,11 +157,12 @@ class WbcNode(Node):
             return
         g = msg.position[index[self.gripper_joint]] / self.gripper_stroke if self.gripper_joint in index else 0.0
         now = self.now()
-        with self._meas_lock:
-            self._measured = (now, q, qd, float(np.clip(g, 0.0, 1.0)))
-        note = self.controller.update_measurement(now, q, contract.stamp_seconds(msg.header.stamp))
+        used, note = self.controller.update_measurement(now, q, contract.stamp_seconds(msg.header.stamp))
         if note:
             self.get_logger().warn(note, throttle_duration_sec=1.0)
+        if used:
+            with self._meas_lock:
+                self._measured = (now, q, qd, float(np.clip(g, 0.0, 1.0)))
 
     def on_chunk(self, msg: ActionChunk) -> None:
         with self._chunk_ready:

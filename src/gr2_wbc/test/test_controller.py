@@ -384,7 +384,7 @@ def test_late_joint_states_are_not_a_fault_and_a_stopped_driver_is(loop):
         stamps.append((loop.now, loop.q.copy()))
         loop.run(0.005, measure=False)
     assert loop.c.mode == Mode.TRACKING
-    notes = [loop.c.update_measurement(loop.now, q, stamp=t) for t, q in stamps]   # the burst
+    notes = [loop.c.update_measurement(loop.now, q, stamp=t)[1] for t, q in stamps]   # the burst
     assert "delivery stall" in notes[0] and not any(notes[1:])
     loop.run(0.3)
     assert loop.c.mode == Mode.TRACKING and loop.c.faults == 0 and loop.c.delivery_stalls == 1
@@ -392,6 +392,28 @@ def test_late_joint_states_are_not_a_fault_and_a_stopped_driver_is(loop):
     assert np.abs(np.diff(qd, axis=0)).max() / loop.c.cfg.period <= loop.c.robot.acceleration_limit.max() + 1e-6
     loop.run(loop.c.cfg.joint_state_fault_timeout + 0.05, measure=False)
     assert loop.c.mode == Mode.FAULT
+
+
+@pytest.mark.parametrize("stamp, why", [(lambda now, last: now + 2.0, "ahead of this node's clock"),
+                                        (lambda now, last: now - 0.6, "ms old"),
+                                        (lambda now, last: last - 0.01, "before the previous one")])
+def test_joint_states_stamped_in_the_future_too_old_or_out_of_order_are_ignored(loop, stamp, why):
+    """gr2_contract.stamp_problem's rule for joint states too (issue example: inputs stamped 2 s
+    ahead never went stale): an ignored measurement neither moves the measured state nor keeps
+    the stream alive, so a driver that only sends such messages ends in FAULT."""
+    loop.run(0.02)
+    assert loop.c.update_measurement(loop.now, loop.q, stamp=loop.now) == (True, None)
+    q_before = loop.c._q_meas.copy()
+    t_last = loop.now
+    notes = []
+    for _ in range(120):                                     # 0.6 s of such messages
+        loop.run(0.005, measure=False)
+        used, note = loop.c.update_measurement(loop.now, loop.q + 0.1, stamp=stamp(loop.now, t_last))
+        assert not used and note.startswith("ignored: ")
+        notes.append(note)
+    assert why in notes[0]
+    assert np.array_equal(loop.c._q_meas, q_before)
+    assert loop.c.joint_states_refused == 120 and loop.c.mode == Mode.FAULT
 
 
 def test_braking_into_a_position_limit_keeps_the_acceleration_limit(loop, robot):

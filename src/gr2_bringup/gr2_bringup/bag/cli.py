@@ -2,6 +2,7 @@
 
     gr2-bag record [-o DIR] [--max-duration S] [--only] [TOPIC ...]   # Ctrl-C finalises the bag
     gr2-bag info BAG [--json]
+    gr2-bag recover BAG OUT                                              # a killed recording -> a finished bag
     gr2-bag play BAG [--rate R] [--topics T ...] [--clock] [--restamp] [--wait S]
     gr2-bag to-dataset BAG OUT [--rate HZ] [--failed]
     gr2-bag open-loop SESSION REPLAY [--offset-ns N]                     # predicted chunks vs recorded motion
@@ -59,6 +60,13 @@ def _cmd_info(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_recover(ns: argparse.Namespace) -> int:
+    from .recover import recover_bag
+
+    print(recover_bag(ns.bag, ns.out))
+    return 0
+
+
 def _cmd_to_dataset(ns: argparse.Namespace) -> int:
     from .dataset import convert_bag
 
@@ -86,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="topics, types, counts and duration of a bag")
     info.add_argument("bag")
     info.add_argument("--json", action="store_true")
+    rec_ = sub.add_parser("recover", help="rewrite a killed recording (no summary, no metadata.yaml) as a finished bag")
+    rec_.add_argument("bag")
+    rec_.add_argument("out", help="the new bag directory")
     play = sub.add_parser("play", help="republish a bag with its original timing")
     play.add_argument("bag")
     play.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
@@ -121,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_play(ns, ros_args)
         if ns.command == "info":
             return _cmd_info(ns)
+        if ns.command == "recover":
+            return _cmd_recover(ns)
         if ns.command == "open-loop":
             return _cmd_open_loop(ns)
         return _cmd_to_dataset(ns)

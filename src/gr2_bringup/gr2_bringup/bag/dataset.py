@@ -11,7 +11,10 @@ what happened next: the measured TCP pose of step t+1 (hindsight relabelling: a 
 intent is where the arm went) and the gripper command in force at t+1 (/gr2/gripper_command,
 or the robot state's closed flag when none was recorded). Each instruction starts a new
 episode; steps before the first instruction, or before all streams have a message, are dropped.
-ROS-free.
+A step whose camera or robot-state message must not be used by the rule every stamped input
+follows (`gr2_contract.stamp_problem`, checked against the step's receive time: stamped in the
+future, too old, or its stream stopped) is dropped too, with the reason, and splits the episode
+there: a policy would never have acted on it. ROS-free.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gr2_contract import (ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
-                          WRIST_CAMERA, image_topic, unwrap_near)
+                          WRIST_CAMERA, image_topic, stamp_problem, stamp_seconds, unwrap_near)
 
 from .reader import decode, read_info, read_messages
 from .types import bag_typestore
@@ -37,6 +40,8 @@ class ConvertConfig:
     rate_hz: float = 10.0  # the sim datasets' default fps
     min_steps: int = 2  # shorter instruction segments are not episodes
     success: bool = True  # recorded demos are taken as successful unless told otherwise
+    max_age_s: float = 0.5  # a camera frame or robot state older than this at a step is not used
+    future_tolerance_s: float = 0.5  # nor one stamped further ahead of its receive time (another clock)
 
 
 def image_rgb(msg) -> np.ndarray:
@@ -56,17 +61,29 @@ def image_rgb(msg) -> np.ndarray:
 class _Stream:
     """Decoded messages of one topic on the receive-time axis, sampled as 'latest at or before t'."""
 
-    def __init__(self):
+    def __init__(self, name: str = ""):
+        self.name = name
         self.times: list[int] = []
+        self.stamps: list[float | None] = []    # header stamps, s (None: the type has no header)
         self.values: list = []
 
-    def add(self, t: int, value) -> None:
+    def add(self, t: int, value, stamp: float | None = None) -> None:
         self.times.append(t)
+        self.stamps.append(stamp)
         self.values.append(value)
 
     def at(self, t: int):
         i = bisect_right(self.times, t) - 1
         return self.values[i] if i >= 0 else None
+
+    def problem(self, t: int, cfg: ConvertConfig) -> str | None:
+        """Why the latest message at or before `t` must not be used at `t` (stamp_problem), or None."""
+        i = bisect_right(self.times, t) - 1
+        if i < 0:
+            return f"no {self.name} yet"
+        received = self.times[i] * 1e-9
+        stamp = self.stamps[i] if self.stamps[i] is not None else received
+        return stamp_problem(self.name, stamp, t * 1e-9, cfg.max_age_s, cfg.future_tolerance_s, received=received)
 
     def first(self) -> int | None:
         return self.times[0] if self.times else None
@@ -102,8 +119,11 @@ def _state_row(msg) -> tuple[np.ndarray, float, np.ndarray, float]:
     return joints, float(msg.gripper_position), pose, float(msg.gripper_closed)
 
 
-def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig()) -> list[tuple[dict, dict[str, np.ndarray]]]:
-    """(meta, streams) per instruction segment, streams as gr2_drivers.sim.dataset.STREAMS."""
+def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig(),
+                     dropped: list[str] | None = None) -> list[tuple[dict, dict[str, np.ndarray]]]:
+    """(meta, streams) per instruction segment, streams as gr2_drivers.sim.dataset.STREAMS; a
+    segment is split where steps are dropped for their inputs' stamps. `dropped`, when given,
+    receives one line per dropped step (its time and the reason)."""
     if not cfg.rate_hz > 0:
         raise ValueError(f"rate must be > 0 Hz, got {cfg.rate_hz}")
     bag = Path(bag)
@@ -114,7 +134,7 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig()) -> l
         raise ValueError(f"bag {bag} has no messages on {missing}; a dataset needs cameras, "
                          f"robot state and an instruction")
     store = bag_typestore()
-    streams = {k: _Stream() for k in (*IMAGE_TOPICS, "state", "gripper_cmd", "instruction")}
+    streams = {k: _Stream(k) for k in (*IMAGE_TOPICS, "state", "gripper_cmd", "instruction")}
     key_of = {**{t: k for k, t in IMAGE_TOPICS.items()}, ROBOT_STATE: "state",
               GRIPPER_COMMAND: "gripper_cmd", INSTRUCTION: "instruction"}
     topics = [t for t in key_of if t in info.topics]
@@ -123,7 +143,8 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig()) -> l
         key = key_of[m.topic]
         value = (image_rgb(msg) if key.endswith("rgb") else _state_row(msg) if key == "state"
                  else float(msg.position) if key == "gripper_cmd" else msg.data)
-        streams[key].add(m.timestamp_ns, value)
+        header = getattr(msg, "header", None)
+        streams[key].add(m.timestamp_ns, value, stamp_seconds(header.stamp) if header is not None else None)
 
     period = int(round(1e9 / cfg.rate_hz))
     ready = max(streams[k].first() for k in (*IMAGE_TOPICS, "state"))
@@ -133,44 +154,76 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig()) -> l
         end = instr.times[seg + 1] if seg + 1 < len(instr.times) else info.end_ns + 1
         text = instr.values[seg]
         grid = np.arange(max(start, ready), end, period, dtype=np.int64)
-        if len(grid) < cfg.min_steps + 1:  # +1: the last step has no "next" for its action
-            continue
-        frames = {k: [] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "grip_cmd")}
+        usable = []
         for t in grid:
-            for k in IMAGE_TOPICS:
-                frames[k].append(streams[k].at(int(t)))
-            joints, opening, pose, closed = streams["state"].at(int(t))
-            cmd = streams["gripper_cmd"].at(int(t))
-            frames["joint_pos"].append(joints)
-            frames["gripper"].append(opening)
-            frames["ee_pose"].append(pose)
-            frames["grip_cmd"].append(closed if cmd is None else cmd)
-        arrays = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in frames.items()}
-        arrays["joint_pos"] = unwrap_continuous(arrays["joint_pos"])
-        out = {k: arrays[k][:-1] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose")}
-        out["action_ee_pose"] = arrays["ee_pose"][1:]
-        out["action_gripper"] = arrays["grip_cmd"][1:]
-        height, width = out["head_rgb"].shape[1:3]
-        meta = {"instruction": text, "task": re.sub(r"[^A-Za-z0-9_.]+", "_", bag.name), "skill": "recorded",
-                "setting": "recorded", "seed": seg, "success": bool(cfg.success), "fps": cfg.rate_hz,
-                "frames": int(len(out["joint_pos"])), "image_size": [int(height), int(width)],
-                "source_bag": str(bag.resolve()), "start_ns": int(grid[0]),
-                "streams": {k: [list(v.shape), str(v.dtype)] for k, v in out.items()}}
-        episodes.append((meta, out))
+            problems = [p for k in (*IMAGE_TOPICS, "state") if (p := streams[k].problem(int(t), cfg))]
+            usable.append(not problems)
+            if problems and dropped is not None:
+                dropped.append(f"{(int(t) - info.start_ns) * 1e-9:.3f} s: " + "; ".join(problems))
+        for run in _runs(grid, usable):
+            if len(run) >= cfg.min_steps + 1:  # +1: the last step has no "next" for its action
+                episodes.append(_episode(streams, run, text, len(episodes), bag, cfg))
     return episodes
 
 
+def _runs(grid: np.ndarray, usable: list[bool]) -> list[np.ndarray]:
+    """The maximal runs of consecutive usable grid steps."""
+    runs, current = [], []
+    for t, ok in zip(grid, usable):
+        if ok:
+            current.append(t)
+        elif current:
+            runs.append(np.array(current, dtype=np.int64))
+            current = []
+    if current:
+        runs.append(np.array(current, dtype=np.int64))
+    return runs
+
+
+def _episode(streams: dict[str, _Stream], grid: np.ndarray, text: str, index: int, bag: Path,
+             cfg: ConvertConfig) -> tuple[dict, dict[str, np.ndarray]]:
+    frames = {k: [] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "grip_cmd")}
+    for t in grid:
+        for k in IMAGE_TOPICS:
+            frames[k].append(streams[k].at(int(t)))
+        joints, opening, pose, closed = streams["state"].at(int(t))
+        cmd = streams["gripper_cmd"].at(int(t))
+        frames["joint_pos"].append(joints)
+        frames["gripper"].append(opening)
+        frames["ee_pose"].append(pose)
+        frames["grip_cmd"].append(closed if cmd is None else cmd)
+    arrays = {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in frames.items()}
+    arrays["joint_pos"] = unwrap_continuous(arrays["joint_pos"])
+    out = {k: arrays[k][:-1] for k in ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose")}
+    out["action_ee_pose"] = arrays["ee_pose"][1:]
+    out["action_gripper"] = arrays["grip_cmd"][1:]
+    height, width = out["head_rgb"].shape[1:3]
+    meta = {"instruction": text, "task": re.sub(r"[^A-Za-z0-9_.]+", "_", bag.name), "skill": "recorded",
+            "setting": "recorded", "seed": index, "success": bool(cfg.success), "fps": cfg.rate_hz,
+            "frames": int(len(out["joint_pos"])), "image_size": [int(height), int(width)],
+            "source_bag": str(bag.resolve()), "start_ns": int(grid[0]),
+            "streams": {k: [list(v.shape), str(v.dtype)] for k, v in out.items()}}
+    return meta, out
+
+
 def convert_bag(bag: str | Path, out: str | Path, rate_hz: float = 10.0, success: bool = True) -> str:
-    """Write the bag's episodes with the sim dataset writer; returns a one-line summary."""
+    """Write the bag's episodes with the sim dataset writer; returns a summary (a second line
+    when steps were dropped for their inputs' stamps)."""
     from gr2_drivers.sim.dataset import write_episode  # the one writer of the format
 
-    episodes = extract_episodes(bag, ConvertConfig(rate_hz=rate_hz, success=success))
+    dropped: list[str] = []
+    episodes = extract_episodes(bag, ConvertConfig(rate_hz=rate_hz, success=success), dropped)
     if not episodes:
         raise ValueError(f"bag {bag} yields no episode (every instruction segment is shorter than "
-                         f"{ConvertConfig.min_steps + 1} steps at {rate_hz} Hz once all streams are present)")
+                         f"{ConvertConfig.min_steps + 1} usable steps at {rate_hz} Hz once all streams are present)"
+                         + (f"; {len(dropped)} steps dropped, the first at {dropped[0]}" if dropped else ""))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [write_episode(out, meta, streams) for meta, streams in episodes]
     steps = sum(meta["frames"] for meta, _ in episodes)
-    return f"wrote {len(paths)} episode(s), {steps} steps at {rate_hz:g} Hz, into {out}: " + \
-        ", ".join(p.name for p in paths)
+    lines = [f"wrote {len(paths)} episode(s), {steps} steps at {rate_hz:g} Hz, into {out}: "
+             + ", ".join(p.name for p in paths)]
+    if dropped:
+        lines.append(f"dropped {len(dropped)} steps whose inputs must not be used (first: {dropped[0]}; "
+                     f"last: {dropped[-1]})")
+    return "\n".join(lines)

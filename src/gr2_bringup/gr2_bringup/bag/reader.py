@@ -103,6 +103,7 @@ class _Channel:
     msgtype: str
     encoding: str
     definition: str | None     # the ros2msg schema text; None: the channel has no such schema
+    offered_qos: str = ""      # rosbag2's offered_qos_profiles channel metadata (YAML), as recorded
 
 
 def _mcap_channels(file: Path) -> tuple[dict[int, _Channel], dict[int, int], int, int]:
@@ -169,7 +170,8 @@ def _read_through(file: Path):
 
 def _channel(channel, schema) -> _Channel:
     return _Channel(channel.topic, canonical_type(schema.name) if schema is not None else "", channel.message_encoding,
-                    schema.data.decode(errors="replace") if schema is not None and schema.encoding == "ros2msg" else None)
+                    schema.data.decode(errors="replace") if schema is not None and schema.encoding == "ros2msg" else None,
+                    (channel.metadata or {}).get("offered_qos_profiles", ""))
 
 
 def _mcap_info(path: Path, files: list[Path]) -> BagInfo:

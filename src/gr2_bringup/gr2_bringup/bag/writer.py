@@ -69,13 +69,15 @@ class BagWriter:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def add_topic(self, topic: str, msgtype: str, offered_qos: Sequence[OfferedQos] = ()) -> None:
+    def add_topic(self, topic: str, msgtype: str, offered_qos: Sequence[OfferedQos | Qos] = ()) -> None:
+        """Declare a topic; its type must be installed or already registered in the typestore.
+        `offered_qos`: the publishers' QoS (rosbags `Qos` as read back from a bag also works)."""
         if topic in self._connections:
             raise ValueError(f"topic {topic} is already in the bag")
         ensure_type(self.typestore, msgtype)
         self._connections[topic] = self._writer.add_connection(
             topic, msgtype, typestore=self.typestore, serialization_format="cdr",
-            offered_qos_profiles=[q.to_rosbags() for q in offered_qos])
+            offered_qos_profiles=[q.to_rosbags() if isinstance(q, OfferedQos) else q for q in offered_qos])
         self.counts[topic] = 0
 
     def has_topic(self, topic: str) -> bool:
