@@ -89,6 +89,37 @@ def test_writer_reader_round_trip_and_info(tmp_path):
         list(read_messages(bag, ["/nope"]))
 
 
+def test_a_flushed_bag_holds_every_message_when_the_writer_is_never_closed(tmp_path):
+    """What a SIGKILLed recorder leaves: the file as it is on disk, no summary, no metadata.yaml.
+    After flush() every message written so far is in it; before, they sit in rosbags' open chunk."""
+    import shutil
+    import warnings
+
+    from gr2_bringup.bag.reader import BagWarning
+    store = bag_typestore()
+    writer = BagWriter(tmp_path / "live", store)
+    writer.add_topic("/gr2/instruction", "std_msgs/msg/String")
+    data = [store.serialize_cdr(store.types["std_msgs/msg/String"](data=f"m{i}"), "std_msgs/msg/String")
+            for i in range(20)]
+    for i, d in enumerate(data[:10]):
+        writer.write("/gr2/instruction", 1_000 + i, d)
+
+    def killed_copy(name):
+        shutil.copytree(tmp_path / "live", tmp_path / name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BagWarning)
+            return [m.data for m in read_messages(tmp_path / name)]
+
+    assert killed_copy("before_flush") == []
+    writer.flush()
+    for i, d in enumerate(data[10:]):
+        writer.write("/gr2/instruction", 2_000 + i, d)
+    writer.flush()
+    assert killed_copy("after_flush") == data
+    writer.close()
+    assert [m.data for m in read_messages(tmp_path / "live")] == data
+
+
 def test_a_folder_without_a_bag_is_a_clear_error(tmp_path):
     with pytest.raises(BagError, match="not a rosbag2 bag"):
         read_info(tmp_path)

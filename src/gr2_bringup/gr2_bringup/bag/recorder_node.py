@@ -50,6 +50,8 @@ class BagRecorder(Node):
         self.declare_parameter("queue_depth", 100)
         self.declare_parameter("discovery_period", 0.5)
         self.declare_parameter("max_duration", 0.0)
+        # s between flushes to disk: what a SIGKILL of the recorder can lose at most
+        self.declare_parameter("flush_period", 0.1)
         p = self.get_parameter
         output = p("output").value or default_bag_name()
         self.topics = [t for t in p("topics").value if t]
@@ -64,6 +66,7 @@ class BagRecorder(Node):
         self.get_logger().info(f"recording {len(self.topics)} topic(s) into {self.writer.path}")
         self._discover()
         self.create_timer(float(p("discovery_period").value), self._discover)
+        self.create_timer(float(p("flush_period").value), self.writer.flush)
 
     def _discover(self) -> None:
         if self.max_duration > 0 and time.monotonic() - self._started >= self.max_duration:

@@ -49,7 +49,8 @@ class BagWriter:
     """Append serialised messages to a new bag; `close()` (or leaving the `with`) finalises it.
 
     Until close() the MCAP file has no summary and metadata.yaml does not exist, which is
-    why the recorder closes on every exit path (SIGINT included).
+    why the recorder closes on every exit path (SIGINT included), and flushes periodically for
+    the paths it cannot close on (SIGKILL, power loss).
     """
 
     def __init__(self, path: str | Path, typestore: Typestore | None = None):
@@ -89,6 +90,20 @@ class BagWriter:
             raise RuntimeError(f"bag {self.path} is closed")
         self._writer.write(self._connections[topic], int(timestamp_ns), data)
         self.counts[topic] += 1
+
+    def flush(self) -> None:
+        """Put every message written so far on disk, so that a recorder killed after this call
+        loses nothing before it (`gr2-bag recover` then rewrites the bag). rosbags keeps messages
+        in an open MCAP chunk until it holds 1 MiB, seconds of data for a recording without
+        images; this closes the chunk early (a smaller chunk: still a valid MCAP file) and flushes
+        the file to the OS. Uses rosbags' MCAP writer internals (the version pinned in
+        requirements.txt; tests/test_bag_core.py fails if they change)."""
+        if self.closed:
+            return
+        storage = self._writer.storage
+        if storage.chunk.msgs:
+            storage.close_chunk()
+        storage.bio.flush()
 
     def close(self) -> None:
         if not self.closed:
