@@ -3,7 +3,8 @@
 MCAP bags are read with the `mcap` library from the files themselves: channels, schemas and the
 summary's message counts are the truth, whatever metadata.yaml says (or whether it exists; a
 bare .mcap file works too), so QoS spelled in any form and channels with or without schema
-records read the same. sqlite3 bags go through `rosbags`. A bag that cannot be read is refused
+records read the same. sqlite3 bags are read the same way, from their .db3 files with Python's
+sqlite3 (tables topics, messages and, from rosbag2 Iron on, message_definitions). A bag that cannot be read is refused
 with one line (BagError); a read that yields fewer messages than the bag's own counts says so
 (BagWarning). Messages carry the definition the bag was recorded with; `decode` uses it for types
 not installed here and refuses one that differs from the installed definition.
@@ -19,11 +20,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from rosbags.rosbag2 import Reader
 from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
 
-from .types import bag_typestore
+from .types import UnknownMessageType, bag_typestore, ensure_type
 
 
 class BagError(ValueError):
@@ -79,7 +79,9 @@ def _mcap_files(path: Path) -> list[Path] | None:
     if path.is_file():
         if path.suffix == ".mcap":
             return [path]
-        raise BagError(f"{path} is neither a rosbag2 bag directory nor an .mcap file")
+        if path.suffix == ".db3":
+            return None
+        raise BagError(f"{path} is neither a rosbag2 bag directory nor an .mcap or .db3 file")
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such bag")
     meta = _metadata(path)
@@ -93,7 +95,9 @@ def _mcap_files(path: Path) -> list[Path] | None:
         return files
     files = sorted(path.glob("*.mcap"))
     if not files:
-        raise BagError(f"{path} is not a rosbag2 bag (no metadata.yaml, no .mcap file)")
+        if any(path.glob("*.db3")):
+            return None
+        raise BagError(f"{path} is not a rosbag2 bag (no metadata.yaml, no .mcap or .db3 file)")
     return files
 
 
@@ -231,17 +235,7 @@ def read_info(path: str | Path) -> BagInfo:
     files = _mcap_files(path)
     if files is not None:
         return _mcap_info(path, files)
-    with Reader(path) as reader:
-        topics = {
-            name: TopicSummary(name, info.msgtype or "", info.msgcount)
-            for name, info in sorted(reader.topics.items())
-        }
-        count = reader.message_count
-        # rosbags reports the end as exclusive (last stamp + 1 ns); rosbag2 shows the last stamp.
-        start, end = (reader.start_time, reader.end_time - 1) if count else (0, 0)
-    meta = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    return BagInfo(path, meta["storage_identifier"], tuple(meta["relative_file_paths"]),
-                   start, end, count, topics)
+    return _sqlite_info(path, _sqlite_files(path))
 
 
 def format_info(info: BagInfo) -> str:
@@ -274,15 +268,89 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
                 raise KeyError(f"topic(s) {sorted(missing)} not in bag {path}")
         yield from _mcap_messages(path, files, info, wanted)
         return
-    with Reader(path) as reader:
-        if wanted is not None:
-            missing = wanted - set(reader.topics)
-            if missing:
-                raise KeyError(f"topic(s) {sorted(missing)} not in bag {path} "
-                               f"(it has {sorted(reader.topics)})")
-        connections = [c for c in reader.connections if wanted is None or c.topic in wanted]
-        for conn, timestamp, data in reader.messages(connections=connections):
-            yield BagMessage(conn.topic, conn.msgtype, timestamp, bytes(data))
+    db3 = _sqlite_files(path)
+    info = _sqlite_info(path, db3)
+    if wanted is not None:
+        missing = wanted - set(info.topics)
+        if missing:
+            raise KeyError(f"topic(s) {sorted(missing)} not in bag {path} (it has {sorted(info.topics)})")
+    yield from heapq.merge(*(_sqlite_messages(path, f, wanted) for f in db3), key=lambda m: m.timestamp_ns)
+
+
+def _sqlite_files(path: Path) -> list[Path]:
+    """The bag's .db3 files in order (metadata.yaml's list, else the folder's; or a bare .db3)."""
+    if path.is_file():
+        if path.suffix == ".db3":
+            return [path]
+        raise BagError(f"{path} is neither a rosbag2 bag directory nor a .db3 file")
+    meta = _metadata(path)
+    files = [path / f for f in meta.get("relative_file_paths", [])] if meta else sorted(path.glob("*.db3"))
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise BagError(f"{path}: metadata.yaml lists files that are missing: {missing}")
+    if not files:
+        raise BagError(f"{path} is not a rosbag2 bag (no .mcap or .db3 file)")
+    return files
+
+
+def _sqlite_query(file: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    import sqlite3
+    try:
+        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
+            return db.execute(sql, args).fetchall()
+    except sqlite3.Error as err:
+        raise BagError(f"{file}: not a readable rosbag2 sqlite3 file ({err})") from err
+
+
+def _sqlite_topics(file: Path) -> dict[int, _Channel]:
+    tables = {r[0] for r in _sqlite_query(file, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"topics", "messages"} <= tables:
+        raise BagError(f"{file}: not a rosbag2 sqlite3 file (tables {sorted(tables)})")
+    definitions = {}
+    if "message_definitions" in tables:
+        definitions = {canonical_type(t): d for t, enc, d in _sqlite_query(
+            file, "SELECT topic_type, encoding, encoded_message_definition FROM message_definitions")
+            if enc == "ros2msg" and d}
+    return {tid: _Channel(name, canonical_type(msgtype), fmt, definitions.get(canonical_type(msgtype)), qos or "")
+            for tid, name, msgtype, fmt, qos in _sqlite_query(
+                file, "SELECT id, name, type, serialization_format, offered_qos_profiles FROM topics")}
+
+
+def _sqlite_info(path: Path, files: list[Path]) -> BagInfo:
+    topics: dict[str, TopicSummary] = {}
+    starts, ends = [], []
+    for file in files:
+        channels = _sqlite_topics(file)
+        counts = dict(_sqlite_query(file, "SELECT topic_id, COUNT(*) FROM messages GROUP BY topic_id"))
+        (start, end), = _sqlite_query(file, "SELECT MIN(timestamp), MAX(timestamp) FROM messages")
+        if start is not None:
+            starts.append(start)
+            ends.append(end)
+        for tid, ch in channels.items():
+            old = topics.get(ch.topic)
+            topics[ch.topic] = TopicSummary(ch.topic, ch.msgtype, (old.count if old else 0) + counts.get(tid, 0), ch.encoding)
+    count = sum(t.count for t in topics.values())
+    return BagInfo(path, "sqlite3", tuple(f.name for f in files), min(starts, default=0), max(ends, default=0),
+                   count, dict(sorted(topics.items())))
+
+
+def _sqlite_messages(path: Path, file: Path, wanted: set[str] | None) -> Iterator[BagMessage]:
+    channels = {tid: ch for tid, ch in _sqlite_topics(file).items() if wanted is None or ch.topic in wanted}
+    for ch in channels.values():
+        if ch.encoding != "cdr":
+            raise BagError(f"{path}: topic {ch.topic} is serialised as {ch.encoding!r}, not CDR: it cannot be decoded")
+    if not channels:
+        return
+    import sqlite3
+    try:
+        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
+            marks = ",".join("?" * len(channels))
+            for tid, timestamp, data in db.execute(f"SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN "
+                                                   f"({marks}) ORDER BY timestamp, id", tuple(channels)):
+                ch = channels[tid]
+                yield BagMessage(ch.topic, ch.msgtype, timestamp, bytes(data), ch.definition)
+    except sqlite3.Error as err:
+        raise BagError(f"{file}: not a readable rosbag2 sqlite3 file ({err})") from err
 
 
 def decode(message: BagMessage, typestore: Typestore | None = None) -> object:
@@ -294,6 +362,11 @@ def decode(message: BagMessage, typestore: Typestore | None = None) -> object:
     store = typestore or bag_typestore()
     if message.definition is not None:
         _check_definition(store, message.msgtype, message.definition)
+    elif message.msgtype not in store.fielddefs:
+        try:
+            ensure_type(store, message.msgtype)
+        except (UnknownMessageType, ValueError) as err:
+            raise BagError(f"{message.topic}: the bag carries no definition of {message.msgtype} and {err}") from err
     return store.deserialize_cdr(message.data, message.msgtype)
 
 
