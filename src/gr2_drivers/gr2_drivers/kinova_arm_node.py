@@ -22,8 +22,8 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from gr2_contract.node_main import run_essential, spin_plain
-from gr2_contract import (ARM_JOINTS, DIAGNOSTICS, GRIPPER_COMMAND, GRIPPER_JOINT, JOINT_COMMAND,
-                          JOINT_STATES, STATUS_RATE_HZ)
+from gr2_contract import (ARM_JOINTS, CONTROL_RATE_HZ, DIAGNOSTICS, GRIPPER_COMMAND, GRIPPER_JOINT,
+                          JOINT_COMMAND, JOINT_STATES, STATUS_RATE_HZ)
 from gr2_drivers.kinova.api import KortexApi, KortexApiMissing, load_kortex_api
 from gr2_drivers.kinova.arm import ArmConnectionConfig, KinovaArm
 from gr2_drivers.kinova.driver import CommandRejected, DriverConfig, DriverState, KinovaDriver
@@ -46,7 +46,7 @@ class KinovaArmNode(Node):
         )
         config = DriverConfig(
             connection=conn,
-            interpolation=InterpolationConfig(command_period_s=p("command_period_s", 0.005).value,
+            interpolation=InterpolationConfig(command_period_s=p("command_period_s", 1.0 / CONTROL_RATE_HZ).value,
                                               max_extrapolation_s=p("max_extrapolation_s", 0.010).value),
             cycle_rate_hz=p("cycle_rate_hz", 1000.0).value,
             reconnect_after_drops=p("reconnect_after_drops", 100).value,

@@ -54,7 +54,7 @@ SIM_TASK_INSTRUCTION = "/gr2/sim/task_instruction"  # std_msgs/String (transient
 SIM_CONTACTS = "/gr2/sim/contacts"                  # gr2_msgs/SimContacts: min robot-environment distance, contact
 
 # Nominal rates, Hz.
-CONTROL_RATE_HZ = 200.0
+CONTROL_RATE_HZ = 200.0      # /gr2/joint_command (the WBC cycle); config/wbc.yaml `rate` and kinova.yaml `command_period_s` equal it
 CAMERA_RATE_HZ = 30.0
 STATUS_RATE_HZ = 1.0
 

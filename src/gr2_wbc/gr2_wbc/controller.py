@@ -25,7 +25,7 @@ from enum import IntEnum
 import numpy as np
 import pinocchio as pin
 
-from gr2_contract import stamp_problem
+from gr2_contract import CONTROL_RATE_HZ, stamp_problem
 
 from gr2_wbc.robot_model import ModelConfig, RobotModel
 from gr2_wbc.tracking_qp import TrackingConfig, TrackingQP
@@ -49,7 +49,7 @@ HALTED = (Mode.STOPPING, Mode.STOPPED, Mode.FAULT)   # modes in which no chunk i
 
 @dataclass
 class ControllerConfig:
-    period: float = 0.005                  # s (200 Hz)
+    period: float = 1.0 / CONTROL_RATE_HZ  # s (the contract's /gr2/joint_command rate; wbc.yaml `rate`)
     frame_id: str = "base_link"
     chunk_timeout: float = 1.0             # s after the newest chunk's stamp: stale -> brake and hold
     joint_state_timeout: float = 0.1       # s without a joint measurement -> reported late, tracking goes on

@@ -22,6 +22,8 @@ import osqp
 import pinocchio as pin
 from scipy import sparse
 
+from gr2_contract import CONTROL_RATE_HZ
+
 from gr2_wbc import _cycle
 from gr2_wbc.realtime import forward_osqp_interrupt
 from gr2_wbc.robot_model import RobotModel
@@ -29,7 +31,7 @@ from gr2_wbc.robot_model import RobotModel
 
 @dataclass
 class TrackingConfig:
-    dt: float = 0.005                    # control period, s
+    dt: float = 1.0 / CONTROL_RATE_HZ    # control period, s (the controller sets its own period here)
     position_gain: float = 20.0          # 1/s, pose error -> velocity
     orientation_gain: float = 20.0
     orientation_weight: float = 0.3      # relative to position (m vs rad)

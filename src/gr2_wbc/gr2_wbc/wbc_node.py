@@ -133,7 +133,6 @@ class WbcNode(Node):
         self._optimiser = threading.Thread(target=run_essential, name="wbc_optimise", daemon=True,
                                            args=(self, "wbc_optimise", self.optimise_loop, lambda: not self._running))
         self._optimiser.start()
-        self._publish_times: list[float] = []
         self._thread = threading.Thread(target=run_essential, name="wbc_control", daemon=True,
                                         args=(self, "wbc_control", self.control_loop, lambda: not self._running))
         self._thread.start()
@@ -214,9 +213,7 @@ class WbcNode(Node):
                 if not rclpy.ok():
                     break
                 self.get_logger().error(f"control cycle failed: {err!r}", throttle_duration_sec=1.0)
-            done = time.monotonic()
-            self._publish_times.append(done)
-            if loop.finished(done):
+            if loop.finished(time.monotonic()):
                 self.controller.record_deadline_miss()
 
     def cycle(self, now: float) -> None:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gr2_contract import CONTROL_RATE_HZ
+
 
 @dataclass(frozen=True)
 class InterpolationConfig:
-    command_period_s: float = 0.005      # nominal /gr2/joint_command period (200 Hz)
+    command_period_s: float = 1.0 / CONTROL_RATE_HZ   # nominal /gr2/joint_command period (contract: 200 Hz)
     max_extrapolation_s: float = 0.010   # keep moving this long past a late command, then hold
 
 
