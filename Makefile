@@ -15,11 +15,12 @@ BUILD_INPUTS := $(shell find src config launch -not -path '*/__pycache__*' \( -n
 	-o -path '*/checkpoints/*' \) -type f 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup apt venv build test demo up bench-wbc bench-policy bench-e2e bench-train bench-faults clean distclean
+.PHONY: help setup apt venv build lint test demo up bench-wbc bench-policy bench-e2e bench-train bench-faults clean distclean
 
 help:
 	@echo "make demo      run the GR-2 stack on the simulated robot and write a report (sets up on first run)"
-	@echo "make test      set up, build and run the whole test suite"
+	@echo "make test      set up, build, lint and run the whole test suite"
+	@echo "make lint      ruff check of src/ tests/ bench/ (rules in ruff.toml)"
 	@echo "make setup     .venv with ROS 2 Jazzy wheels + Python deps, Debian packages"
 	@echo "make build     colcon build of src/ into install/"
 	@echo "make up        start the node graph (sim) in the foreground: ARGS='sim:=true ...'"
@@ -49,7 +50,11 @@ install/.built: $(VENV)/.installed $(BUILD_INPUTS)
 		--cmake-args -DPython3_EXECUTABLE=$(CURDIR)/$(VENV)/bin/python -DBUILD_TESTING=OFF
 	touch $@
 
-test: build
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+
+# Lint first: a style or pyflakes error fails before the colcon build and the long test run.
+test: lint build
 	$(ENV) scripts/run_pytest.sh $(PYTEST_ARGS)
 
 demo: build

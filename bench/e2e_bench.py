@@ -50,7 +50,10 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=float))
     lat, w = report["latency"], report["wbc"] or {}
-    f = lambda d: f"p50 {d['p50_ms']:.0f} ms, p95 {d['p95_ms']:.0f} ms" if d["p50_ms"] is not None else "n/a"
+
+    def f(d: dict) -> str:
+        return f"p50 {d['p50_ms']:.0f} ms, p95 {d['p95_ms']:.0f} ms" if d["p50_ms"] is not None else "n/a"
+
     print(f"e2e over {args.duration:.0f} s ({result['policy']['checkpoint']}, {lat['chunks_traced_to_a_command']}"
           f"/{lat['chunks_received']} chunks traced):")
     print(f"  camera frame -> chunk received        {f(lat['frame_to_chunk'])}")

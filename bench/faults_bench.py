@@ -272,7 +272,8 @@ class Bench:
         self.expected_alive = {"sim", "wbc", "policy"}
         for name in ("sim", "wbc", "policy"):
             self.start(name)
-        self.wait(lambda: self.wbc_mode() is not None and self.robot_state is not None, 90, "WBC status and robot state")
+        self.wait(lambda: self.wbc_mode() is not None and self.robot_state is not None, 90,
+                  "WBC status and robot state")
         self.wait(lambda: self.rec.policy_status, 120, "the policy node")
 
     def stop_trials(self) -> None:
@@ -310,7 +311,7 @@ class Bench:
         }
         t0 = time.monotonic()
         expected = 0
-        for kind, make in cases.items():
+        for make in cases.values():
             self.chunk_pub.publish(make())
             expected += 1
             time.sleep(0.3)
@@ -360,7 +361,7 @@ class Bench:
                 p.wait()
         t1 = time.monotonic()
         modes = self.rec.modes_between(t0, t1)
-        faults = sum(1 for a, b in zip(modes, modes[1:]) if b == 4 and a != 4)
+        faults = sum(1 for a, b in zip(modes, modes[1:], strict=False) if b == 4 and a != 4)
         self.limits_row("load", t0, t1, seconds=self.args.load_s, busy_processes=3, false_faults=faults,
                         ok=faults == 0)
 

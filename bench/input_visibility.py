@@ -55,7 +55,10 @@ def measure(frame64: np.ndarray, rec64: np.ndarray, cov: np.ndarray, palette: np
     target_in = img[core].mean(0)
     shade = np.linalg.norm(target_in) / max(np.linalg.norm(palette[colour_index]), 1e-6)
     classes = np.vstack([palette * shade, bg[None]])
-    cls = lambda rgb: int(np.argmin(np.linalg.norm(classes - rgb, axis=1)))
+
+    def cls(rgb: np.ndarray) -> int:
+        return int(np.argmin(np.linalg.norm(classes - rgb, axis=1)))
+
     readable = cls(target_in) == colour_index
     kept = cls(rec[core].mean(0)) == colour_index
     match = near & (np.linalg.norm(rec - target_in, axis=-1) < np.linalg.norm(rec - bg, axis=-1))
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import mujoco
     import yaml
+
     from gr2_contract.config import config_dir
     from gr2_drivers.sim.expert import ScriptedExpert
     from gr2_drivers.sim.tasks import COLORS, EVAL_FIRST_SEED
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             stages = {"start": None, "pre_grasp": plan[0].pos, "grasp": plan[1].pos}
             seen: dict[str, bool] = {}
 
+            # snap and on_step run within this iteration (expert.run below), so the loop variables they
+            # read are the current ones (B023).
             def snap(stage: str) -> None:
                 for view in ("head_camera", "wrist_camera"):
                     frame64 = prepare_frame(world.render(view, W, H), R)
@@ -123,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                     seg = r.render()
                     r.close()
                     seg_ids = np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1)
-                    cov = coverage(seg_ids, geom, R)
+                    cov = coverage(seg_ids, geom, R)  # noqa: B023
                     with torch.no_grad():
                         rec64 = tensor_to_frames(vq.decode(vq.encode(frames_to_tensor(frame64[None]))))[0]
-                    rows.append({"setting": setting, "seed": seed, "stage": stage, "view": view,
-                                 **measure(frame64, rec64, cov, palette, colour_index)})
+                    rows.append({"setting": setting, "seed": seed, "stage": stage, "view": view,  # noqa: B023
+                                 **measure(frame64, rec64, cov, palette, colour_index)})  # noqa: B023
 
             snap("start")
             expert = ScriptedExpert(world)
@@ -135,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             def on_step(target) -> None:
                 tcp, _ = world.ee_pose()
                 for stage in ("pre_grasp", "grasp"):
-                    if stage not in seen and np.linalg.norm(tcp - stages[stage]) < 0.01:
-                        seen[stage] = True
+                    if stage not in seen and np.linalg.norm(tcp - stages[stage]) < 0.01:  # noqa: B023
+                        seen[stage] = True  # noqa: B023
                         snap(stage)
 
             expert.run(on_step)
@@ -149,14 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             summary[f"{stage}/{view}"] = {
                 "n": len(rs), "visible": len(vis),
                 "width_px_median": round(float(np.median([r["width_px"] for r in rs])), 2) if rs else None,
-                "colour_readable_in_input": round(sum(r["colour_readable_in_input"] for r in vis) / len(vis), 3) if vis else None,
+                "colour_readable_in_input":
+                    round(sum(r["colour_readable_in_input"] for r in vis) / len(vis), 3) if vis else None,
                 "colour_kept": round(sum(r["colour_kept"] for r in vis) / len(vis), 3) if vis else None,
                 "centroid_error_px_median": round(float(np.median(errs)), 2) if errs else None,
                 "centroid_error_px_p90": round(float(np.percentile(errs, 90)), 2) if errs else None,
                 "lost": sum(r["centroid_error_px"] is None for r in vis)}
     doc = {"benchmark": "target-object visibility in the model input and after VQGAN tokenisation",
            "command": " ".join(["python", "bench/input_visibility.py", *(argv if argv is not None else sys.argv[1:])]),
-           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(args.vqgan)},
+           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(args.vqgan)},
            "model_resolution": R, "token_grid": vq.config.grid, "camera_size": [W, H],
            "head_camera": {k: sim[f"head_camera.{k}"] for k in ("pos", "lookat", "fovy_deg")},
            "summary": summary, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
@@ -166,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
           "centroid err px (median / p90) | lost |")
     print("|---|---|---|---|---|---|---|---|")
     for k, s in summary.items():
-        print(f"| {k} | {s['n']} | {s['visible']} | {s['width_px_median']} | {s['colour_readable_in_input']} | {s['colour_kept']} | "
-              f"{s['centroid_error_px_median']} / {s['centroid_error_px_p90']} | {s['lost']} |")
+        print(f"| {k} | {s['n']} | {s['visible']} | {s['width_px_median']} | {s['colour_readable_in_input']} "
+              f"| {s['colour_kept']} | {s['centroid_error_px_median']} / {s['centroid_error_px_p90']} | {s['lost']} |")
     print(f"wrote {args.out}")
     return 0
 

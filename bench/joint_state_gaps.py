@@ -63,7 +63,8 @@ def main() -> int:
     node.create_subscription(JointState, c.JOINT_STATES,
                              lambda m: stamps.append(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9),
                              qos_profile_sensor_data)
-    instruction = node.create_publisher(String, c.INSTRUCTION, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    instruction = node.create_publisher(String, c.INSTRUCTION,
+                                        QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
     try:
         t0 = time.monotonic()
         while len(stamps) < 50 and time.monotonic() - t0 < 120:
@@ -95,8 +96,10 @@ def main() -> int:
               "rate_hz": len(stamps) / args.duration, "gap_ms": {"p50": float(np.percentile(gaps, 50)),
               "p99": float(np.percentile(gaps, 99)), "max": float(gaps.max())},
               "gaps_over_100ms": int((gaps > 100).sum()), "cpus": os.cpu_count()}
-    print(f"/joint_states with {'+'.join(names)} (sim priority {args.sim_priority if args.sim_priority is not None else 'from sim.yaml'}): "
-          f"{result['rate_hz']:.0f} Hz, gap p50 {result['gap_ms']['p50']:.1f} ms, p99 {result['gap_ms']['p99']:.1f} ms, "
+    priority = args.sim_priority if args.sim_priority is not None else "from sim.yaml"
+    print(f"/joint_states with {'+'.join(names)} (sim priority {priority}): "
+          f"{result['rate_hz']:.0f} Hz, gap p50 {result['gap_ms']['p50']:.1f} ms, "
+          f"p99 {result['gap_ms']['p99']:.1f} ms, "
           f"max {result['gap_ms']['max']:.1f} ms, {result['gaps_over_100ms']} gaps > 100 ms")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

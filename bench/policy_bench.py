@@ -88,9 +88,11 @@ def random_batch(cfg, batch: int, steps: int, device: str):
     """Random tokens, a fixed TCP pose and zero action targets: timing input only."""
     from gr2_policy.model import Batch
     S, k = steps, cfg.chunk
-    return Batch(text=torch.randn(batch, cfg.text.dim), tokens=torch.randint(0, cfg.vqgan.codebook_size,
-                 (batch, S, len(cfg.views), cfg.n_img)), state_pos=torch.tensor([0.45, 0.0, 0.3]).expand(batch, S, 3),
-                 state_quat=torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(batch, S, 4), gripper_closed=torch.zeros(batch, S),
+    return Batch(text=torch.randn(batch, cfg.text.dim),
+                 tokens=torch.randint(0, cfg.vqgan.codebook_size, (batch, S, len(cfg.views), cfg.n_img)),
+                 state_pos=torch.tensor([0.45, 0.0, 0.3]).expand(batch, S, 3),
+                 state_quat=torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(batch, S, 4),
+                 gripper_closed=torch.zeros(batch, S),
                  state_valid=torch.ones(batch, S, dtype=torch.bool), actions=torch.zeros(batch, S, k, 10),
                  action_valid=torch.ones(batch, S, dtype=torch.bool)).to(device)
 
@@ -103,33 +105,42 @@ def model_level(args) -> dict:
         torch.manual_seed(0)
         cfg = get_config(name, vqgan=args.vqgan, text="minilm")
         m = GR2(cfg).to(dev)
-        row = {"context_tokens": cfg.block_size, "trainable_params": sum(p.numel() for p in m.parameters() if p.requires_grad)}
+        row = {"context_tokens": cfg.block_size,
+               "trainable_params": sum(p.numel() for p in m.parameters() if p.requires_grad)}
         b = random_batch(cfg, 4, cfg.n_steps, dev)
         opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
         ts = []
         for _ in range(6):
-            sync(); t = time.perf_counter()
+            sync()
+            t = time.perf_counter()
             with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16):
                 loss = m.loss(b)["loss"]
-            opt.zero_grad(); loss.backward(); opt.step()
-            sync(); ts.append(time.perf_counter() - t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sync()
+            ts.append(time.perf_counter() - t)
         row["train_step_ms_batch4_bf16"] = float(np.median(ts[2:]) * 1e3)
         m.eval()
         bi = random_batch(cfg, 1, cfg.history, dev)
         for dtype in args.dtypes.split(","):
             lat = []
             for _ in range(args.iters + 3):
-                sync(); t = time.perf_counter()
+                sync()
+                t = time.perf_counter()
                 with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
                     _, h, cache = m.predict_actions(bi)
-                sync(); lat.append(time.perf_counter() - t)
+                sync()
+                lat.append(time.perf_counter() - t)
             row[f"action_p50_ms_{dtype}"] = percentile_ms(lat[3:], 50)
             row[f"action_p95_ms_{dtype}"] = percentile_ms(lat[3:], 95)
         with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16):
             _, h, cache = m.predict_actions(bi)
-            sync(); t = time.perf_counter()
+            sync()
+            t = time.perf_counter()
             m.generate_frame(bi, h, cache)
-            sync(); row["video_frame_s_bf16"] = time.perf_counter() - t
+            sync()
+            row["video_frame_s_bf16"] = time.perf_counter() - t
         out[name] = row
         print(name, json.dumps(row), flush=True)
         del m, opt
@@ -159,7 +170,8 @@ def main(argv=None) -> int:
         rows = model_level(args)
         device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"device": device, "torch": torch.__version__, "vqgan": args.vqgan, "results": rows}, indent=2))
+        out.write_text(json.dumps({"device": device, "torch": torch.__version__, "vqgan": args.vqgan, "results": rows},
+                                  indent=2))
         print(f"wrote {out}")
         return 0
     args.out = args.out or str(results / "policy.json")
@@ -175,7 +187,8 @@ def main(argv=None) -> int:
                 rows.append(row)
                 extra = f" video/frame {row['video_frame_ms_p50']:.0f} ms" if "video_frame_ms_p50" in row else ""
                 print(f"{name:5s} {dtype:5s} compile={str(compiled):5s} ctx={row['tokens_in_context']:5d} "
-                      f"action p50 {row['action_p50_ms']:8.1f} ms  p95 {row['action_p95_ms']:8.1f} ms{extra}", flush=True)
+                      f"action p50 {row['action_p50_ms']:8.1f} ms  p95 {row['action_p95_ms']:8.1f} ms{extra}",
+                      flush=True)
     result = {"command": " ".join(["python", "bench/policy_bench.py", *(argv if argv is not None else sys.argv[1:])]),
               "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                           "torch_threads": args.threads, "torch": torch.__version__,

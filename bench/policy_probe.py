@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['checkpoint']['path']} {split}: t0 end error {t0['end_xy_error_m']} m vs label spread "
                   f"{t0['label_spread_m']} m; shuffled images move it {t0['end_moves_when_shuffled_m']['images']} m, "
                   f"instructions {t0['end_moves_when_shuffled_m']['instructions']} m; [ACT] std "
-                  f"{t0['act_hidden_std_across_episodes']}; t5 {s['t5']['end_xy_error_m']} / {s['t5']['label_spread_m']} m")
+                  f"{t0['act_hidden_std_across_episodes']}; "
+                  f"t5 {s['t5']['end_xy_error_m']} / {s['t5']['label_spread_m']} m")
     print(f"wrote {args.out}")
     return 0
 

@@ -27,7 +27,8 @@ import yaml
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="config/pick_cube/finetune.yaml", help="the fine-tuning config (cache, VQGAN, model)")
+    p.add_argument("--config", default="config/pick_cube/finetune.yaml",
+                   help="the fine-tuning config (cache, VQGAN, model)")
     p.add_argument("--steps", type=int, default=20, help="timed steps of each kind")
     p.add_argument("--batch", type=int, default=0, help="0: the config's batch")
     p.add_argument("--episodes", type=int, default=40, help="episodes loaded for both kinds")
@@ -90,13 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                 times[kind].append(t2 - t0)
                 parts[kind]["data_s"].append(t1 - t0)
                 parts[kind]["compute_s"].append(t2 - t1)
-    pct = lambda a, q: round(1000 * float(np.percentile(a, q)), 1)
+
+    def pct(a, q: float) -> float:
+        return round(1000 * float(np.percentile(a, q)), 1)
+
     rows = {k: {"step_ms_p50": pct(v, 50), "step_ms_p90": pct(v, 90),
                 "data_ms_p50": pct(parts[k]["data_s"], 50), "compute_ms_p50": pct(parts[k]["compute_s"], 50)}
             for k, v in times.items()}
     speedup = rows["frames"]["step_ms_p50"] / rows["tokens"]["step_ms_p50"]
     result = {"benchmark": "finetune step time, frames tokenised per step vs token cache",
-              "command": " ".join(["python", "bench/train_step_bench.py", *(argv if argv is not None else sys.argv[1:])]),
+              "command": " ".join(["python", "bench/train_step_bench.py",
+                                   *(argv if argv is not None else sys.argv[1:])]),
               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": platform.processor() or platform.machine(),
               "threads": args.threads, "model": cfg.name, "batch": batch, "steps_each": args.steps,
               "episodes": len(eps), "results": rows, "speedup_p50": round(speedup, 2)}

@@ -2,10 +2,11 @@
 
 Runs the real controller (Pinocchio + coal + OSQP; chunks submitted from a second thread and
 optimised as configured in config/wbc.yaml, in a child process as in the node) for --duration
-seconds on an absolute-deadline loop while another process keeps one CPU core busy, with an ideal position-controlled arm (measured = commanded; the arm is
-not what is measured here). Then replays the recorded cycles through pink (pin-pink, same
-joint position/velocity/acceleration limits, OSQP) and through our tracking QP, back to
-back, for a per-cycle time ratio. Writes bench/results/wbc.json and prints a summary.
+seconds on an absolute-deadline loop while another process keeps one CPU core busy, with an
+ideal position-controlled arm (measured = commanded; the arm is not what is measured here).
+Then replays the recorded cycles through pink (pin-pink, same joint position/velocity/acceleration
+limits, OSQP) and through our tracking QP, back to back, for a per-cycle time ratio. Writes
+bench/results/wbc.json and prints a summary.
 """
 
 from __future__ import annotations
@@ -244,18 +245,21 @@ def main(argv=None) -> int:
     c, j, qp = result["cycle_compute_us"], result["command_period_us"], result["qp_solve_us"]
     print(f"WBC core {args.duration:.0f} s at {1 / period:.0f} Hz ({'one core busy' if busy else 'no extra load'}, "
           f"load avg {result['host']['load_avg_1m']:.2f} on {os.cpu_count()} CPUs)")
-    print(f"  cycle compute  p50 {c['p50']:.0f} us  p99 {c['p99']:.0f} us  max {c['max']:.0f} us   (target p99 < 1000 us)")
+    print(f"  cycle compute  p50 {c['p50']:.0f} us  p99 {c['p99']:.0f} us  max {c['max']:.0f} us   "
+          "(target p99 < 1000 us)")
     print(f"  deadline misses {r['misses']} / {r['cycles']}   (target 0; {r['late_wakeup_misses']} of them woke up "
           f"more than {(period - 1e-3) * 1e3:.0f} ms late, before any compute)")
     print(f"  same cycles back to back (warm caches): p50 {result['cycle_compute_hot_us']['p50']:.0f} us  "
           f"p99 {result['cycle_compute_hot_us']['p99']:.0f} us")
     b = baseline
     print(f"  host, empty cycle {b['duration_s']:.0f} s: {b['deadline_misses']} misses, wake-up late p50 "
-          f"{b['wakeup_late_us']['p50']:.0f} us p99 {b['wakeup_late_us']['p99']:.0f} us max {b['wakeup_late_us']['max']:.0f} us")
+          f"{b['wakeup_late_us']['p50']:.0f} us p99 {b['wakeup_late_us']['p99']:.0f} us "
+          f"max {b['wakeup_late_us']['max']:.0f} us")
     print(f"  command period mean {j['mean']:.0f} us, jitter std {j['jitter_std']:.0f} us, p99 |dev| "
           f"{j['jitter_p99_abs']:.0f} us, max |dev| {j['jitter_max_abs']:.0f} us")
     print(f"  QP solve p50 {qp['p50']:.0f} us  p99 {qp['p99']:.0f} us")
-    print(f"  pink vs ours per cycle ({pink_cmp['samples']} replayed cycles): pink p50 {pink_cmp['pink_p50_us']:.0f} us, "
+    print(f"  pink vs ours per cycle ({pink_cmp['samples']} replayed cycles): "
+          f"pink p50 {pink_cmp['pink_p50_us']:.0f} us, "
           f"ours p50 {pink_cmp['ours_p50_us']:.0f} us, ratio pink/ours {pink_cmp['pink_over_ours_p50']:.2f}")
     print(f"  chunks accepted {r['accepted']}, rejected {len(r['rejected'])}  -> {args.out}")
     return 0

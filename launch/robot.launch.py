@@ -8,13 +8,13 @@ essential node (drivers, WBC: graph.yaml) shuts the launch down; any other node 
 restarted while the robot part brakes and holds.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, Shutdown
-from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from gr2_bringup.graph import load_graph, parse_bool, resolve_graph
 from gr2_bringup.up import default_bag_dir, recorder_command
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, Shutdown
+from launch.substitutions import LaunchConfiguration
 
 
 def _graph_actions(context):

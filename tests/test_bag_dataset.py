@@ -8,8 +8,7 @@ import pytest
 from gr2_bringup.bag.dataset import ConvertConfig, convert_bag, extract_episodes, image_rgb
 from gr2_bringup.bag.types import bag_typestore
 from gr2_bringup.bag.writer import BagWriter
-from gr2_contract import (ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE, WRIST_CAMERA,
-                          image_topic)
+from gr2_contract import ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE, WRIST_CAMERA, image_topic
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -58,8 +57,9 @@ def _write_session(path, head_frames=60, head_stamp_offset=0):
         t = T0 + i * S // 50
         msgs.append((ROBOT_STATE, "gr2_msgs/msg/RobotState", t, _state(store, t, i / 50, i >= 25)))
     msgs.append((GRIPPER_COMMAND, "gr2_msgs/msg/GripperCommand", T0 + S // 2,
-                 store.types["gr2_msgs/msg/GripperCommand"](header=_header(store, T0 + S // 2), position=np.float32(1.0),
-                                                            speed=np.float32(0.5), force=np.float32(0.5))))
+                 store.types["gr2_msgs/msg/GripperCommand"](header=_header(store, T0 + S // 2),
+                                                            position=np.float32(1.0), speed=np.float32(0.5),
+                                                            force=np.float32(0.5))))
     for t, text in ((T0, "pick up the red cube"), (T0 + 1_050_000_000, "place it in the bowl")):
         msgs.append((INSTRUCTION, "std_msgs/msg/String", t, store.types["std_msgs/msg/String"](data=text)))
     with BagWriter(path) as w:
@@ -127,7 +127,8 @@ def test_bag_without_cameras_or_instruction_is_refused(tmp_path):
     store = bag_typestore()
     with BagWriter(tmp_path / "b") as w:
         w.add_topic(INSTRUCTION, "std_msgs/msg/String")
-        w.write(INSTRUCTION, T0, store.serialize_cdr(store.types["std_msgs/msg/String"](data="x"), "std_msgs/msg/String"))
+        w.write(INSTRUCTION, T0,
+                store.serialize_cdr(store.types["std_msgs/msg/String"](data="x"), "std_msgs/msg/String"))
     with pytest.raises(ValueError, match="no messages on"):
         extract_episodes(tmp_path / "b")
 
@@ -145,6 +146,7 @@ def test_continuous_joint_angles_in_datasets_never_step_by_two_pi():
     3.4907 -> -2.7925 rad, the same 200 degrees) gives a continuous dataset; limited joints are
     taken as they are."""
     import numpy as np
+
     from gr2_bringup.bag.dataset import continuous_joints, unwrap_continuous
     continuous = continuous_joints()
     assert continuous.tolist() == [True, False, True, False, True, False, True]   # Gen3: joints 1, 3, 5, 7

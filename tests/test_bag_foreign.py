@@ -40,7 +40,8 @@ def test_every_message_of_a_rosbag2_bag_is_read_and_decoded(name):
         messages = list(read_messages(bag))
     assert info.message_count == len(messages) == meta["message_count"] == _summary_count(bag)
     per_topic = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
-    assert {k: v for k, v in info.counts().items() if v or per_topic.get(k)} == {k: v for k, v in per_topic.items() if v}
+    assert ({k: v for k, v in info.counts().items() if v or per_topic.get(k)}
+            == {k: v for k, v in per_topic.items() if v})
     for m in messages:
         decode(m)
 
@@ -83,9 +84,11 @@ def test_every_message_of_a_sqlite3_rosbag2_bag_is_read_and_decoded(name):
 
 
 def test_a_sqlite3_bag_that_cannot_be_decoded_is_refused_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "gr2_bringup.bag.cli", "play", str(BAGS / "sqlite3" / "wrong_rmw_test")],
+    out = subprocess.run([sys.executable, "-m", "gr2_bringup.bag.cli", "play",
+                          str(BAGS / "sqlite3" / "wrong_rmw_test")],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert (out.returncode != 0 and "Traceback" not in out.stderr
+            and len(out.stderr.strip().splitlines()) == 1), out.stderr
 
 
 def test_a_bag_that_cannot_be_decoded_is_refused_in_one_line():

@@ -51,7 +51,8 @@ def _write_session(path, t0: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
             header=hdr(t, "base_link"), ee_pose=pose, ee_twist=T["geometry_msgs/msg/Twist"](linear=zero, angular=zero),
             gripper_position=np.float32(0.0), gripper_closed=False, joint_names=list(ARM_JOINTS),
             joint_positions=np.zeros(7), joint_velocities=np.zeros(7))))
-    msgs.append((INSTRUCTION, "std_msgs/msg/String", t0 + S // 5, T["std_msgs/msg/String"](data="pick up the red cube")))
+    msgs.append((INSTRUCTION, "std_msgs/msg/String", t0 + S // 5,
+                 T["std_msgs/msg/String"](data="pick up the red cube")))
     with BagWriter(path) as w:
         for topic, msgtype in dict((m[0], m[1]) for m in msgs).items():
             w.add_topic(topic, msgtype)
@@ -140,11 +141,12 @@ def test_open_loop_from_bags_is_zero_for_chunks_that_follow_the_recording(tmp_pa
             poses = []
             for i in range(5):  # exactly where the recorded arm was at stamp + (i + 1) * dt
                 x = 0.45 + 0.02 * ((cam - t0) / S + 0.1 * (i + 1))
-                poses.append(T["geometry_msgs/msg/Pose"](position=T["geometry_msgs/msg/Point"](x=x, y=0.0, z=0.3),
-                                                         orientation=T["geometry_msgs/msg/Quaternion"](x=1.0, y=0.0, z=0.0, w=0.0)))
+                poses.append(T["geometry_msgs/msg/Pose"](
+                    position=T["geometry_msgs/msg/Point"](x=x, y=0.0, z=0.3),
+                    orientation=T["geometry_msgs/msg/Quaternion"](x=1.0, y=0.0, z=0.0, w=0.0)))
             chunk = T["gr2_msgs/msg/ActionChunk"](
-                header=T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=stamp // S, nanosec=stamp % S),
-                                                frame_id="base_link"),
+                header=T["std_msgs/msg/Header"](
+                    stamp=T["builtin_interfaces/msg/Time"](sec=stamp // S, nanosec=stamp % S), frame_id="base_link"),
                 dt=0.1, poses=poses, gripper=np.zeros(5, np.float32), sequence=seq, instruction="x")
             w.write(ACTION_CHUNK, stamp, store.serialize_cdr(chunk, "gr2_msgs/msg/ActionChunk"))
     with pytest.raises(ValueError, match="regular camera clock"):  # the session's 15 Hz grid is perfect

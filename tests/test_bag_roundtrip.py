@@ -39,11 +39,11 @@ def _topics() -> dict[str, tuple[str, str]]:
 def _message(kind: str, i: int, stamp_ns: int):
     """The i-th known message of a stream; content varies with i so reordering/loss shows."""
     from geometry_msgs.msg import Pose
-    from gr2_msgs.msg import ActionChunk
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import String
 
     from gr2_contract import ARM_JOINTS, BASE_FRAME
+    from gr2_msgs.msg import ActionChunk
 
     sec, nsec = divmod(stamp_ns, 1_000_000_000)
     if kind == "instruction":
@@ -161,7 +161,6 @@ def recorded(tmp_path_factory):
 def test_recorded_bag_holds_exactly_what_was_published(recorded):
     from mcap.reader import make_reader
     from mcap_ros2.decoder import DecoderFactory
-
     from rclpy.serialization import deserialize_message
 
     from gr2_bringup.bag.reader import read_info, read_messages
@@ -250,7 +249,8 @@ def test_replay_republishes_every_message_with_recorded_timing(recorded, node_pr
     signed = (t_recv - t_recv[0]) - (t_bag - t_bag[0]) / PLAY_RATE
     # A constant offset is the first message's latency, not a timing error: remove it.
     err = np.abs(signed - np.median(signed))
-    print(f"replay: first-message offset {np.median(signed) * 1e3:.2f} ms; timing error: p50 {np.median(err) * 1e3:.2f} ms, "
+    print(f"replay: first-message offset {np.median(signed) * 1e3:.2f} ms; "
+          f"timing error: p50 {np.median(err) * 1e3:.2f} ms, "
           f"p95 {np.percentile(err, 95) * 1e3:.2f} ms, max {err.max() * 1e3:.2f} ms, n={len(err)}")
     assert np.percentile(err, 95) < 0.020 and err.max() < 0.100
 

@@ -188,7 +188,7 @@ def test_dataset_and_node_give_identical_model_input(node_processes, tmp_path):
         hold = list(joint_states[-1].position[:7])
         for i in range(12):   # one control period (4 ms) each; a frame is due at >= 1/30 s
             receiver.commands.publish(JointCommand(name=list(contract.ARM_JOINTS), position=hold, velocity=[0.0] * 7))
-            wait_for(lambda: len(receiver.clocks) > i, timeout=10.0, what=f"/clock after command {i}")
+            wait_for(lambda: len(receiver.clocks) > i, timeout=10.0, what=f"/clock after command {i}")  # noqa: B023 (waited for here)
         wait_for(lambda: all(contract.stamp_seconds(m.header.stamp) > 0.0 for m in receiver.latest().values()),
                  timeout=10.0, what="frames of a later sim time")
         assert receiver.reset.wait_for_service(timeout_sec=10.0)

@@ -38,5 +38,6 @@ def test_two_episode_smoke_run_writes_table_and_json(tmp_path):
 
 def test_training_seeds_are_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gr2_bringup.evaluate", "--untrained-preset", "tiny-sim",
-                        "--first-seed", "10", "--out", str(tmp_path / "e.json")], env=ENV, capture_output=True, text=True)
+                        "--first-seed", "10", "--out", str(tmp_path / "e.json")],
+                       env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "EVAL_FIRST_SEED" in r.stderr

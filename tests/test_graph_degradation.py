@@ -11,7 +11,6 @@ import signal
 import sys
 import time
 
-
 from gr2_testing.processes import wait_for
 
 

@@ -18,7 +18,16 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from gr2_contract import ACTION_CHUNK, CAMERAS, INSTRUCTION, POLICY_STATUS, ROBOT_STATE, WBC_STATUS, image_topic, latched_qos
+from gr2_contract import (
+    ACTION_CHUNK,
+    CAMERAS,
+    INSTRUCTION,
+    POLICY_STATUS,
+    ROBOT_STATE,
+    WBC_STATUS,
+    image_topic,
+    latched_qos,
+)
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
 pytestmark = pytest.mark.multiprocess

@@ -27,8 +27,8 @@ def _doc_commands() -> list[str]:
         lines += re.findall(r"`([^`\n]+)`", text)
         for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
             lines += block.splitlines()
-        lines += [l.strip() for l in text.splitlines() if l.startswith("    ")]   # indented blocks
-    return [l.strip().rstrip("&").strip() for l in lines if PROGRAM.match(l.strip())]
+        lines += [line.strip() for line in text.splitlines() if line.startswith("    ")]   # indented blocks
+    return [line.strip().rstrip("&").strip() for line in lines if PROGRAM.match(line.strip())]
 
 
 def _programs() -> dict[tuple[str, ...], set[str]]:

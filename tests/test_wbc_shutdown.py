@@ -44,8 +44,8 @@ def test_sigint_stops_the_wbc_while_it_optimises_chunks(node_processes):
         for attempt in range(2):   # two starts: the race this guards against is timing-dependent
             wbc = node_processes.start(command(specs["wbc"]), name=f"wbc{attempt}")
             states.clear()
-            def up() -> bool:
-                assert wbc.poll() is None, node_processes.output(wbc)[-2000:]
+            def up() -> bool:  # waited for in this iteration, so `wbc` is this attempt's process
+                assert wbc.poll() is None, node_processes.output(wbc)[-2000:]  # noqa: B023
                 rclpy.spin_once(node, timeout_sec=0.05)
                 return len(states) > 10
             wait_for(up, 60, what="/gr2/robot_state")

@@ -185,7 +185,8 @@ def test_chunk_through_the_table_keeps_the_collision_margin_in_the_sim(node_proc
               f"robot-environment distance {closest.min_distance * 1e3:.2f} mm ({closest.robot_geom} - "
               f"{closest.environment_geom}, at robot point ({closest.robot_point.x:.3f}, {closest.robot_point.y:.3f}, "
               f"{closest.robot_point.z:.4f})) over {steps} physics steps in {len(contacts)} reports; "
-              f"in contact: {any(c.in_contact for c in contacts)}; WBC margin {margin_of(closest.robot_geom) * 1e3:.1f} mm, "
+              f"in contact: {any(c.in_contact for c in contacts)}; "
+              f"WBC margin {margin_of(closest.robot_geom) * 1e3:.1f} mm, "
               f"tolerance {TOLERANCE * 1e3:.1f} mm; the WBC's own smallest min_distance in /gr2/wbc/status "
               f"(2 Hz samples) {min(s.min_distance for s in status_run) * 1e3:.2f} mm; "
               f"test wall time {time.monotonic() - t_test:.1f} s")

@@ -18,7 +18,8 @@ setup(
     zip_safe=True,
     maintainer="GR-2 stack developers",
     maintainer_email="gr2-stack@users.noreply.github.com",
-    description="Launch files, parameter YAML and RViz configuration of the GR-2 stack, and a launcher that starts the same node graph on hosts without ros2 launch.",
+    description=("Launch files, parameter YAML and RViz configuration of the GR-2 stack, and a launcher "
+                 "that starts the same node graph on hosts without ros2 launch."),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

@@ -14,7 +14,8 @@ setup(
     zip_safe=True,
     maintainer="GR-2 stack developers",
     maintainer_email="gr2-stack@users.noreply.github.com",
-    description="Driver nodes of the GR-2 robot: Kinova Gen3 (kortex_api), Robotiq 2F-85, Intel RealSense, and the MuJoCo simulation of the same robot with the same interfaces.",
+    description=("Driver nodes of the GR-2 robot: Kinova Gen3 (kortex_api), Robotiq 2F-85, Intel RealSense, "
+                 "and the MuJoCo simulation of the same robot with the same interfaces."),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

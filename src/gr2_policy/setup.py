@@ -19,7 +19,8 @@ setup(
     zip_safe=True,
     maintainer="GR-2 stack developers",
     maintainer_email="gr2-stack@users.noreply.github.com",
-    description="GR-2 video-language-action policy: model (VQGAN, text encoders, GPT-style transformer, cVAE action head), training, inference and the policy node.",
+    description=("GR-2 video-language-action policy: model (VQGAN, text encoders, GPT-style transformer, "
+                 "cVAE action head), training, inference and the policy node."),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

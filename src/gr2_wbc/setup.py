@@ -58,7 +58,8 @@ setup(
     zip_safe=False,
     maintainer="GR-2 stack developers",
     maintainer_email="gr2-stack@users.noreply.github.com",
-    description="200 Hz whole-body controller: Pinocchio robot model, OSQP trajectory optimisation of action chunks, QP tracking under joint limits, collision and manipulability constraints.",
+    description=("200 Hz whole-body controller: Pinocchio robot model, OSQP trajectory optimisation of "
+                 "action chunks, QP tracking under joint limits, collision and manipulability constraints."),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

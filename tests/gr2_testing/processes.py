@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 _LOG_IDS = itertools.count()  # unique log names across every test of a run
 
 

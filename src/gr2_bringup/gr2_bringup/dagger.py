@@ -22,6 +22,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one DAgger round as the module docstring describes; returns the exit code."""
     from gr2_contract.config import parse_with_config
     p = argparse.ArgumentParser(prog="python -m gr2_bringup.dagger", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_with_config(p, argv, required=("checkpoint", "out"))
 
     import torch
+    from tqdm import tqdm
+
     from gr2_drivers.sim.dataset import STREAMS, record_state, stack_streams, stream_shapes, write_episode
     from gr2_drivers.sim.expert import ScriptedExpert
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
     from gr2_policy.checkpoint import fingerprint
-    from tqdm import tqdm
 
     from .evaluate import build_runner
 
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             expert = ScriptedExpert(world)
 
             def record(t: float, gripper_command: float) -> None:
-                record_state(world, expert.relabel(gripper_command), streams, *size)
+                # runner.run below calls it within this episode: this episode's expert and streams
+                record_state(world, expert.relabel(gripper_command), streams, *size)  # noqa: B023
 
             result = runner.run(args.task, setting, seed, on_record=record, record_period=1.0 / args.fps)
             arrays = stack_streams(streams)

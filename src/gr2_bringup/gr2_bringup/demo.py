@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,9 +27,9 @@ from gr2_bringup.graph import resolve_graph
 from gr2_bringup.up import Graph
 
 
-
 @dataclass
 class DemoConfig:
+    """What `make demo` runs: task, setting and seed, episode length (s), checkpoint, output folder."""
     task: str = "pick_cube"
     setting: str = "simple"
     seed: int = 100_000               # a held-out layout (gr2_drivers.sim.tasks.EVAL_FIRST_SEED)
@@ -226,6 +226,11 @@ MONITOR_NICE = 10
 
 
 def run_demo(cfg: DemoConfig) -> tuple[Path, dict]:
+    """Run one demo episode through the node graph and write its report.
+
+    Returns the results folder (cfg.out/demo_<time>) and the report; raises RuntimeError when the graph
+    does not come up or a node exits during the episode.
+    """
     out = cfg.out / time.strftime("demo_%Y%m%d_%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     args = {"sim": "true", "checkpoint": cfg.checkpoint}
@@ -339,7 +344,9 @@ def latency_chain(o: Observed) -> dict:
             chunk.append(o.first_command[key] - t_chunk)
             cmd.append(o.first_command[key] - stamp)
     def stats(v: list[float]) -> dict:
-        ms = lambda x: None if x is None else x * 1e3
+        def ms(x: float | None) -> float | None:
+            return None if x is None else x * 1e3
+
         return {"p50_ms": ms(_pct(v, 50)), "p95_ms": ms(_pct(v, 95)), "max_ms": ms(max(v) if v else None)}
 
     return {"chunks_received": len(o.chunk_received), "chunks_traced_to_a_command": len(cmd),
@@ -357,6 +364,7 @@ def _count_rate(first, last, counter: str) -> float | None:
 
 
 def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, graph: Graph) -> dict:
+    """The report.json content: task outcome, policy and WBC statistics, latency chain, topic rates."""
     import gr2_contract as c
     ps, ws, ws0 = o.policy_status, o.wbc_status, o.wbc_at_start
     trained = bool(ps and ps.checkpoint and not ps.checkpoint.startswith("untrained:"))
@@ -387,13 +395,15 @@ def build_report(cfg: DemoConfig, o: Observed, timeline: dict, codes: dict, grap
             "chunks_accepted": int(ws.chunks_accepted), "chunks_rejected": int(ws.chunks_rejected),
             "min_distance_m": ws.min_distance, "manipulability": ws.manipulability, "message": ws.message,
             # Cycles without a valid reference while the task was active (counted by the WBC).
-            "dry_cycles_during_task": int(ws.cycles_without_reference) - (int(ws0.cycles_without_reference) if ws0 else 0),
+            "dry_cycles_during_task":
+                int(ws.cycles_without_reference) - (int(ws0.cycles_without_reference) if ws0 else 0),
             # Seen from outside: joint commands no chunk produced once chunks were executing
             # (holding for want of a chunk, or halted because joint states went stale).
             "commands_without_chunk_during_task": int(o.commands_without_chunk),
         },
         "latency": latency_chain(o),
-        "robot": {"ee_path_length_m": float(np.sum(np.linalg.norm(np.diff(ee, axis=0), axis=1))) if len(ee) > 1 else 0.0},
+        "robot": {"ee_path_length_m":
+                  float(np.sum(np.linalg.norm(np.diff(ee, axis=0), axis=1))) if len(ee) > 1 else 0.0},
         "topic_rates_hz": {t: round(o.rate(t), 2) for t in topics},
         "topic_rates_received_by": "the bag recorder" if cfg.record else "the demo monitor (live)",
         "topic_counts": {t: o.counts.get(t, 0) for t in topics},
@@ -456,13 +466,17 @@ def _ee_plot(o: Observed, path: Path) -> bool:
 
 
 def write_report(out: Path, report: dict, o: Observed) -> None:
+    """Write report.json, report.md, and where there is data frames.png and ee_path.png into `out`."""
     strip = _strip(o, untrained=not report["policy"]["trained"])
     if strip is not None:
         strip.save(out / "frames.png")
     has_plot = _ee_plot(o, out / "ee_path.png")
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
     p, w = report["policy"], report["wbc"]
-    fmt = lambda v, scale=1.0, unit="": "n/a" if v is None else f"{v * scale:.1f}{unit}"
+
+    def fmt(v: float | None, scale: float = 1.0, unit: str = "") -> str:
+        return "n/a" if v is None else f"{v * scale:.1f}{unit}"
+
     lines = [f"# GR-2 demo: {report['task']} ({report['setting']}, seed {report['seed']})", "",
              f"- instruction: **{report['instruction']}**",
              f"- task success (the simulator's check): **{'yes' if report['success'] else 'no'}**",
@@ -470,12 +484,14 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
              f"- action chunks: {p['chunks']}; inference p50 {fmt(p['inference_latency_p50_s'], 1e3, ' ms')}, "
              f"p95 {fmt(p['inference_latency_p95_s'], 1e3, ' ms')}"]
     if w:
-        lines.append(f"- WBC: {fmt(w['cycle_rate_hz'], 1, ' cycles/s')} (its own count), cycle compute p50 {w['cycle_p50_us']:.0f} us, p99 {w['cycle_p99_us']:.0f} us, "
+        lines.append(f"- WBC: {fmt(w['cycle_rate_hz'], 1, ' cycles/s')} (its own count), "
+                     f"cycle compute p50 {w['cycle_p50_us']:.0f} us, p99 {w['cycle_p99_us']:.0f} us, "
                      f"max {w['cycle_max_us']:.0f} us; deadline misses {w['deadline_misses']} of {w['cycles']}; "
                      f"cycles without reference {w['cycles_without_reference']}; chunks accepted "
                      f"{w['chunks_accepted']}, rejected {w['chunks_rejected']}; min distance "
                      f"{w['min_distance_m']:.3f} m")
-        lines.append(f"- WBC cycles without a valid reference while the task was active: {w['dry_cycles_during_task']}; "
+        lines.append(f"- WBC cycles without a valid reference while the task was active: "
+                     f"{w['dry_cycles_during_task']}; "
                      f"joint commands not from a chunk after the first one ran (holds and FAULT halts, seen by the "
                      f"monitor): {w['commands_without_chunk_during_task']}")
     lat = report["latency"]
@@ -483,7 +499,8 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
                         ("chunk_to_first_command", "action chunk → first joint command using it"),
                         ("frame_to_first_command", "camera frame → first joint command")):
         n = lat["chunks_received"] if name == "frame_to_chunk" else lat["chunks_traced_to_a_command"]
-        lines.append(f"- latency {label}: p50 {fmt(lat[name]['p50_ms'], 1, ' ms')}, p95 {fmt(lat[name]['p95_ms'], 1, ' ms')}"
+        lines.append(f"- latency {label}: p50 {fmt(lat[name]['p50_ms'], 1, ' ms')}, "
+                     f"p95 {fmt(lat[name]['p95_ms'], 1, ' ms')}"
                      f" ({n} of {lat['chunks_received']} chunks)")
     lines.append(f"- end-effector path length: {report['robot']['ee_path_length_m']:.3f} m")
     lines += ["", f"| topic | rate received by {report['topic_rates_received_by']} (Hz) | messages |", "|---|---|---|"]
@@ -498,6 +515,7 @@ def write_report(out: Path, report: dict, o: Observed) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`make demo` from the command line (options: the DemoConfig fields); 1 when no action chunk arrived."""
     parser = argparse.ArgumentParser(prog="gr2-demo", description=__doc__.split("\n\n")[0])
     for f in dataclasses.fields(DemoConfig):
         if f.name in ("record", "stop_on_success"):

@@ -48,6 +48,7 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 def rate(k: int, n: int) -> dict:
+    """Success rate k/n as a report row: counts, the rate (None for n == 0) and its 95% Wilson interval."""
     lo, hi = wilson_interval(k, n)
     return {"successes": k, "episodes": n, "rate": (k / n) if n else None, "ci95": [round(lo, 4), round(hi, 4)]}
 
@@ -59,7 +60,11 @@ def summarise(episodes: list[EpisodeResult]) -> list[dict]:
         groups.setdefault((e.task, e.setting, e.instruction), []).append(e)
         groups.setdefault((e.task, e.setting, "all"), []).append(e)
     rows = []
-    for (task, setting, instruction), eps in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] == "all", kv[0][2])):
+    # task, setting, then the instructions with each task and setting's "all" row last
+    def order(kv) -> tuple:
+        return kv[0][0], kv[0][1], kv[0][2] == "all", kv[0][2]
+
+    for (task, setting, instruction), eps in sorted(groups.items(), key=order):
         row = {"task": task, "setting": setting, "instruction": instruction,
                "policy": rate(sum(e.success for e in eps), len(eps))}
         with_expert = [e for e in eps if e.expert_success is not None]

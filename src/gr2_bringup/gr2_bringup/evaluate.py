@@ -87,7 +87,6 @@ class LockstepEpisode:
         clock = ChunkClock(self.runtime_cfg, model_cfg.action_dt, model_cfg.chunk)
         self.policy.reset()
         controller = self.make_controller()
-        physics_dt = w.model.opt.timestep
         wbc_dt = controller.cfg.period
         camera_dt = 1.0 / cfg.camera_rate
         next_wbc = next_camera = next_check = next_record = 0.0
@@ -156,13 +155,18 @@ def _closed(position: float) -> bool:
 
 
 def expert_success(world, task: str, setting: str, seed: int) -> bool:
+    """Whether the scripted expert solves `task` in `setting` laid out with `seed` (the same
+    episode the policy is evaluated on)."""
     from gr2_drivers.sim.expert import ScriptedExpert
     world.reset(task, setting, seed)
     return bool(ScriptedExpert(world).run())
 
 
 def load_sim_params() -> dict:
+    """The sim node's parameters from config/sim.yaml (cameras, rates), so the evaluator's world
+    is the one the node would run."""
     import yaml
+
     from gr2_contract.config import config_dir
     return yaml.safe_load((config_dir() / "sim.yaml").read_text())["/**"]["ros__parameters"]
 
@@ -170,7 +174,9 @@ def load_sim_params() -> dict:
 def runtime_config_from_policy_yaml():
     """The policy node's RuntimeConfig from config/policy.yaml (same fields, same defaults)."""
     import dataclasses
+
     import yaml
+
     from gr2_contract.config import config_dir
     from gr2_policy.runtime import RuntimeConfig
     params = yaml.safe_load((config_dir() / "policy.yaml").read_text())["/**"]["ros__parameters"]
@@ -205,6 +211,7 @@ def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: fl
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m gr2_bringup.evaluate`: evaluate, print the table, write the JSON; exit 0."""
     from gr2_contract.config import parse_with_config
     p = argparse.ArgumentParser(prog="python -m gr2_bringup.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -228,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --checkpoint DIR (or --untrained-preset NAME for a format check)")
 
     import torch
+    from tqdm import tqdm
+
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
     from gr2_policy.checkpoint import fingerprint
-    from tqdm import tqdm
 
     torch.set_num_threads(args.threads)
     first = EVAL_FIRST_SEED if args.first_seed is None else args.first_seed

@@ -10,10 +10,11 @@ process sets the sim node's `task` / `setting` / `seed` parameters, calls /gr2/s
 response is the instruction), publishes the instruction on /gr2/instruction and waits until
 /gr2/sim/task_success says True or `--timeout` seconds of wall time pass. Each episode gives one
 `eval_report.EpisodeResult`; `duration_s` is wall time from the instruction to the first True
-(in real-time mode sim time follows wall time; the sim publishes success at 10 Hz), `chunks` the /gr2/action_chunk messages received
-during the episode, `expert_success` the scripted expert on the same seed, run in this process
-before the graph starts (so it takes no CPU from the real-time nodes). The table and the JSON entry
-(`evaluator: node_graph`) have the format of gr2_bringup.evaluate's.
+(in real-time mode sim time follows wall time; the sim publishes success at 10 Hz), `chunks` the
+/gr2/action_chunk messages received during the episode, `expert_success` the scripted expert on
+the same seed, run in this process before the graph starts (so it takes no CPU from the real-time
+nodes). The table and the JSON entry (`evaluator: node_graph`) have the format of
+gr2_bringup.evaluate's.
 
 Episode independence. Between episodes:
   1. The policy gets an empty instruction and goes idle: an inference still running for the old
@@ -71,6 +72,7 @@ MODULE_COMMAND = ["python", "-m", "gr2_bringup.evaluate_graph"]   # how the JSON
 
 @dataclass
 class EvalConfig:
+    """One evaluation run through the node graph (the command-line options; times in s)."""
     checkpoint: str = ""                 # checkpoint directory (exclusive with untrained_preset)
     untrained_preset: str = ""           # run this untrained model preset instead (pipeline tests)
     task: str = "pick_cube"
@@ -385,7 +387,7 @@ class Evaluation:
         c.spin_until(lambda: time.monotonic() >= ready_at, max(cfg.settle, 2.0 * p95) + 1.0,
                      "the policy's last inference", self.check_alive)
         q0 = c.joint_positions(joints, 5.0, self.check_alive)
-        start_error = max(abs(a - b) for a, b in zip(q0, home))
+        start_error = max(abs(a - b) for a, b in zip(q0, home, strict=False))
 
         c.success, c.chunks, c.episode_active = False, 0, True
         c.send_instruction(instruction)
@@ -398,7 +400,7 @@ class Evaluation:
         duration = time.monotonic() - t0
         q1 = c.joint_positions(joints, 5.0, self.check_alive)
         extra = {"start_joint_error_rad": round(start_error, 6),
-                 "end_joint_offset_rad": round(max(abs(a - b) for a, b in zip(q1, home)), 6),
+                 "end_joint_offset_rad": round(max(abs(a - b) for a, b in zip(q1, home, strict=False)), 6),
                  "wbc_startup_s": round(wbc_startup, 3)}
         return EpisodeResult(task=cfg.task, setting=cfg.setting, seed=seed, instruction=instruction,
                              success=c.success, duration_s=round(min(duration, cfg.timeout), 3),
@@ -471,6 +473,7 @@ def evaluate(cfg: EvalConfig, argv: list[str] | None = None) -> tuple[list[Episo
 
 
 def parse_args(argv: list[str] | None = None) -> EvalConfig:
+    """The EvalConfig of the command line; exits with a usage error when `validate` refuses it."""
     d = EvalConfig()
     parser = argparse.ArgumentParser(prog="python -m gr2_bringup.evaluate_graph",
                                      description=__doc__.split("\n\n")[0])
@@ -506,6 +509,7 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Evaluate from the command line; 130 when interrupted (every started node is stopped first)."""
     cfg = parse_args(argv)
     try:
         evaluate(cfg, argv)

@@ -27,6 +27,7 @@ FALSE_WORDS = {"false", "0", "no", "off"}
 
 @dataclass(frozen=True)
 class NodeSpec:
+    """One node of the resolved graph: what to start (package, executable) and its parameters."""
     name: str
     package: str
     executable: str
@@ -60,15 +61,18 @@ class NodeSpec:
 
 
 def load_graph(path: Path | None = None) -> dict:
+    """The graph description (config/graph.yaml unless `path` is given) as parsed YAML."""
     path = path or config_dir() / "graph.yaml"
     return yaml.safe_load(Path(path).read_text())
 
 
 def argument_defaults(graph: dict) -> dict[str, str]:
+    """The default value of every launch argument of `graph`, as strings."""
     return {name: str(spec["default"]) for name, spec in graph["arguments"].items()}
 
 
 def parse_bool(name: str, value: str) -> bool:
+    """A launch argument's boolean value (true/false, 1/0, yes/no, on/off); ValueError otherwise."""
     word = str(value).strip().lower()
     if word in TRUE_WORDS:
         return True

@@ -144,6 +144,7 @@ class Graph:
 
 
 def parse_launch_arguments(items: list[str]) -> dict[str, str]:
+    """`name:=value` items as a dict; SystemExit for an item without `:=`."""
     args = {}
     for item in items:
         if ":=" not in item:
@@ -183,6 +184,10 @@ def check_host_tools(specs: list[NodeSpec]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`gr2-up`: start the graph for the launch arguments and watch it until Ctrl-C or an essential node exits.
+
+    Returns 1 when an essential node exited or any node ended with an error, else 0.
+    """
     parser = argparse.ArgumentParser(prog="gr2-up", description=__doc__.split("\n\n")[0])
     parser.add_argument("arguments", nargs="*", help="launch arguments as name:=value (see config/graph.yaml)")
     parser.add_argument("--dry-run", action="store_true", help="print the node commands and exit")

@@ -21,9 +21,17 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
+from gr2_contract import (
+    ARM_JOINTS,
+    CONTROL_RATE_HZ,
+    DIAGNOSTICS,
+    GRIPPER_COMMAND,
+    GRIPPER_JOINT,
+    JOINT_COMMAND,
+    JOINT_STATES,
+    STATUS_RATE_HZ,
+)
 from gr2_contract.node_main import run_essential, spin_plain
-from gr2_contract import (ARM_JOINTS, CONTROL_RATE_HZ, DIAGNOSTICS, GRIPPER_COMMAND, GRIPPER_JOINT,
-                          JOINT_COMMAND, JOINT_STATES, STATUS_RATE_HZ)
 from gr2_drivers.kinova.api import KortexApi, KortexApiMissing, load_kortex_api
 from gr2_drivers.kinova.arm import ArmConnectionConfig, KinovaArm
 from gr2_drivers.kinova.driver import CommandRejected, DriverConfig, DriverState, KinovaDriver
@@ -34,6 +42,8 @@ from gr2_wbc.realtime import fifo_or_warn
 
 
 class KinovaArmNode(Node):
+    """The Gen3 driver node (module docstring); `api` is kortex_api or its test double."""
+
     def __init__(self, api: KortexApi):
         super().__init__("kinova_arm")
         p = self.declare_parameter
@@ -182,6 +192,7 @@ class KinovaArmNode(Node):
 
 
 def main(args=None) -> int:
+    """Run the Kinova node until shutdown; 1 when kortex_api is not installed or an essential thread died."""
     rclpy.init(args=args)
     try:
         api = load_kortex_api()

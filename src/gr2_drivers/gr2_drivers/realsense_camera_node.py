@@ -21,14 +21,23 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from gr2_contract.node_main import run_essential, spin_plain
 from gr2_contract import DIAGNOSTICS, STATUS_RATE_HZ, camera_info_topic, image_topic
-from gr2_drivers.realsense.camera import (CameraConfig, CameraFrame, CameraUnavailable, PlaybackFinished,
-                                          RealSenseCamera, aligned_depth_topic, color_optical_frame)
+from gr2_contract.node_main import run_essential, spin_plain
+from gr2_drivers.realsense.camera import (
+    CameraConfig,
+    CameraFrame,
+    CameraUnavailable,
+    PlaybackFinished,
+    RealSenseCamera,
+    aligned_depth_topic,
+    color_optical_frame,
+)
 from gr2_drivers.realsense.clock import HardwareClockMapper
 
 
 class RealSenseCameraNode(Node):
+    """The camera node (module docstring); ValueError / FileNotFoundError for bad parameters."""
+
     def __init__(self):
         super().__init__("realsense_camera")
         p = self.declare_parameter
@@ -178,6 +187,7 @@ class RealSenseCameraNode(Node):
 
 
 def main(args=None) -> int:
+    """Run the camera node until shutdown; 1 for bad parameters or a dead frame thread."""
     rclpy.init(args=args)
     node = None
     code = 0

@@ -29,10 +29,9 @@ from std_srvs.srv import Trigger
 
 import gr2_contract as contract
 from gr2_contract.node_main import run_essential, spin_until_shutdown
+from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
 from gr2_wbc.realtime import fifo_or_warn
-
-from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 
 # Sim-only interfaces (not part of the real robot's contract), named in gr2_contract.
 TASK_SUCCESS_TOPIC = contract.SIM_TASK_SUCCESS
@@ -63,6 +62,8 @@ class RateMeter:
 
 
 class SimNode(Node):
+    """The simulation node (module docstring): the sim's robot, gripper and cameras on the real topics."""
+
     def __init__(self):
         super().__init__("sim")
         defaults = SimConfig()
@@ -134,7 +135,8 @@ class SimNode(Node):
         self.threads = []
         if self.mode == "real_time":
             self.threads = [threading.Thread(target=run_essential,
-                                             args=(self, loop.__name__, loop, lambda: not (self.running and rclpy.ok())),
+                                             args=(self, loop.__name__, loop,
+                                                   lambda: not (self.running and rclpy.ok())),
                                              name=loop.__name__, daemon=True)
                             for loop in (self.physics_loop, self.camera_loop)]
             if self.contacts_pub is not None:
@@ -415,6 +417,7 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
+    """Run the sim node until SIGINT/SIGTERM."""
     spin_until_shutdown(SimNode, args)
 
 

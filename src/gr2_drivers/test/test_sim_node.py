@@ -11,19 +11,18 @@ import time
 import numpy as np
 import pytest
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
+from gr2_drivers.sim_node import RESET_SERVICE, TASK_INSTRUCTION_TOPIC, TASK_SUCCESS_TOPIC
 from gr2_msgs.msg import JointCommand, SimContacts
 from gr2_testing.processes import wait_for
 from gr2_wbc.robot_description import load_robot_description
-
-from gr2_drivers.sim_node import RESET_SERVICE, TASK_INSTRUCTION_TOPIC, TASK_SUCCESS_TOPIC
 
 pytestmark = pytest.mark.multiprocess
 
@@ -235,7 +234,7 @@ def test_lockstep_mode_advances_one_period_per_command(node_processes, probe):
     n = 100
     for i in range(n):  # a controller in lockstep: command, then wait for the resulting state
         pub.publish(JointCommand(name=list(contract.ARM_JOINTS), position=home, velocity=[0.0] * 7))
-        wait_for(lambda: probe.count("/clock") > i, timeout=5.0, what=f"/clock after command {i}")
+        wait_for(lambda: probe.count("/clock") > i, timeout=5.0, what=f"/clock after command {i}")  # noqa: B023 (waited for here)
     with probe.lock:
         clock = probe.last["/clock"].clock
     assert clock.sec + clock.nanosec * 1e-9 == pytest.approx(n * 0.004, abs=1e-6)
@@ -302,8 +301,9 @@ def test_a_dead_camera_thread_reports_error_and_the_node_exits_non_zero(node_pro
     leave a node that runs on and 'finishes cleanly': ERROR on /diagnostics, exit code 1."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     errors = []
-    probe.node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS,
-                                   lambda m: errors.extend(s for s in m.status if s.level == DiagnosticStatus.ERROR), 10)
+    probe.node.create_subscription(
+        DiagnosticArray, contract.DIAGNOSTICS,
+        lambda m: errors.extend(s for s in m.status if s.level == DiagnosticStatus.ERROR), 10)
     probe.start()
     code = ("import gr2_drivers.sim_node as s\n"
             "def camera_loop(self):\n    raise RuntimeError('no OpenGL context (test)')\n"

@@ -328,7 +328,8 @@ def test_renders_headless_without_mujoco_gl_set():
     import sys
     env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY",
                                                           "WAYLAND_DISPLAY")}
-    code = ("from gr2_drivers.sim.world import World, SimConfig; w = World(SimConfig()); w.reset('pick_cube', 'simple', 0); "
+    code = ("from gr2_drivers.sim.world import World, SimConfig; w = World(SimConfig()); "
+            "w.reset('pick_cube', 'simple', 0); "
             "img = w.render('head_camera', 64, 64); print(img.shape, int(img.std() > 1))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -22,10 +22,12 @@ CAMERAS: tuple[str, ...] = (HEAD_CAMERA, WRIST_CAMERA)
 
 
 def image_topic(camera: str) -> str:
+    """The colour image topic of `camera` (sensor_msgs/Image): /<camera>/color/image_raw."""
     return f"/{camera}/color/image_raw"
 
 
 def camera_info_topic(camera: str) -> str:
+    """The camera info topic of `camera` (sensor_msgs/CameraInfo): /<camera>/color/camera_info."""
     return f"/{camera}/color/camera_info"
 
 
@@ -54,7 +56,8 @@ SIM_TASK_INSTRUCTION = "/gr2/sim/task_instruction"  # std_msgs/String (transient
 SIM_CONTACTS = "/gr2/sim/contacts"                  # gr2_msgs/SimContacts: min robot-environment distance, contact
 
 # Nominal rates, Hz.
-CONTROL_RATE_HZ = 200.0      # /gr2/joint_command (the WBC cycle); config/wbc.yaml `rate` and kinova.yaml `command_period_s` equal it
+# /gr2/joint_command (the WBC cycle); config/wbc.yaml `rate` and kinova.yaml `command_period_s` equal it
+CONTROL_RATE_HZ = 200.0
 CAMERA_RATE_HZ = 30.0
 STATUS_RATE_HZ = 1.0
 
@@ -119,6 +122,7 @@ def unwrap_near(angle, reference):
     previous value this way, so no published or recorded angle steps by 2*pi; consumers (the WBC)
     then take the angles as they are."""
     import math
+
     import numpy as np
     if np.ndim(angle) == 0 and np.ndim(reference) == 0:
         return float(reference) + math.remainder(float(angle) - float(reference), 2.0 * math.pi)

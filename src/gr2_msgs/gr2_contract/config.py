@@ -19,6 +19,8 @@ from pathlib import Path
 
 
 def config_dir() -> Path:
+    """The folder of the stack's YAML files: $GR2_CONFIG_DIR, else $GR2_WORKSPACE/config, else
+    gr2_bringup's installed share/gr2_bringup/config (needs the ROS package index)."""
     explicit = os.environ.get("GR2_CONFIG_DIR")
     if explicit:
         return Path(explicit)
@@ -49,7 +51,8 @@ def yaml_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
         else:
             out[dests[name]] = value
     if unknown:
-        parser.error(f"{path}: unknown option(s) {unknown}; known: {sorted(k for k, d in dests.items() if d not in ('help', 'config'))}")
+        known = sorted(k for k, d in dests.items() if d not in ("help", "config"))
+        parser.error(f"{path}: unknown option(s) {unknown}; known: {known}")
     return out
 
 

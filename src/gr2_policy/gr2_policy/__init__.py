@@ -1,1 +1,2 @@
-"""GR-2 video-language-action policy: model (VQGAN, text encoders, GPT-style transformer, cVAE action head), training, inference and the policy node."""
+"""GR-2 video-language-action policy: model (VQGAN, text encoders, GPT-style transformer, cVAE
+action head), training, inference and the policy node."""

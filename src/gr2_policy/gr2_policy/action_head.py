@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .rotation import matrix_to_6d, quat_to_matrix, sixd_to_matrix, matrix_to_quat
+from .rotation import matrix_to_6d, matrix_to_quat, quat_to_matrix, sixd_to_matrix
 
 ACTION_DIM = 10
 
@@ -43,6 +43,11 @@ def decode_actions(p0, q0, a: torch.Tensor, pos_scale: float):
 
 
 class CVAEActionHead(nn.Module):
+    """The cVAE (module docstring) from the [ACT] hidden state (N, n_embd) to a chunk (N, k, 10).
+
+    Training encodes the target chunk into the latent (`loss`); inference decodes z = 0 (`decode`).
+    """
+
     def __init__(self, n_embd: int, chunk: int, latent_dim: int, layers: int):
         super().__init__()
         self.chunk, self.latent_dim = chunk, latent_dim

@@ -21,7 +21,7 @@ VQGAN_FORMAT = "gr2-vqgan/1"
 
 
 class CheckpointError(RuntimeError):
-    pass
+    """A folder that is not a checkpoint of the expected format, or does not match the model."""
 
 
 def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -29,6 +29,8 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_policy(path: str | Path, model: GR2, text_identity: dict, extra: dict | None = None) -> Path:
+    """Write `model` as a policy checkpoint folder at `path`: model.safetensors and config.json
+    (format, model config, `text_identity` of the text encoder trained with, `extra`); returns `path`."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     save_file(_state(model), str(path / "model.safetensors"))
@@ -39,6 +41,8 @@ def save_policy(path: str | Path, model: GR2, text_identity: dict, extra: dict |
 
 
 def read_meta(path: str | Path, expected_format: str) -> dict:
+    """The config.json of the checkpoint folder at `path`; CheckpointError when the folder lacks
+    config.json or model.safetensors or its format is not `expected_format`."""
     path = Path(path)
     meta_file = path / "config.json"
     if not meta_file.is_file() or not (path / "model.safetensors").is_file():
@@ -104,6 +108,7 @@ def load_policy(path: str | Path, text_identity: dict | None = None,
 
 
 def save_vqgan(path: str | Path, vqgan: VQGAN, extra: dict | None = None) -> Path:
+    """Write `vqgan` as a VQGAN checkpoint folder at `path` (model.safetensors + config.json); returns `path`."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     save_file(_state(vqgan), str(path / "model.safetensors"))
@@ -114,6 +119,7 @@ def save_vqgan(path: str | Path, vqgan: VQGAN, extra: dict | None = None) -> Pat
 
 
 def load_vqgan(path: str | Path) -> tuple[VQGAN, dict]:
+    """The VQGAN of the checkpoint folder at `path` and its config.json; CheckpointError for another format."""
     meta = read_meta(path, VQGAN_FORMAT)
     cfg = dict(meta["config"])
     cfg["ch_mult"] = tuple(cfg["ch_mult"])

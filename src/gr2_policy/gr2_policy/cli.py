@@ -17,6 +17,7 @@ from .text_encoder import text_encoder_param_count
 
 
 def info(name: str, text: str | None = None, vqgan: str | None = None) -> dict:
+    """Parameter counts (trainable, total with the frozen text encoder) and token layout of preset `name`."""
     overrides = {}
     if text:
         overrides["text"] = text
@@ -39,11 +40,13 @@ def info(name: str, text: str | None = None, vqgan: str | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`gr2-model`: model info, or the training subcommands (passed on to gr2_policy.train); the exit code."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("train-vqgan", "eval-vqgan", "pretrain", "finetune"):
         from .train import main as train_main
         return train_main(argv)
-    p = argparse.ArgumentParser(prog="gr2-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="gr2-model", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     i = sub.add_parser("info", help="print trainable/total parameter counts as JSON")
     i.add_argument("--config", required=True, choices=sorted(PRESETS))

@@ -158,6 +158,8 @@ PAPER_TOTAL_B = 230e6
 
 
 def get_config(name: str, **overrides) -> GR2Config:
+    """A fresh GR2Config of preset `name` with `overrides` applied (`vqgan` and `text` may be
+    preset names); ValueError for an unknown preset or field."""
     if name not in PRESETS:
         raise ValueError(f"unknown model config {name!r}; choose one of {sorted(PRESETS)}")
     cfg = PRESETS[name]()

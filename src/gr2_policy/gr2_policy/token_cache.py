@@ -75,8 +75,9 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
                 shift_px: int = 3, seed: int = 0, text: str = "minilm", batch: int = 256,
                 threads: int = 0) -> dict:
     """Tokenise every successful episode of the given datasets into `out`; returns the meta."""
-    from gr2_drivers.sim.dataset import load_episode
     from tqdm import tqdm
+
+    from gr2_drivers.sim.dataset import load_episode
 
     from .checkpoint import load_vqgan
     from .config import TextEncoderConfig
@@ -199,13 +200,15 @@ class TokenCacheReader:
         return Episode(instruction=self.meta["instructions"][e["instruction"]], frames={},
                        tokens={v: tok[:, :, k] for k, v in enumerate(self.views)},
                        text=self.text[e["instruction"]],
-                       ee_position=ee[:, :3], ee_quaternion=ee[:, 3:], gripper_closed=gripper_closed(grip).astype(np.float32),
+                       ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
+                       gripper_closed=gripper_closed(grip).astype(np.float32),
                        gripper_command=self.streams["action_gripper"][a:b], dt=1.0 / float(e["fps"]),
                        action_position=act[:, :3], action_quaternion=act[:, 3:],
                        action_gripper=self.streams["action_gripper"][a:b])
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build a token cache from the command line (module docstring) and print its summary as JSON."""
     from gr2_contract.config import parse_with_config
     p = argparse.ArgumentParser(prog="python -m gr2_policy.token_cache", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

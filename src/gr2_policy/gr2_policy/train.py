@@ -38,6 +38,7 @@ from .vqgan import VQGAN, PatchDiscriminator, psnr
 
 # ---------------------------------------------------------------- distributed plumbing
 def setup_distributed(device: str) -> tuple[int, int]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, else gloo); (rank, world size)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
@@ -46,6 +47,7 @@ def setup_distributed(device: str) -> tuple[int, int]:
 
 
 def wrap(module: nn.Module, device: str) -> nn.Module:
+    """`module` in DistributedDataParallel when a process group is up (on this rank's GPU for CUDA), else as is."""
     if not dist.is_initialized():
         return module
     ids = [torch.device(device).index or 0] if device.startswith("cuda") else None
@@ -117,6 +119,8 @@ def weighted_l1(rec: torch.Tensor, x: torch.Tensor, detail_weight: float) -> tor
 
 @torch.no_grad()
 def evaluate_vqgan(vqgan: VQGAN, frames: np.ndarray, device: str) -> dict:
+    """Reconstruction PSNR (dB) and codebook usage / perplexity of `vqgan` over `frames`
+    (N, R, R, 3) uint8, in batches of about 32 frames."""
     vqgan.eval()
     total_psnr, n = 0.0, 0
     counts = torch.zeros(vqgan.config.codebook_size)
@@ -134,6 +138,8 @@ def evaluate_vqgan(vqgan: VQGAN, frames: np.ndarray, device: str) -> dict:
 
 
 def train_vqgan(args) -> dict:
+    """`gr2-model train-vqgan`: train the VQGAN (with its patch discriminator) on episode or video
+    frames; checkpoints go to OUT/ckpt. Returns the metrics (held-out PSNR and codebook use when there is a holdout)."""
     device = args.device
     rank, world = setup_distributed(device)
     torch.manual_seed(args.seed)
@@ -154,8 +160,10 @@ def train_vqgan(args) -> dict:
         vq = vq.to(device)
         opt_g = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.5, 0.9))
         st = torch.load(state_file, weights_only=False)
-        opt_g.load_state_dict(st["opt_g"]); opt_d.load_state_dict(st["opt_d"])
-        disc.load_state_dict(st["disc"]); step = st["step"]
+        opt_g.load_state_dict(st["opt_g"])
+        opt_d.load_state_dict(st["opt_d"])
+        disc.load_state_dict(st["disc"])
+        step = st["step"]
     vq_ddp, disc_ddp = wrap(vq, device), wrap(disc, device)
     rng = np.random.default_rng(args.seed + rank)
     writer = _writer(out, rank)
@@ -192,14 +200,18 @@ def train_vqgan(args) -> dict:
                 dead = usage == 0
                 if dead.any():
                     z = vq.quant_conv(vq.encoder(x)).permute(0, 2, 3, 1).reshape(-1, cfg.embed_dim)
-                    vq.quantizer.codebook.weight[dead] = z[torch.randint(len(z), (int(dead.sum()),))].to(vq.quantizer.codebook.weight.dtype)
+                    codebook = vq.quantizer.codebook.weight
+                    codebook[dead] = z[torch.randint(len(z), (int(dead.sum()),))].to(codebook.dtype)
                     if dist.is_initialized():
                         dist.broadcast(vq.quantizer.codebook.weight.data, 0)
                 usage.zero_()
         if writer:
-            writer.add_scalar("vqgan/l1", l1.item(), step); writer.add_scalar("vqgan/commit", qloss.item(), step)
-            writer.add_scalar("vqgan/g_adv", g_adv.item(), step); writer.add_scalar("vqgan/d_loss", d_loss.item(), step)
-        bar.update(1); bar.set_postfix(l1=f"{l1.item():.3f}")
+            writer.add_scalar("vqgan/l1", l1.item(), step)
+            writer.add_scalar("vqgan/commit", qloss.item(), step)
+            writer.add_scalar("vqgan/g_adv", g_adv.item(), step)
+            writer.add_scalar("vqgan/d_loss", d_loss.item(), step)
+        bar.update(1)
+        bar.set_postfix(l1=f"{l1.item():.3f}")
         if rank == 0 and (step % args.save_every == 0 or step == args.steps):
             save_vqgan(out / "ckpt", vq, {"step": step})
             torch.save({"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "disc": disc.state_dict(),
@@ -261,6 +273,8 @@ def validation_loss(model: GR2, batches: list) -> dict:
 
 
 def train_policy(args, stage: str) -> dict:
+    """`gr2-model pretrain` / `finetune` (`stage`): train GR-2 on videos or robot episodes with the
+    VQGAN frozen; checkpoints go to OUT/ckpt. Returns the final losses and step times (s)."""
     from .token_cache import vqgan_fingerprint
     device = args.device
     rank, world = setup_distributed(device)
@@ -308,7 +322,8 @@ def train_policy(args, stage: str) -> dict:
     step = 0
     if args.resume and state_file.is_file():
         st = torch.load(state_file, weights_only=False)
-        opt.load_state_dict(st["opt"]); step = st["step"]
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
         sampler.rng = np.random.default_rng(args.seed + 1000 * rank + step)
     ddp = wrap(_Loss(model), device)
     writer = _writer(out, rank)
@@ -384,11 +399,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gr2-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The training argument parser: subcommands train-vqgan, eval-vqgan, pretrain and finetune."""
+    p = argparse.ArgumentParser(prog="gr2-model", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("train-vqgan")
     _common(v)
-    v.add_argument("--episodes"); v.add_argument("--videos")
+    v.add_argument("--episodes")
+    v.add_argument("--videos")
     v.add_argument("--vqgan-preset", default="small", choices=sorted(VQGAN_PRESETS))
     v.add_argument("--views", default="head_camera,wrist_camera")
     v.add_argument("--holdout", type=float, default=0.1)
@@ -398,8 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--detail-weight", type=float, default=0.0,
                    help="extra L1 weight of pixels unlike the frame's median colour (0: plain L1)")
     e = sub.add_parser("eval-vqgan")
-    e.add_argument("--vqgan", required=True); e.add_argument("--episodes"); e.add_argument("--videos")
-    e.add_argument("--views", default="head_camera,wrist_camera"); e.add_argument("--video-stride", type=int, default=3)
+    e.add_argument("--vqgan", required=True)
+    e.add_argument("--episodes")
+    e.add_argument("--videos")
+    e.add_argument("--views", default="head_camera,wrist_camera")
+    e.add_argument("--video-stride", type=int, default=3)
     e.add_argument("--device", default="cpu")
     for stage in ("pretrain", "finetune"):
         s = sub.add_parser(stage)
@@ -410,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--episodes", help="robot episodes (SIM.md dataset or *.npz); frames tokenised every step")
             s.add_argument("--tokens", nargs="+", help="token cache folder(s) (python -m gr2_policy.token_cache): "
                                                        "no frozen model runs per step")
-            s.add_argument("--val-fraction", type=float, default=0.05, help="episodes of the token cache held out for validation")
+            s.add_argument("--val-fraction", type=float, default=0.05,
+                           help="episodes of the token cache held out for validation")
             s.add_argument("--token-variants", type=int, default=0,
                            help="use the first N token variants of the cache (0: all; 1: no shift augmentation)")
         s.add_argument("--model", dest="config_preset", default="tiny-sim",
@@ -441,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one training subcommand (`gr2-model <command>`); options may come from a --config YAML file."""
     from gr2_contract.config import yaml_defaults
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()

@@ -29,6 +29,8 @@ def read_scalars(run: Path) -> dict[str, list[tuple[int, float, float]]]:
 
 
 def summarise_run(run: Path, points: int = 200) -> dict:
+    """The TensorBoard scalars of training run folder `run`, thinned to about `points` per tag (the
+    last point always kept), with the final value of each tag and the wall time (s) the run took."""
     scalars = read_scalars(run)
     out = {"run": str(run), "scalars": {}, "final": {}}
     walls = []
@@ -43,6 +45,7 @@ def summarise_run(run: Path, points: int = 200) -> dict:
 
 
 def plot(summaries: list[dict], path: Path) -> None:
+    """Plot the runs' action L1, video loss and learning rate side by side (steps chained run after run) to `path`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -53,20 +56,20 @@ def plot(summaries: list[dict], path: Path) -> None:
         sc = s["scalars"]
         for ax, (train_tag, val_tag, title) in zip(axes[:2], [
                 ("finetune/action_l1", "finetune_val/action_l1", "action L1 (normalised chunk)"),
-                ("finetune/video", "finetune_val/video", "video cross-entropy (next-frame tokens)")]):
+                ("finetune/video", "finetune_val/video", "video cross-entropy (next-frame tokens)")], strict=False):
             if train_tag in sc:
-                st, v = zip(*sc[train_tag])
+                st, v = zip(*sc[train_tag], strict=False)
                 ax.plot([x + offset for x in st], v, lw=0.8, alpha=0.6, label=f"{name} train")
             if val_tag in sc:
-                st, v = zip(*sc[val_tag])
+                st, v = zip(*sc[val_tag], strict=False)
                 ax.plot([x + offset for x in st], v, "o-", ms=3, label=f"{name} validation")
             ax.set_title(title)
             ax.set_xlabel("step")
         if "finetune_val/action_l1_prior" in sc:     # what inference gets (z = 0)
-            st, v = zip(*sc["finetune_val/action_l1_prior"])
+            st, v = zip(*sc["finetune_val/action_l1_prior"], strict=False)
             axes[0].plot([x + offset for x in st], v, "s--", ms=3, label=f"{name} validation, prior z=0")
         if "finetune/lr" in sc:
-            st, v = zip(*sc["finetune/lr"])
+            st, v = zip(*sc["finetune/lr"], strict=False)
             axes[2].plot([x + offset for x in st], v, label=name)
             axes[2].set_title("learning rate")
             axes[2].set_xlabel("step")
@@ -82,6 +85,7 @@ def plot(summaries: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write training.json and training.png of the given run folders into --out; returns 0."""
     p = argparse.ArgumentParser(prog="python -m gr2_policy.train_report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="training run folders, in training order")

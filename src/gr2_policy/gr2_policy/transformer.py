@@ -39,6 +39,9 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention over (B, T, n_embd); with a KV cache the new tokens attend
+    to every cached one and causally among themselves."""
+
     def __init__(self, n_embd: int, n_head: int, dropout: float):
         super().__init__()
         assert n_embd % n_head == 0, "n_embd must be divisible by n_head"
@@ -69,6 +72,8 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
+    """Pre-norm transformer block: x + attention(LN(x)), then + MLP(LN(x)) with a 4x hidden width."""
+
     def __init__(self, n_embd: int, n_head: int, dropout: float):
         super().__init__()
         self.ln1 = nn.LayerNorm(n_embd)

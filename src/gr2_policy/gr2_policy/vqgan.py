@@ -18,6 +18,8 @@ def _norm(ch: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
+    """Two GroupNorm-SiLU-3x3 conv layers with a residual connection (1x1 conv when `cin` != `cout`)."""
+
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.block = nn.Sequential(_norm(cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1),
@@ -48,6 +50,9 @@ def _mid(ch: int, attn: bool) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
+    """Image (B, 3, R, R) in [-1, 1] -> latent (B, z_channels, g, g), g = R / 2^(len(ch_mult) - 1):
+    residual blocks per `ch_mult` level, a stride-2 convolution between levels."""
+
     def __init__(self, c: VQGANConfig):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(3, c.channels, 3, padding=1)]
@@ -69,6 +74,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
+    """Latent (B, z_channels, g, g) -> image (B, 3, R, R): the Encoder's mirror, nearest-neighbour upsampling."""
+
     def __init__(self, c: VQGANConfig):
         super().__init__()
         cin = c.channels * c.ch_mult[-1]

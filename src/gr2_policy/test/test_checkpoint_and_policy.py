@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from gr2_policy.checkpoint import CheckpointError, load_policy, save_policy, save_vqgan, load_vqgan
+from gr2_policy.checkpoint import CheckpointError, load_policy, load_vqgan, save_policy, save_vqgan
 from gr2_policy.config import TextEncoderConfig, get_config
 from gr2_policy.model import GR2
 from gr2_policy.policy import GR2Policy, Observation

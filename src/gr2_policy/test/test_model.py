@@ -80,7 +80,7 @@ def test_tiny_model_overfits_four_episodes():
     b = episode_batch(model.config, batch=4)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=0.0)
     first = None
-    for step in range(400):
+    for _ in range(400):
         out = model.loss(b)
         opt.zero_grad()
         out["loss"].backward()
@@ -128,6 +128,7 @@ def test_codebook_embedding_starts_as_a_no_op_and_skips_missing_ids():
 
 def test_early_fraction_draws_windows_from_episode_starts():
     import numpy as np
+
     from gr2_policy.data import WindowSampler
 
     class Ep:                 # only what WindowSampler.sample touches before window()

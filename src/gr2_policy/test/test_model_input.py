@@ -70,7 +70,7 @@ def test_prepare_frames_applies_prepare_frame_to_each():
     frames = np.stack([random_frame(224, 224, seed=s) for s in range(3)])
     out = prepare_frames(frames, 64)
     assert out.shape == (3, 64, 64, 3) and out.dtype == np.uint8
-    for f, o in zip(frames, out):
+    for f, o in zip(frames, out, strict=False):
         np.testing.assert_array_equal(o, prepare_frame(f, 64))
     assert prepare_frames(np.zeros((0, 224, 224, 3), np.uint8), 64).shape == (0, 64, 64, 3)
     with pytest.raises(ValueError):

@@ -119,7 +119,7 @@ def test_execution_horizon_must_fit_the_chunk():
     (1796023848.5, (1796023848, 500_000_000)),
 ])
 def test_one_seconds_to_stamp_rule_never_steps_back_a_second(seconds, fields):
-    from gr2_contract import stamp_fields, stamp_seconds
+    from gr2_contract import stamp_fields
     assert stamp_fields(seconds) == fields
     sec, nanosec = stamp_fields(seconds)
     assert 0 <= nanosec < 1_000_000_000 and abs(sec + nanosec * 1e-9 - seconds) < 1e-6

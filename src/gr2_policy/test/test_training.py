@@ -34,8 +34,10 @@ def make_episodes(folder: Path, n=4, T=12, r=32, seed=0):
         closed = (t > T / 2).astype(bool)
         write_npz_episode(folder / f"episode_{i:03d}.npz", Episode(
             instruction=["pick up the red cube", "push the blue block"][i % 2],
-            frames={"head_camera": _frames(rng, T, r, (200, 30, 30)), "wrist_camera": _frames(rng, T, r, (30, 30, 200))},
-            ee_position=pos, ee_quaternion=quat, gripper_closed=closed, gripper_command=closed.astype(np.float32), dt=0.1))
+            frames={"head_camera": _frames(rng, T, r, (200, 30, 30)),
+                    "wrist_camera": _frames(rng, T, r, (30, 30, 200))},
+            ee_position=pos, ee_quaternion=quat, gripper_closed=closed, gripper_command=closed.astype(np.float32),
+            dt=0.1))
 
 
 def run(args, **kw):
@@ -95,8 +97,8 @@ def test_torchrun_two_process_ddp_keeps_replicas_identical(data, tmp_path):
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
     # steps were really taken: weights moved away from the saved initial VQGAN-only model
-    from gr2_policy.model import GR2
     from gr2_policy.config import get_config
+    from gr2_policy.model import GR2
     torch.manual_seed(0)
     init = GR2(get_config("tiny")).state_dict()
     assert any(not torch.equal(init[k], w0[k]) for k in w0 if not k.startswith("vqgan."))

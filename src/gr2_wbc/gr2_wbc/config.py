@@ -13,15 +13,16 @@ from gr2_wbc.robot_description import load_robot_description
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig
 
 _TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipulability_weight",
-             "manipulability_floor", "manipulability_min", "collision_margin", "gripper_environment_margin", "collision_influence",
-             "collision_speed")
+             "manipulability_floor", "manipulability_min", "collision_margin", "gripper_environment_margin",
+             "collision_influence", "collision_speed")
 _TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
                "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")
-_CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "joint_state_fault_timeout", "stop_time", "switch_lead",
-               "max_switch_lead", "optimiser_process", "optimiser_priority")
+_CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "joint_state_fault_timeout", "stop_time",
+               "switch_lead", "max_switch_lead", "optimiser_process", "optimiser_priority")
 
 
 def default_config_path() -> Path:
+    """The WBC's parameter file: wbc.yaml in the stack's config folder (gr2_contract.config_dir)."""
     return config_dir() / "wbc.yaml"
 
 
@@ -45,6 +46,9 @@ def default_parameters() -> dict:
 
 
 def controller_config_from_params(params: dict) -> ControllerConfig:
+    """ControllerConfig from flat ROS-style parameters (`rate` in Hz, `tracking.*`,
+    `trajectory.*`, `environment.*` boxes, ...); missing ones keep their defaults, and the table of
+    config/robot.yaml is always an obstacle. Raises ValueError for a rate <= 0 or a malformed box."""
     cfg = ControllerConfig()
     if "rate" in params:
         if not float(params["rate"]) > 0:
@@ -81,4 +85,5 @@ def controller_config_from_params(params: dict) -> ControllerConfig:
 
 
 def load_controller_config(path: Path | str | None = None) -> ControllerConfig:
+    """ControllerConfig from the WBC parameter file at `path` (default: config/wbc.yaml)."""
     return controller_config_from_params(load_parameters(path))

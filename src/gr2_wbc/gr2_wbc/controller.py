@@ -26,12 +26,20 @@ import numpy as np
 import pinocchio as pin
 
 from gr2_contract import CONTROL_RATE_HZ, stamp_problem
-
+from gr2_wbc.optimiser_process import OptimiserProcess
 from gr2_wbc.robot_model import ModelConfig, RobotModel
 from gr2_wbc.tracking_qp import TrackingConfig, TrackingQP
-from gr2_wbc.optimiser_process import OptimiserProcess
-from gr2_wbc.trajectory import (ChunkData, ChunkRejected, HoldReference, Reference, ReferenceSample,
-                                TrajectoryConfig, TrajectoryOptimizer, braking_reference, naive_reference)
+from gr2_wbc.trajectory import (
+    ChunkData,
+    ChunkRejected,
+    HoldReference,
+    Reference,
+    ReferenceSample,
+    TrajectoryConfig,
+    TrajectoryOptimizer,
+    braking_reference,
+    naive_reference,
+)
 
 
 class Mode(IntEnum):
@@ -49,6 +57,7 @@ HALTED = (Mode.STOPPING, Mode.STOPPED, Mode.FAULT)   # modes in which no chunk i
 
 @dataclass
 class ControllerConfig:
+    """Everything the controller core is configured with: period and timeouts (s), limits, sub-configs."""
     period: float = 1.0 / CONTROL_RATE_HZ  # s (the contract's /gr2/joint_command rate; wbc.yaml `rate`)
     frame_id: str = "base_link"
     chunk_timeout: float = 1.0             # s after the newest chunk's stamp: stale -> brake and hold
@@ -76,6 +85,7 @@ class ControllerConfig:
 
 @dataclass
 class ControlOutput:
+    """One control cycle's joint command (rad, rad/s), gripper command on change, mode, chunk tracked."""
     position: np.ndarray
     velocity: np.ndarray
     gripper: float | None        # new gripper command (on change), else None
@@ -85,6 +95,8 @@ class ControlOutput:
 
 @dataclass
 class StatusSnapshot:
+    """The controller's statistics for /gr2/wbc/status: mode, cycle and QP times (s, percentiles
+    over the last `stats_window` cycles), counters, manipulability, distances (m) and errors."""
     mode: Mode
     cycle_p50: float
     cycle_p99: float
@@ -118,13 +130,16 @@ class _Window:
 
 
 class Controller:
+    """The whole-body controller core (module docstring): `submit_chunk`, `update_measurement` and
+    `step(now)` once per period; times are seconds on the caller's clock."""
+
     def __init__(self, config: ControllerConfig | None = None, robot: RobotModel | None = None):
         self.cfg = config or ControllerConfig()
         self.cfg.tracking.dt = self.cfg.period
         self.robot = robot or RobotModel.load(self.cfg.model)
         self.qp = TrackingQP(self.robot, self.cfg.tracking)
-        self.optimizer = (OptimiserProcess(self.cfg.trajectory, self.cfg.optimiser_priority) if self.cfg.optimiser_process
-                          else TrajectoryOptimizer(self.cfg.trajectory))
+        self.optimizer = (OptimiserProcess(self.cfg.trajectory, self.cfg.optimiser_priority)
+                          if self.cfg.optimiser_process else TrajectoryOptimizer(self.cfg.trajectory))
         self._lock = threading.Lock()
         self.mode = Mode.IDLE
         self.message = "waiting for joint states"
@@ -250,7 +265,8 @@ class Controller:
                     self._last_chunk_stamp = chunk.stamp
                     self._last_chunk_seq = chunk.sequence
                     times = chunk.times()
-                    self._gripper_events = [(t, float(g)) for t, g in zip(times, chunk.gripper) if t > t_switch]
+                    self._gripper_events = [(t, float(g)) for t, g in zip(times, chunk.gripper, strict=False)
+                                            if t > t_switch]
                     self.mode = Mode.TRACKING
                     self.message = ""
                     self.chunks_accepted += 1
@@ -471,7 +487,8 @@ class Controller:
             self._hold_here(now)
             if self.mode == Mode.STOPPING:
                 self.mode = Mode.STOPPED
-                self.message = self._halt_reason = "stopped by /gr2/stop; holding until a new instruction or /gr2/resume"
+                self.message = self._halt_reason = (
+                    "stopped by /gr2/stop; holding until a new instruction or /gr2/resume")
         return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
 
     def _gripper(self, now: float) -> float | None:

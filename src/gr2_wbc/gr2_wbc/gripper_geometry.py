@@ -22,6 +22,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+
 def _colliding_geom_points(model: mujoco.MjModel, data: mujoco.MjData) -> np.ndarray:
     """Vertices of mesh geoms, corners of boxes, corners of the bounding box for any other
     shape (conservative), in the model's world frame, i.e. the flange frame it is attached at."""

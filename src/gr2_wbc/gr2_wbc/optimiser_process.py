@@ -4,8 +4,9 @@ Why a process and not a thread: OSQP's Python binding keeps the GIL through ever
 chunk optimised in a thread of the controller's process stalls the 200 Hz loop for as long as
 its solves take. Measured once (session 4, a script not kept in the repo) with a thread
 optimising chunks back to back: the other thread of the process saw 272-339 pauses over 1 ms
-in 3 s, up to 12 ms (one solve up to 16 ms on this loaded 2-core VM). In a process of its own the solves share no lock with the loop; the caller
-(the node's chunk thread) waits on a socket, which releases the GIL.
+in 3 s, up to 12 ms (one solve up to 16 ms on this loaded 2-core VM). In a process of its own
+the solves share no lock with the loop; the caller (the node's chunk thread) waits on a socket,
+which releases the GIL.
 
 The child is a fresh interpreter (`python -m gr2_wbc.optimiser_process`, never a fork of a
 process that runs DDS threads, and not multiprocessing's spawn, which re-imports the caller's
@@ -26,7 +27,14 @@ from multiprocessing.connection import Connection
 
 from gr2_wbc import shutdown_signals
 from gr2_wbc.realtime import set_fifo_priority
-from gr2_wbc.trajectory import ChunkData, ChunkRejected, Reference, ReferenceSample, TrajectoryConfig, TrajectoryOptimizer
+from gr2_wbc.trajectory import (
+    ChunkData,
+    ChunkRejected,
+    Reference,
+    ReferenceSample,
+    TrajectoryConfig,
+    TrajectoryOptimizer,
+)
 
 
 def _serve(conn: Connection) -> None:

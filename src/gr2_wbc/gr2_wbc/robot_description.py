@@ -19,6 +19,7 @@ from gr2_contract.config import config_dir
 
 @dataclass(frozen=True)
 class RobotDescription:
+    """The robot as config/robot.yaml describes it: URDF, frames, TCP offset (m, xyzw), home (rad), table (m)."""
     urdf_path: Path
     package_name: str           # the name package:// URIs in the URDF refer to
     package_root: Path          # the directory package://<package_name>/ resolves to
@@ -60,6 +61,8 @@ def _installed_file(distribution: str, relative: str) -> Path:
 
 
 def load_robot_description(config_path: Path | str | None = None) -> RobotDescription:
+    """The RobotDescription of `config_path` (default: config/robot.yaml); files may come from an
+    installed Python distribution. FileNotFoundError when one is missing, ValueError for a wrong home."""
     path = Path(config_path) if config_path else config_dir() / "robot.yaml"
     cfg = yaml.safe_load(path.read_text())
     urdf = cfg["urdf"]

@@ -23,7 +23,6 @@ from gr2_wbc import _cycle
 from gr2_wbc.gripper_geometry import gripper_collision_points
 from gr2_wbc.robot_description import RobotDescription, load_robot_description
 
-
 GRIPPER_BODY = "gripper"   # the collision body of the gripper mounted at the flange
 
 
@@ -37,7 +36,9 @@ class BoxObstacle:
 
 @dataclass
 class ModelConfig:
-    acceleration_limits: tuple[float, ...] = (5.0, 5.0, 5.0, 5.0, 8.0, 8.0, 8.0)   # rad/s^2, per joint (not in the URDF)
+    """Joint acceleration limits, velocity scale, obstacles and collision-checking rules of the robot model."""
+    # rad/s^2, per joint (not in the URDF)
+    acceleration_limits: tuple[float, ...] = (5.0, 5.0, 5.0, 5.0, 8.0, 8.0, 8.0)
     velocity_scale: float = 1.0          # fraction of the URDF velocity limits the controller may use
     obstacles: tuple[BoxObstacle, ...] = ()
     # Links rigidly attached to an obstacle (the base sits on the table) are never checked against it.
@@ -61,6 +62,7 @@ class CollisionBody:
 
 @dataclass
 class CollisionPair:
+    """Two collision bodies checked against each other (by index), or a body and an obstacle."""
     body_a: int             # index into bodies
     body_b: int             # index, or -1 - obstacle index for an environment obstacle
     name: str
@@ -79,6 +81,7 @@ class Proximity:
 
 @dataclass
 class ProximityReport:
+    """Distances (m) of all collision pairs, and the close ones with their Jacobian rows."""
     distances: np.ndarray          # per pair (same order as RobotModel.pairs); far pairs: sphere lower bound
     close: list[Proximity]         # exact distance + Jacobian row for pairs within the influence distance
 
@@ -89,6 +92,8 @@ class ProximityReport:
 
 @dataclass
 class RobotModel:
+    """The 7-joint arm for the controller: Pinocchio kinematics reduced from the URDF (gripper locked),
+    joint limits (rad, rad/s, rad/s^2) and collision bodies, pairs and obstacles. Build it with `load`."""
     description: RobotDescription
     config: ModelConfig
     model: pin.Model
@@ -193,7 +198,7 @@ class RobotModel:
         self._set_pairs(pairs)
         if self.config.skip_pairs_overlapping_at_home:
             self.update(q_home)
-            self._set_pairs([p for p, d in zip(pairs, self.proximities(np.inf).distances) if d > 0.0])
+            self._set_pairs([p for p, d in zip(pairs, self.proximities(np.inf).distances, strict=False) if d > 0.0])
         for i, box in enumerate(self.config.obstacles):
             for a, body in enumerate(self.bodies):
                 if body.name not in self.config.obstacle_exempt_links:

@@ -23,7 +23,6 @@ import pinocchio as pin
 from scipy import sparse
 
 from gr2_contract import CONTROL_RATE_HZ
-
 from gr2_wbc import _cycle
 from gr2_wbc.realtime import forward_osqp_interrupt
 from gr2_wbc.robot_model import RobotModel
@@ -31,6 +30,7 @@ from gr2_wbc.robot_model import RobotModel
 
 @dataclass
 class TrackingConfig:
+    """Gains, weights, margins (m) and limits of the per-cycle tracking QP; `dt` is the period (s)."""
     dt: float = 1.0 / CONTROL_RATE_HZ    # control period, s (the controller sets its own period here)
     position_gain: float = 20.0          # 1/s, pose error -> velocity
     orientation_gain: float = 20.0
@@ -52,6 +52,7 @@ class TrackingConfig:
 
 @dataclass
 class TrackingResult:
+    """One tracking QP solve: joint velocities (rad/s), solver time (s) and status, task errors (m, rad)."""
     qd: np.ndarray
     solve_time: float          # s, OSQP alone
     status: str
@@ -128,7 +129,8 @@ class TrackingQP:
         self.pair_margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
                                      else self.cfg.collision_margin for k in range(len(r.pairs))])
         c.pair_margin = self.pair_margin
-        self._cycle = _cycle.TrackingCycle(r.collision_checker, c, self._P_x, self._q, self._A_x, self._l, self._u, self._info)
+        self._cycle = _cycle.TrackingCycle(r.collision_checker, c, self._P_x, self._q, self._A_x, self._l, self._u,
+                                           self._info)
         assert self._cycle.n_rows == self.n_rows
         self._amax_dt = r.acceleration_limit * self.cfg.dt
 
@@ -136,11 +138,11 @@ class TrackingQP:
               twist_ff: np.ndarray, secondary: bool = True) -> TrackingResult:
         """One cycle from the commanded state (q, qd_prev) towards `target` moving at
         `twist_ff` (linear, angular in base_link)."""
-        l, u = self._l, self._u
+        lower, upper = self._l, self._u
         self._cycle.fill(np.asarray(q, dtype=float), np.asarray(qd_prev, dtype=float), target,
                          np.asarray(twist_ff, dtype=float), secondary)
         solver = self._solver
-        solver.update_data_vec(q=self._q, l=l, u=u)
+        solver.update_data_vec(q=self._q, l=lower, u=upper)
         solver.update_data_mat(P_x=self._P_x, P_i=None, A_x=self._A_x, A_i=None)
         t0 = time.perf_counter()
         solver.solve()
@@ -153,7 +155,7 @@ class TrackingQP:
             # allowed instead of sending anything the constraints did not accept.
             qd = np.clip(np.zeros(7), qd_prev - self._amax_dt, qd_prev + self._amax_dt)
         else:
-            qd = np.minimum(np.maximum(x, l[:7]), u[:7])
+            qd = np.minimum(np.maximum(x, lower[:7]), upper[:7])
         m, min_distance, e_pos, e_rot, scale, _ = self._info.tolist()
         return TrackingResult(qd=qd, solve_time=solve_time, status=info.status, manipulability=m,
                               min_distance=min_distance, position_error=e_pos, orientation_error=e_rot,

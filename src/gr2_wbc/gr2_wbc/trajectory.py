@@ -30,6 +30,7 @@ from gr2_wbc.realtime import forward_osqp_interrupt
 
 @dataclass
 class TrajectoryConfig:
+    """Grid step (s), Cartesian velocity/acceleration limits and the weights of the chunk QP."""
     grid_dt: float = 0.04              # s, acceleration is constant over one grid step
     max_linear_velocity: float = 0.5   # m/s, Euclidean norm bound
     max_linear_acceleration: float = 2.0
@@ -61,6 +62,7 @@ class ChunkData:
 
 @dataclass
 class ReferenceSample:
+    """The reference at one instant: TCP position (m) and rotation, linear and angular velocity."""
     position: np.ndarray
     rotation: np.ndarray               # 3x3
     linear_velocity: np.ndarray
@@ -124,7 +126,8 @@ def braking_reference(t0: float, state: ReferenceSample, cfg: TrajectoryConfig) 
     t_ang = np.linalg.norm(v[3:]) / cfg.max_angular_acceleration
     n = max(1, math.ceil(max(t_lin, t_ang) / h))
     a = np.tile(-v / (n * h), (n, 1))
-    p = np.zeros((n + 1, 6)); vv = np.zeros((n + 1, 6))
+    p = np.zeros((n + 1, 6))
+    vv = np.zeros((n + 1, 6))
     vv[0] = v
     for j in range(n):
         p[j + 1] = p[j] + vv[j] * h + 0.5 * a[j] * h * h
@@ -138,6 +141,9 @@ class ChunkRejected(ValueError):
 
 
 class TrajectoryOptimizer:
+    """Turns action chunks into smooth References (module docstring), with cached OSQP solvers
+    per grid length; `optimize` raises ChunkRejected for a chunk it cannot follow."""
+
     def __init__(self, config: TrajectoryConfig | None = None):
         self.cfg = config or TrajectoryConfig()
         self.last_solve_time = 0.0
@@ -164,10 +170,10 @@ class TrajectoryOptimizer:
             cfg.acceleration_weight * sparse.eye(N) + cfg.jerk_weight / h ** 2 * (D.T @ D),
         ], format="csc")
         n = 3 * N + 2
-        I = sparse.eye(N, N + 1, format="csc")
+        Id = sparse.eye(N, N + 1, format="csc")
         S = sparse.eye(N, N + 1, k=1, format="csc")
-        dyn_p = sparse.hstack([S - I, -h * I, -0.5 * h * h * sparse.eye(N)])
-        dyn_v = sparse.hstack([sparse.csc_matrix((N, N + 1)), S - I, -h * sparse.eye(N)])
+        dyn_p = sparse.hstack([S - Id, -h * Id, -0.5 * h * h * sparse.eye(N)])
+        dyn_v = sparse.hstack([sparse.csc_matrix((N, N + 1)), S - Id, -h * sparse.eye(N)])
         init = sparse.csc_matrix(([1.0, 1.0], ([0, 1], [0, N + 1])), shape=(2, n))
         bounds = sparse.hstack([sparse.csc_matrix((2 * N + 1, N + 1)), sparse.eye(2 * N + 1)])
         A = sparse.vstack([dyn_p, dyn_v, init, bounds], format="csc")
@@ -191,7 +197,7 @@ class TrajectoryOptimizer:
                                 f"{times[-1] - t_switch:+.3f} s from now")
         out = []
         prev = np.zeros(3)
-        for pos, quat in zip(chunk.positions[keep], chunk.quaternions[keep]):
+        for pos, quat in zip(chunk.positions[keep], chunk.quaternions[keep], strict=False):
             R = pin.Quaternion(np.asarray(quat, dtype=float)).normalized().matrix()
             r = pin.log3(R0.T @ R)
             # keep the rotation vector continuous along the chunk (log3 wraps at pi)
@@ -259,7 +265,8 @@ class TrajectoryOptimizer:
         # Re-integrate the dynamics from the exact start so continuity does not depend on the
         # solver tolerance (the constraints already hold to eps; this removes the residual).
         a = np.clip(a, -alim, alim)
-        p2 = np.zeros_like(p); v2 = np.zeros_like(v)
+        p2 = np.zeros_like(p)
+        v2 = np.zeros_like(v)
         v2[0] = v0
         for j in range(N):
             p2[j + 1] = p2[j] + v2[j] * h + 0.5 * a[j] * h * h

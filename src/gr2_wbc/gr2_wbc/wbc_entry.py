@@ -5,6 +5,7 @@ from gr2_wbc import shutdown_signals
 
 
 def main(args=None) -> None:
+    """Run the WBC node with SIGINT/SIGTERM blocked from the start (taken by its sigwait thread)."""
     shutdown_signals.block()
     from gr2_wbc import wbc_node
     wbc_node.main(args)

@@ -39,19 +39,20 @@ from visualization_msgs.msg import Marker, MarkerArray
 import gr2_contract as contract
 from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
-
 from gr2_wbc.config import controller_config_from_params, default_parameters
-from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
 from gr2_wbc.controller import Controller, Mode
+from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
 from gr2_wbc.trajectory import ChunkData
 
 
 def to_time_msg(seconds: float) -> TimeMsg:
+    """builtin_interfaces/Time of `seconds`, by gr2_contract's one seconds-to-stamp rule."""
     sec, nanosec = contract.stamp_fields(seconds)
     return TimeMsg(sec=sec, nanosec=nanosec)
 
 
 def chunk_from_msg(msg: ActionChunk) -> ChunkData:
+    """ChunkData of a gr2_msgs/ActionChunk: stamp (s), poses as (k, 3) positions and (k, 4) xyzw."""
     poses = msg.poses
     return ChunkData(
         stamp=contract.stamp_seconds(msg.header.stamp), dt=float(msg.dt),
@@ -62,6 +63,7 @@ def chunk_from_msg(msg: ActionChunk) -> ChunkData:
 
 
 def pose_msg(T: pin.SE3) -> Pose:
+    """geometry_msgs/Pose of the transform `T` (position in m, quaternion xyzw)."""
     q = pin.Quaternion(T.rotation).coeffs()
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in T.translation)
@@ -70,6 +72,8 @@ def pose_msg(T: pin.SE3) -> Pose:
 
 
 class WbcNode(Node):
+    """The WBC node (module docstring): parameters from config/wbc.yaml, control loop in its own thread."""
+
     def __init__(self):
         super().__init__("wbc")
         params = {}
@@ -335,6 +339,7 @@ class WbcNode(Node):
 
 
 def main(args=None) -> None:
+    """Run the WBC node until SIGINT/SIGTERM (taken by a sigwait thread, see shutdown_signals)."""
     # The executor thread holds the GIL between its callbacks; with the default 5 ms switch
     # interval the control thread could wait a whole period for it after waking up.
     sys.setswitchinterval(0.0002)

@@ -3,13 +3,13 @@ collision margin, gripper timing, and the optimiser-vs-naive smoothness comparis
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from conftest import Loop, make_chunk
-from gr2_wbc.tracking_qp import TrackingQP
 from gr2_wbc.controller import Mode
+from gr2_wbc.tracking_qp import TrackingQP
+
+from conftest import Loop, make_chunk
 
 
 def path_chunk(loop: Loop, stamp: float, offset=(0.0, 0.0, 0.0), k: int = 10, dt: float = 0.1,
@@ -218,7 +218,7 @@ def test_a_chunk_through_the_table_keeps_the_collision_margin(make_loop):
     for q in loop.array("q"):
         robot.update(q)
         d = robot.proximities(np.inf)
-        for k, (dist, pair) in enumerate(zip(d.distances, robot.pairs)):
+        for k, (dist, pair) in enumerate(zip(d.distances, robot.pairs, strict=False)):
             if not pair.name.endswith("|table"):
                 continue
             if robot.is_gripper_environment_pair(k):

@@ -7,8 +7,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from gr2_wbc.robot_model import BoxObstacle, ModelConfig, RobotModel
 from gr2_wbc.robot_description import load_robot_description
+from gr2_wbc.robot_model import BoxObstacle, ModelConfig, RobotModel
 
 _DESC = load_robot_description()
 TABLE = BoxObstacle("table", _DESC.table_center, _DESC.table_size)
@@ -27,7 +27,7 @@ def random_configurations(robot: RobotModel, n: int, seed: int = 0) -> np.ndarra
 
 
 def test_tcp_pose_matches_the_mujoco_simulator_on_100_random_configurations(robot):
-    from gr2_drivers.sim.world import World   # the sim's own MuJoCo model, built from the same URDF
+    from gr2_drivers.sim.world import World  # the sim's own MuJoCo model, built from the same URDF
 
     world = World()
     worst_pos = worst_rot = 0.0
@@ -59,7 +59,8 @@ def test_manipulability_gradient_matches_finite_differences(robot):
         m, grad = robot.manipulability(robot.tcp_jacobian())
         fd = np.zeros(7)
         for k in range(7):
-            dq = np.zeros(7); dq[k] = 1e-6
+            dq = np.zeros(7)
+            dq[k] = 1e-6
             robot.update(q + dq)
             J = robot.tcp_jacobian()
             fd[k] = (np.sqrt(np.linalg.det(J @ J.T)) - m) / 1e-6

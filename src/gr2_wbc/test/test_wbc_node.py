@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 import rclpy
+import yaml
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -71,12 +71,12 @@ class Probe:
 def pick_place_path(p0: np.ndarray, speed: float):
     """TCP path as a function of time: down 8 cm, across 20 cm, up 8 cm, at `speed`."""
     waypoints = [p0, p0 + [0, 0, -0.08], p0 + [0, 0.2, -0.08], p0 + [0, 0.2, 0.0]]
-    seg = [np.linalg.norm(b - a) for a, b in zip(waypoints, waypoints[1:])]
+    seg = [np.linalg.norm(b - a) for a, b in zip(waypoints, waypoints[1:], strict=False)]
     total = sum(seg) / speed
 
     def at(t: float) -> np.ndarray:
         s = min(max(t, 0.0), total) * speed
-        for a, b, L in zip(waypoints, waypoints[1:], seg):
+        for a, b, L in zip(waypoints, waypoints[1:], seg, strict=False):
             if s <= L:
                 return a + (b - a) * s / L
             s -= L
@@ -200,7 +200,8 @@ def test_closed_loop_with_the_sim(node_processes):
         assert moving_at_stop > 0.05
         assert rest[0] - t_stop < 0.5
         # The mode change is published at once (latched), not at the 2 Hz status rate.
-        stopping = [t for t, m in zip(probe.status_times, probe.status) if t > t_stop and m.mode == WbcStatus.MODE_STOPPING]
+        stopping = [t for t, m in zip(probe.status_times, probe.status, strict=False)
+                    if t > t_stop and m.mode == WbcStatus.MODE_STOPPING]
         assert stopping and stopping[0] - t_stop < 0.2, "STOPPING not reported within 0.2 s"
         assert probe.status[-1].mode == WbcStatus.MODE_STOPPED
 

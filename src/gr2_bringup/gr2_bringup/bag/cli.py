@@ -84,6 +84,7 @@ def _cmd_open_loop(ns: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `gr2-bag` argument parser: subcommands record, info, recover, play, to-dataset, open-loop."""
     parser = argparse.ArgumentParser(prog="gr2-bag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="record the stack's topics (gr2_contract.RECORDED_TOPICS)")
@@ -119,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `gr2-bag` subcommand; arguments after `--ros-args` go to the recorder or player node.
+
+    Returns the exit code: 2, with one line on stderr, when the bag, a topic or an argument is wrong.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args: list[str] = []
     if "--ros-args" in argv:

@@ -26,8 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from gr2_contract import (ARM_JOINTS, GRIPPER_COMMAND, HEAD_CAMERA, INSTRUCTION, ROBOT_STATE,
-                          WRIST_CAMERA, image_topic, stamp_problem, stamp_seconds, unwrap_near)
+from gr2_contract import (
+    ARM_JOINTS,
+    GRIPPER_COMMAND,
+    HEAD_CAMERA,
+    INSTRUCTION,
+    ROBOT_STATE,
+    WRIST_CAMERA,
+    image_topic,
+    stamp_problem,
+    stamp_seconds,
+    unwrap_near,
+)
 
 from .reader import decode, read_info, read_messages
 from .types import bag_typestore
@@ -37,6 +47,7 @@ IMAGE_TOPICS = {"head_rgb": image_topic(HEAD_CAMERA), "wrist_rgb": image_topic(W
 
 @dataclass(frozen=True)
 class ConvertConfig:
+    """How a recorded session becomes dataset episodes (`gr2-bag to-dataset`): step rate and data ages."""
     rate_hz: float = 10.0  # the sim datasets' default fps
     min_steps: int = 2  # shorter instruction segments are not episodes
     success: bool = True  # recorded demos are taken as successful unless told otherwise
@@ -169,7 +180,7 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig(),
 def _runs(grid: np.ndarray, usable: list[bool]) -> list[np.ndarray]:
     """The maximal runs of consecutive usable grid steps."""
     runs, current = [], []
-    for t, ok in zip(grid, usable):
+    for t, ok in zip(grid, usable, strict=False):
         if ok:
             current.append(t)
         elif current:

@@ -18,6 +18,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class OpenLoopResult:
+    """Predicted chunk poses vs the recorded TCP positions (m) over one session."""
     chunks: int
     poses: int  # predicted poses that fell inside the recorded state's time span
     position_error_mean_m: float

@@ -19,6 +19,7 @@ from .reader import BagMessage
 
 @dataclass
 class PlaybackStats:
+    """What one `play` did: messages published per topic, worst lateness (s), wall time (s)."""
     published: Counter = field(default_factory=Counter)
     max_lateness_s: float = 0.0  # how far behind schedule the worst message went out
     wall_duration_s: float = 0.0

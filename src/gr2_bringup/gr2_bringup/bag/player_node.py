@@ -28,6 +28,11 @@ from .types import bag_typestore
 
 
 class BagPlayer(Node):
+    """Node that republishes a bag's topics (parameters `bag`, `rate`, `topics`, `clock`, `restamp`).
+
+    Raises ValueError for a missing `bag`, a rate <= 0 or topics the bag does not have.
+    """
+
     def __init__(self, **kwargs):
         super().__init__("gr2_bag_player", **kwargs)
         strings = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
@@ -105,6 +110,7 @@ class BagPlayer(Node):
 
 
 def main(args=None) -> int:
+    """Run the bag player node until the bag ends or shutdown; 2 on a bad bag or parameter, else 0."""
     rclpy.init(args=args)
     node = None
     try:

@@ -11,4 +11,5 @@ SENSOR_TYPES = frozenset({
 
 
 def is_sensor_stream(msgtype: str) -> bool:
+    """Whether `msgtype` ('pkg/msg/Name') is recorded and played with the sensor-data QoS."""
     return msgtype in SENSOR_TYPES

@@ -36,6 +36,7 @@ class BagWarning(UserWarning):
 
 @dataclass(frozen=True)
 class TopicSummary:
+    """One topic of a bag: name, type ('pkg/msg/Name'), message count and serialisation format."""
     name: str
     msgtype: str
     count: int
@@ -44,6 +45,7 @@ class TopicSummary:
 
 @dataclass(frozen=True)
 class BagInfo:
+    """What `gr2-bag info` shows of a bag: storage, files, time span (ns, receive time) and topics."""
     path: Path
     storage: str
     files: tuple[str, ...]
@@ -62,6 +64,7 @@ class BagInfo:
 
 @dataclass(frozen=True)
 class BagMessage:
+    """One recorded message: topic, type, receive time (ns) and its serialised bytes."""
     topic: str
     msgtype: str
     timestamp_ns: int  # receive time at the recorder (rosbag2's log time)
@@ -173,8 +176,10 @@ def _read_through(file: Path):
 
 
 def _channel(channel, schema) -> _Channel:
-    return _Channel(channel.topic, canonical_type(schema.name) if schema is not None else "", channel.message_encoding,
-                    schema.data.decode(errors="replace") if schema is not None and schema.encoding == "ros2msg" else None,
+    return _Channel(channel.topic, canonical_type(schema.name) if schema is not None else "",
+                    channel.message_encoding,
+                    schema.data.decode(errors="replace") if schema is not None and schema.encoding == "ros2msg"
+                    else None,
                     (channel.metadata or {}).get("offered_qos_profiles", ""))
 
 
@@ -192,7 +197,8 @@ def _mcap_info(path: Path, files: list[Path]) -> BagInfo:
         for cid, ch in channels.items():
             old = topics.get(ch.topic)
             msgtype = ch.msgtype or canonical_type(declared.get(ch.topic, ""))   # a channel without a schema record
-            topics[ch.topic] = TopicSummary(ch.topic, msgtype, (old.count if old else 0) + counts.get(cid, 0), ch.encoding)
+            topics[ch.topic] = TopicSummary(ch.topic, msgtype, (old.count if old else 0) + counts.get(cid, 0),
+                                            ch.encoding)
     count = sum(t.count for t in topics.values())
     return BagInfo(path, "mcap", tuple(f.name for f in files), min(starts, default=0) if count else 0,
                    max(ends, default=0) if count else 0, count, dict(sorted(topics.items())))
@@ -231,6 +237,10 @@ def _mcap_messages(path: Path, files: list[Path], info: BagInfo, wanted: set[str
 
 
 def read_info(path: str | Path) -> BagInfo:
+    """Summary of the MCAP or sqlite3 bag at `path` (a bag directory, or one .mcap or .db3 file).
+
+    Raises FileNotFoundError when there is nothing at `path` and BagError when it is not a readable bag.
+    """
     path = Path(path)
     files = _mcap_files(path)
     if files is not None:
@@ -239,6 +249,7 @@ def read_info(path: str | Path) -> BagInfo:
 
 
 def format_info(info: BagInfo) -> str:
+    """The human-readable summary of `gr2-bag info`: storage, duration, counts and rate per topic."""
     lines = [
         f"Bag:       {info.path}",
         f"Storage:   {info.storage} ({', '.join(info.files)})",
@@ -328,7 +339,8 @@ def _sqlite_info(path: Path, files: list[Path]) -> BagInfo:
             ends.append(end)
         for tid, ch in channels.items():
             old = topics.get(ch.topic)
-            topics[ch.topic] = TopicSummary(ch.topic, ch.msgtype, (old.count if old else 0) + counts.get(tid, 0), ch.encoding)
+            topics[ch.topic] = TopicSummary(ch.topic, ch.msgtype, (old.count if old else 0) + counts.get(tid, 0),
+                                            ch.encoding)
     count = sum(t.count for t in topics.values())
     return BagInfo(path, "sqlite3", tuple(f.name for f in files), min(starts, default=0), max(ends, default=0),
                    count, dict(sorted(topics.items())))

@@ -30,6 +30,7 @@ from .writer import BagWriter, OfferedQos
 
 
 def default_bag_name() -> str:
+    """The bag directory name when none is given: gr2_bag_<local date and time>, as `ros2 bag` names it."""
     return datetime.now().strftime("gr2_bag_%Y_%m_%d-%H_%M_%S")
 
 
@@ -41,6 +42,11 @@ def _offered(info) -> OfferedQos:
 
 
 class BagRecorder(Node):
+    """Node that records `topics` into an MCAP bag at `output` (raw CDR, receive-time stamps).
+
+    Topics are subscribed to as they appear on the graph; raises ValueError when `topics` is empty.
+    """
+
     def __init__(self, **kwargs):
         super().__init__("gr2_bag_recorder", **kwargs)
         strings = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
@@ -116,6 +122,7 @@ class _DurationReached(Exception):
 
 
 def main(args=None) -> int:
+    """Run the recorder node until SIGINT/SIGTERM or `max_duration`, then finalise the bag; 2 on bad parameters."""
     rclpy.init(args=args)
     node = None
     try:

@@ -6,6 +6,7 @@ import importlib
 
 
 def message_class(msgtype: str):
+    """The rclpy message class of `msgtype` ('pkg/msg/Name'); LookupError when it is not importable."""
     package, kind, name = msgtype.split("/")
     try:
         return getattr(importlib.import_module(f"{package}.{kind}"), name)

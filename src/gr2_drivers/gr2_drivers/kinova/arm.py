@@ -24,6 +24,7 @@ FRAME_ID_MODULO = 65536        # frame_id is a 16-bit counter on the arm
 
 @dataclass(frozen=True)
 class ArmConnectionConfig:
+    """How to reach the Gen3 base: address, credentials, session and call timeouts (ms)."""
     robot_ip: str = "192.168.1.10"
     username: str = "admin"
     password: str = "admin"
@@ -36,6 +37,7 @@ class ArmConnectionConfig:
 
 @dataclass
 class ArmFeedback:
+    """One BaseCyclic feedback in Kinova units: joint degrees and deg/s, torques (N m), gripper %."""
     positions_deg: list[float]
     velocities_deg_s: list[float]
     torques_nm: list[float]
@@ -157,7 +159,7 @@ class KinovaArm:
             raise RuntimeError("cycle() called while not in low-level servoing")
         command = self.command
         command.frame_id = (command.frame_id + 1) % FRAME_ID_MODULO
-        for cmd, position, velocity in zip(command.actuators, positions_deg, velocities_deg_s):
+        for cmd, position, velocity in zip(command.actuators, positions_deg, velocities_deg_s, strict=False):
             cmd.position = position
             cmd.velocity = velocity
             cmd.command_id = command.frame_id

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gr2_contract import angle_difference, unwrap_near
-
 from gr2_drivers.kinova import units
 from gr2_drivers.kinova.arm import ArmConnectionConfig, ArmFeedback, KinovaArm
 from gr2_drivers.kinova.interpolation import CommandInterpolator, InterpolationConfig
@@ -26,6 +25,7 @@ from gr2_drivers.kinova.joint_limits import JointLimit
 
 
 class DriverState(enum.Enum):
+    """Where the driver's state machine is: no link yet, servoing, arm fault, reconnecting, stopped."""
     DISCONNECTED = "disconnected"
     SERVOING = "servoing"
     FAULT = "fault"
@@ -35,6 +35,7 @@ class DriverState(enum.Enum):
 
 @dataclass(frozen=True)
 class DriverConfig:
+    """Servo cycle rate (Hz), drop and reconnect policy, and the limits applied to joint commands."""
     connection: ArmConnectionConfig = ArmConnectionConfig()
     interpolation: InterpolationConfig = InterpolationConfig()
     cycle_rate_hz: float = 1000.0
@@ -48,6 +49,7 @@ class DriverConfig:
 
 @dataclass
 class GripperTarget:
+    """The gripper command being held: position, speed and force, each a 0..1 fraction."""
     position: float = 0.0   # 0 open .. 1 closed
     speed: float = 0.5
     force: float = 0.5
@@ -55,6 +57,7 @@ class GripperTarget:
 
 @dataclass
 class DriverStatus:
+    """Counters and the last errors of the driver, for /diagnostics."""
     state: DriverState = DriverState.DISCONNECTED
     cycles: int = 0
     drops_total: int = 0
@@ -86,6 +89,11 @@ class CommandRejected(ValueError):
 
 
 class KinovaDriver:
+    """The Gen3 + 2F-85 servo state machine (module docstring); `step(now)` runs one cycle.
+
+    Joint commands are validated against the URDF `limits` (rad, rad/s) and held between cycles.
+    """
+
     def __init__(self, arm: KinovaArm, limits: dict[str, JointLimit], joint_names: tuple[str, ...],
                  gripper_joint: str, config: DriverConfig = DriverConfig()):
         self.arm = arm
@@ -146,7 +154,7 @@ class KinovaDriver:
         v = np.array([velocity[i] for i in order], dtype=float) if len(velocity) else np.zeros(len(q))
         if not (np.all(np.isfinite(q)) and np.all(np.isfinite(v))):
             raise CommandRejected("joint command contains NaN or inf")
-        for name, lim, value in zip(self.joint_names, self.limits, q):
+        for name, lim, value in zip(self.joint_names, self.limits, q, strict=False):
             if not lim.continuous and not (lim.lower <= value <= lim.upper):
                 raise CommandRejected(f"{name}={value:.4f} rad outside its limits [{lim.lower}, {lim.upper}]")
         with self._lock:

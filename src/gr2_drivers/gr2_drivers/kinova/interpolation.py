@@ -19,11 +19,17 @@ from gr2_contract import CONTROL_RATE_HZ
 
 @dataclass(frozen=True)
 class InterpolationConfig:
+    """Nominal joint command period and extrapolation horizon past a late command (s)."""
     command_period_s: float = 1.0 / CONTROL_RATE_HZ   # nominal /gr2/joint_command period (contract: 200 Hz)
     max_extrapolation_s: float = 0.010   # keep moving this long past a late command, then hold
 
 
 class CommandInterpolator:
+    """Per-cycle setpoints for `n` joints from the slower joint commands (module docstring).
+
+    Call `reset` with the measured position (rad) first; ValueError for a command period <= 0.
+    """
+
     def __init__(self, n: int, config: InterpolationConfig = InterpolationConfig()):
         if config.command_period_s <= 0.0:
             raise ValueError("command_period_s must be > 0")

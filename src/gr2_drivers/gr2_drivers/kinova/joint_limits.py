@@ -14,6 +14,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class JointLimit:
+    """One joint's URDF limits: position range (rad; infinite for continuous joints), speed (rad/s)."""
     name: str
     continuous: bool
     lower: float      # rad; -inf for continuous joints
@@ -22,6 +23,10 @@ class JointLimit:
 
 
 def read_joint_limits(urdf_path: Path | str, joints: tuple[str, ...]) -> dict[str, JointLimit]:
+    """The limits of `joints` from the URDF at `urdf_path`, by joint name.
+
+    Raises ValueError when one of them is missing or a non-continuous one has no <limit>.
+    """
     root = ET.parse(str(urdf_path)).getroot()
     found: dict[str, JointLimit] = {}
     for joint in root.findall("joint"):

@@ -11,14 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from gr2_contract import unwrap_near  # the one unwrapping rule (re-exported here for the adapter)
+
 
 def wrap_to_pi(angle: float) -> float:
     """Angle in (-pi, pi]."""
     wrapped = math.remainder(angle, 2.0 * math.pi)
     return math.pi if wrapped == -math.pi else wrapped
-
-
-from gr2_contract import unwrap_near   # the one unwrapping rule (re-exported here for the adapter)
 
 
 def kinova_deg_to_rad(deg: float, continuous: bool, previous_rad: float | None) -> float:
@@ -41,8 +40,10 @@ def rad_to_kinova_deg(rad: float) -> float:
 
 def feedback_to_radians(degrees: Sequence[float], continuous: Sequence[bool],
                         previous: Sequence[float] | None) -> list[float]:
+    """All actuator readings (degrees) to radians; continuous joints are unwrapped against
+    `previous` (rad, the last published angles) when given."""
     prev = previous if previous is not None else [None] * len(degrees)
-    return [kinova_deg_to_rad(d, c, p) for d, c, p in zip(degrees, continuous, prev)]
+    return [kinova_deg_to_rad(d, c, p) for d, c, p in zip(degrees, continuous, prev, strict=False)]
 
 
 def fraction_to_percent(fraction: float) -> float:
@@ -51,6 +52,7 @@ def fraction_to_percent(fraction: float) -> float:
 
 
 def percent_to_fraction(percent: float) -> float:
+    """Kinova's 0..100 % (gripper position) to the contract's 0..1 fraction, clamped."""
     return min(1.0, max(0.0, float(percent) / 100.0))
 
 

@@ -22,11 +22,13 @@ def aligned_depth_topic(camera_name: str) -> str:
 
 
 def color_optical_frame(camera_name: str) -> str:
+    """The TF frame of `camera_name`'s colour images (realsense-ros naming)."""
     return f"{camera_name}_color_optical_frame"
 
 
 @dataclass(frozen=True)
 class CameraConfig:
+    """One camera's streams (pixels, Hz, colour format), device serial or recording to play."""
     camera_name: str = "camera"
     serial_no: str = ""               # "" = the only connected camera (refused when several)
     width: int = 640
@@ -51,6 +53,7 @@ class CameraConfig:
 
 @dataclass
 class CameraFrame:
+    """One colour frame (with aligned depth when enabled) and its device timestamp (ms)."""
     color: np.ndarray                 # HxWx3 uint8, in the configured colour format
     depth: np.ndarray | None          # HxW uint16 (depth units), aligned to colour
     device_time_ms: float
@@ -67,6 +70,11 @@ class PlaybackFinished(RuntimeError):
 
 
 class RealSenseCamera:
+    """One RealSense device or recording, opened with `open()` (pyrealsense2 is imported then).
+
+    Raises ValueError / FileNotFoundError for a bad `config`, CameraUnavailable when the device is not there.
+    """
+
     def __init__(self, config: CameraConfig):
         config.validate()
         self.config = config

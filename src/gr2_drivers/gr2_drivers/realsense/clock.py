@@ -17,11 +17,14 @@ HOST_DOMAINS = ("system_time", "global_time")
 
 @dataclass(frozen=True)
 class ClockMapperConfig:
+    """Offset window length (frames) and the device clock jump (s) that restarts the estimate."""
     window: int = 300                 # frames in the offset window (10 s at 30 Hz)
     max_jump_s: float = 1.0           # device clock jumps beyond this restart the estimate
 
 
 class HardwareClockMapper:
+    """Device-clock frame stamps to host time (module docstring); one per camera stream."""
+
     def __init__(self, config: ClockMapperConfig = ClockMapperConfig()):
         self.config = config
         self._offsets: deque[float] = deque(maxlen=config.window)

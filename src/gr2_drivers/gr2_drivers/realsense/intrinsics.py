@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CameraInfoFields:
+    """The sensor_msgs/CameraInfo fields of one stream: size (px), distortion model and D, K, R, P."""
     width: int
     height: int
     distortion_model: str

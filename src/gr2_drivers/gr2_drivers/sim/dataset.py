@@ -40,6 +40,7 @@ STREAMS = ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "action_e
 
 @dataclass
 class RecordConfig:
+    """How episodes are recorded: frame rate (per s of sim time), image size (px), DART noise, idle frames."""
     fps: float = 10.0                # recorded frames per second of sim time
     width: int = 224
     height: int = 224
@@ -124,6 +125,8 @@ def idle_frames(streams: dict[str, np.ndarray], tol_m: float = 0.001, tol_grippe
 
 
 def write_episode(out: Path, meta: dict, streams: dict[str, np.ndarray]) -> Path:
+    """Write one episode as <out>/<task>-<setting>-<seed>/ (one .npy per stream, meta.json) and
+    append its row to <out>/index.jsonl; returns the episode directory."""
     name = f"{meta['task']}-{meta['setting']}-{meta['seed']:06d}"
     path = out / name
     path.mkdir(parents=True, exist_ok=True)
@@ -153,6 +156,10 @@ def load_episode(path: Path | str, mmap: bool = True) -> tuple[dict, dict[str, n
 
 def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_seed: int,
              cfg: RecordConfig, allow_eval_seeds: bool = False) -> dict:
+    """Record `episodes` seeded episodes of each task into `out`; returns the generation statistics.
+
+    Raises ValueError when the seeds reach EVAL_FIRST_SEED, unless `allow_eval_seeds`.
+    """
     if first_seed + episodes > EVAL_FIRST_SEED and not allow_eval_seeds:
         raise ValueError(f"seeds {first_seed}..{first_seed + episodes - 1} reach the evaluation seeds "
                          f"(>= {EVAL_FIRST_SEED}); training data never uses them")
@@ -182,6 +189,7 @@ def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_see
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Generate a dataset from the command line (options as in the module docstring or a --config file)."""
     from gr2_contract.config import parse_with_config
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML file of option defaults (e.g. config/pick_cube/dataset_dart.yaml)")

@@ -16,6 +16,7 @@ from .world import World, load_sim_config
 
 
 def evaluate(tasks: list[str], settings: list[str], episodes: int, first_seed: int = 0) -> dict:
+    """Run the expert on `episodes` seeds per task and setting; {(task, setting): (ok, n, s/episode, failed seeds)}."""
     world = World(load_sim_config())  # the cameras and physics of config/sim.yaml
     results = {}
     for task in tasks:
@@ -33,6 +34,7 @@ def evaluate(tasks: list[str], settings: list[str], episodes: int, first_seed: i
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Print the expert's success table (Markdown) for the tasks and settings given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)

@@ -19,6 +19,7 @@ from .tasks import Waypoint, tcp_rotation
 
 @dataclass
 class ExpertConfig:
+    """Control period (s), TCP speeds (m/s, rad/s), final settling time and episode time limit (s)."""
     control_dt: float = 0.02      # s between joint targets (50 Hz)
     speed: float = 0.30           # m/s, TCP straight-line speed
     yaw_speed: float = 2.0        # rad/s
@@ -80,6 +81,8 @@ class DartNoise:
 
 
 class ScriptedExpert:
+    """Runs the task plan of `world`'s current task with IK and joint commands (module docstring)."""
+
     def __init__(self, world, config: ExpertConfig | None = None):
         self.world = world
         self.cfg = config or ExpertConfig()

@@ -11,6 +11,7 @@ import numpy as np
 
 
 def quat_xyzw_to_mat(q) -> np.ndarray:
+    """Rotation matrix (3, 3) of a quaternion given as (x, y, z, w)."""
     m = np.zeros(9)
     mujoco.mju_quat2Mat(m, np.array([q[3], q[0], q[1], q[2]], dtype=float))
     return m.reshape(3, 3)

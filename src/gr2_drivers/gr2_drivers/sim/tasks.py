@@ -59,6 +59,8 @@ class Waypoint:
 
 # ---------------------------------------------------------------------------- scene helpers
 def add_free_object(spec: mujoco.MjSpec, name: str, shape: str, size, mass: float = 0.05) -> None:
+    """Add a free-floating box or cylinder `name` to `spec` (`size`: MuJoCo half-sizes, m; `mass`: kg),
+    parked 1 m below the table until a task's layout places it."""
     body = spec.worldbody.add_body(name=name, pos=[0.0, 0.0, -1.0])
     body.add_freejoint(name=name + "/free")
     gtype = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER}[shape]
@@ -67,11 +69,13 @@ def add_free_object(spec: mujoco.MjSpec, name: str, shape: str, size, mass: floa
 
 
 def add_static_box(parent, name: str, pos, size, rgba, collide: bool = True) -> None:
+    """Add a fixed box geom (half-sizes `size`, m) to `parent`, colliding with scene and robot if `collide`."""
     parent.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(pos), size=list(size), rgba=list(rgba),
                     contype=SCENE_BIT if collide else 0, conaffinity=(SCENE_BIT | ROBOT_BIT) if collide else 0)
 
 
 def set_free_pose(world, name: str, pos, yaw: float = 0.0) -> None:
+    """Place free object `name` at `pos` (m, world frame), turned by `yaw` (rad) about z."""
     m, d = world.model, world.data
     adr = m.jnt_qposadr[m.joint(name + "/free").id]
     d.qpos[adr:adr + 3] = pos
@@ -79,10 +83,12 @@ def set_free_pose(world, name: str, pos, yaw: float = 0.0) -> None:
 
 
 def free_pos(world, name: str) -> np.ndarray:
+    """World position (m) of free object `name`."""
     return world.data.body(name).xpos.copy()
 
 
 def set_rgb(world, geom: str, rgb) -> None:
+    """Set the colour (RGB, 0..1) of geom `geom`."""
     world.model.geom_rgba[world.model.geom(geom).id, :3] = rgb
 
 
@@ -101,6 +107,10 @@ def sample_positions(rng, n: int, x_range, y_range, min_dist: float, avoid=()) -
 
 # ---------------------------------------------------------------------------- base class
 class Task:
+    """A manipulation task: its objects in the scene, a seeded layout, a success check and the expert's plan.
+
+    Subclasses implement `build_objects`, `layout` (returns the instruction), `success` and `expert`.
+    """
     name = ""
     skill = ""
     n_distractors = 3
@@ -247,11 +257,13 @@ class PickTask(Task):
 
 
 class PickCylinderTask(PickTask):
+    """'pick up the <colour> cylinder': the pick task with cylinders instead of cubes."""
     shape = "cylinder"
     noun = "cylinder"
 
 
 def plate_top(world, name: str) -> np.ndarray:
+    """World position (m) of the centre of plate `name`'s top face."""
     return world.data.body(name).xpos + [0.0, 0.0, PLATE_HALF_HEIGHT]
 
 
@@ -259,6 +271,7 @@ PLATE_RADIUS, PLATE_HALF_HEIGHT = 0.06, 0.004
 
 
 def add_plate(spec, name: str) -> None:
+    """Add the thin cylindrical plate `name` (radius PLATE_RADIUS, m), standing on the table, to `spec`."""
     body = spec.worldbody.add_body(name=name, pos=[0.0, 0.0, PLATE_HALF_HEIGHT])
     body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[PLATE_RADIUS, PLATE_HALF_HEIGHT],
                   contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT)
@@ -409,6 +422,7 @@ class DrawerTask(Task):
 
 
 class CloseDrawerTask(DrawerTask):
+    """'close the drawer': the drawer starts partly open and must end less than 2 cm out."""
     opening = False
 
 
@@ -585,6 +599,7 @@ TASKS: dict[str, type[Task]] = {
 
 
 def make_task(name: str) -> Task:
+    """A new instance of the task called `name` (a key of TASKS); KeyError for an unknown name."""
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}")
     return TASKS[name]()

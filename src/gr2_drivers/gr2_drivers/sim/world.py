@@ -21,12 +21,23 @@ import yaml
 from gr2_contract import HEAD_CAMERA, WRIST_CAMERA
 from gr2_wbc.robot_description import RobotDescription, load_robot_description
 
-from .model_builder import (GRIPPER_ACTUATOR, GRIPPER_CTRL_MAX, GRIPPER_DRIVER_JOINT, GRIPPER_STROKE_RAD,
-                            SCENE_BIT, ROBOT_BIT, TCP_SITE, ArmServoConfig, CameraSpec, build_robot_spec)
+from .model_builder import (
+    GRIPPER_ACTUATOR,
+    GRIPPER_CTRL_MAX,
+    GRIPPER_DRIVER_JOINT,
+    GRIPPER_STROKE_RAD,
+    ROBOT_BIT,
+    SCENE_BIT,
+    TCP_SITE,
+    ArmServoConfig,
+    CameraSpec,
+    build_robot_spec,
+)
 
 
 @dataclass
 class SimConfig:
+    """Physics step (s), arm servo gains, cameras and scene settings of the simulated robot."""
     timestep: float = 0.002
     servo: ArmServoConfig = field(default_factory=ArmServoConfig)
     cameras: list[CameraSpec] = field(default_factory=lambda: [
@@ -203,7 +214,7 @@ class EnvironmentClearance:
         if keep_within is None:
             return result
         rows, cols = np.nonzero(lb < best + keep_within)
-        kept = sorted((float(lb[r, c]), int(self.robot[r]), int(self.env[c])) for r, c in zip(rows, cols))
+        kept = sorted((float(lb[r, c]), int(self.robot[r]), int(self.env[c])) for r, c in zip(rows, cols, strict=False))
         return result, kept
 
     def update(self, data: mujoco.MjData):
