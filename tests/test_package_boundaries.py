@@ -139,3 +139,14 @@ def test_the_checker_sees_lazy_imports_and_ament_lookups(tmp_path):
     source.write_text("def f():\n    from gr2_wbc.realtime import x\n"
                       "    return get_package_share_directory('gr2_bringup')\n")
     assert sorted(module for _, _, module in _edges(source)) == ["gr2_bringup", "gr2_wbc"]
+
+
+def test_installed_config_is_found_without_naming_its_package(monkeypatch):
+    """gr2_contract.config_dir falls back to the folder registered under the `gr2_config` ament
+    resource type (gr2_bringup's installed config/), not to a package it names."""
+    from gr2_contract.config import config_dir, installed_config_dir
+    monkeypatch.delenv("GR2_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("GR2_WORKSPACE", raising=False)
+    folder = config_dir()
+    assert folder == installed_config_dir()
+    assert folder.parent.name == "gr2_bringup" and (folder / "robot.yaml").is_file()

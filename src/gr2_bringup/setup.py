@@ -10,6 +10,8 @@ setup(
     packages=find_packages(exclude=["test"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        # gr2_contract.config finds the installed config/ by this resource type, not by package name
+        ("share/ament_index/resource_index/gr2_config", [f"resource/gr2_config/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ]
     + [(f"share/{PACKAGE}/launch", glob("launch/*.py"))]

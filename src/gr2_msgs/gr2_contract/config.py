@@ -2,7 +2,10 @@
 
 Nodes get their parameters through --params-file; a few ROS-free pieces (the graph, the robot
 description) read config/ themselves. Order: $GR2_CONFIG_DIR (e.g. a mounted volume in docker),
-the workspace's config/ ($GR2_WORKSPACE, set by env.sh), then the copy gr2_bringup installs.
+the workspace's config/ ($GR2_WORKSPACE, set by env.sh), then the installed folder that a package
+registers in the ament index under the resource type `gr2_config` (gr2_bringup registers the
+config/ it installs). The lookup names no package: the packages that read config/ (the WBC, the
+drivers, the description) do not depend on gr2_bringup, which depends on them.
 
 Config files of the learning commands (`--config FILE`, see `parse_with_config`): every stage of
 a recipe (dataset, VQGAN, token cache, fine-tune, DAgger round, evaluation) is one command whose
@@ -17,18 +20,34 @@ import argparse
 import os
 from pathlib import Path
 
+CONFIG_RESOURCE_TYPE = "gr2_config"
+
 
 def config_dir() -> Path:
-    """The folder of the stack's YAML files: $GR2_CONFIG_DIR, else $GR2_WORKSPACE/config, else
-    gr2_bringup's installed share/gr2_bringup/config (needs the ROS package index)."""
+    """The folder of the stack's YAML files: $GR2_CONFIG_DIR, else $GR2_WORKSPACE/config, else the
+    installed folder registered under the ament resource type `gr2_config` (installed_config_dir)."""
     explicit = os.environ.get("GR2_CONFIG_DIR")
     if explicit:
         return Path(explicit)
     workspace = os.environ.get("GR2_WORKSPACE")
     if workspace and (Path(workspace) / "config").is_dir():
         return Path(workspace) / "config"
-    from ament_index_python.packages import get_package_share_directory
-    return Path(get_package_share_directory("gr2_bringup")) / "config"
+    return installed_config_dir()
+
+
+def installed_config_dir() -> Path:
+    """share/<package>/<folder> of the one package whose `gr2_config` resource names <folder>.
+
+    Raises FileNotFoundError when no package or more than one registers a config folder.
+    """
+    from ament_index_python import get_resource, get_resources
+    providers = sorted(get_resources(CONFIG_RESOURCE_TYPE))
+    if len(providers) != 1:
+        raise FileNotFoundError(
+            f"the stack's config/ folder: {len(providers)} installed packages register one under the ament "
+            f"resource type '{CONFIG_RESOURCE_TYPE}' ({providers}); install gr2_bringup, or set GR2_CONFIG_DIR")
+    folder, prefix = get_resource(CONFIG_RESOURCE_TYPE, providers[0])
+    return Path(prefix) / "share" / providers[0] / folder.strip()
 
 
 def yaml_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
