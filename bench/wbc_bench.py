@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pinocchio as pin
 
+from gr2_contract.realtime import DeadlineLoop, set_fifo_priority
 from gr2_wbc.config import load_controller_config, load_parameters
 from gr2_wbc.controller import Controller
-from gr2_wbc.realtime import DeadlineLoop, set_fifo_priority
 from gr2_wbc.trajectory import ChunkData
 
 ROOT = Path(__file__).resolve().parents[1]

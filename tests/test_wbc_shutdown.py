@@ -4,7 +4,7 @@ cleanly within seconds while chunks stream in and both OSQP threads are solving.
 Why a test of its own: OSQP swaps its own SIGINT handler in around every solve, and with the
 200 Hz QP and the chunk optimiser solving in two threads a Ctrl-C used to be swallowed (seen in
 this project: a WBC node kept running after SIGINT). The node now takes SIGINT/SIGTERM with
-sigwait (gr2_wbc.shutdown_signals); this checks it through the installed executable that
+sigwait (gr2_contract.shutdown_signals); this checks it through the installed executable that
 `ros2 launch` and gr2-up start.
 """
 

@@ -16,7 +16,7 @@ objects lying there). Each report is checked against the margin of the geom it n
 History: when this test was written the sim's 2F-85 pads came to ~9 mm while the WBC believed it
 kept 20 mm: the WBC built the gripper's hull from the URDF's robotiq_85 meshes, which end 6.5 mm
 above the TCP, while the gripper the sim attaches (MuJoCo Menagerie 2F-85) ends 4.4 mm below it.
-The WBC now takes the gripper's geometry from the same MJCF (gr2_wbc.gripper_geometry).
+The WBC now takes the gripper's geometry from the same MJCF (gr2_description.gripper_geometry).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 import gr2_contract as contract
 from gr2_contract.config import config_dir
+from gr2_description.robot import load_robot_description
 from gr2_drivers.sim.model_builder import GRIPPER_PREFIX
 from gr2_msgs.msg import ActionChunk, RobotState, SimContacts, WbcStatus
 from gr2_testing.messages import action_chunk
 from gr2_testing.processes import wait_for
-from gr2_wbc.robot_description import load_robot_description
 
 pytestmark = pytest.mark.multiprocess
 

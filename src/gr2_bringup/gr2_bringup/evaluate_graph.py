@@ -411,7 +411,7 @@ def evaluate(cfg: EvalConfig, argv: list[str] | None = None) -> tuple[list[Episo
     """Run the evaluation, print the table, write the JSON entry; returns (episodes, entry)."""
     from tqdm import tqdm
 
-    from gr2_wbc.robot_description import load_robot_description
+    from gr2_description.robot import load_robot_description
     validate(cfg)
     domain_id = isolate_ros_graph(cfg.domain_id)
     seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.episodes))

@@ -99,7 +99,7 @@ def robot_description_xml(config: Path) -> str:
     its `package://<package_name>/` mesh URIs; those become `file://<package_root>/` URIs. A URDF
     from a real ROS package (kortex_description on a robot host) is passed through unchanged.
     """
-    from gr2_wbc.robot_description import load_robot_description  # only when a node needs the URDF
+    from gr2_description.robot import load_robot_description  # only when a node needs the URDF
     description = load_robot_description(config / "robot.yaml")
     urdf = description.urdf_path.read_text()
     if not _ros_package_exists(description.package_name):

@@ -32,13 +32,13 @@ from gr2_contract import (
     STATUS_RATE_HZ,
 )
 from gr2_contract.node_main import run_essential, spin_plain
+from gr2_contract.realtime import fifo_or_warn
+from gr2_description.joint_limits import read_joint_limits
 from gr2_drivers.kinova.api import KortexApi, KortexApiMissing, load_kortex_api
 from gr2_drivers.kinova.arm import ArmConnectionConfig, KinovaArm
 from gr2_drivers.kinova.driver import CommandRejected, DriverConfig, DriverState, KinovaDriver
 from gr2_drivers.kinova.interpolation import InterpolationConfig
-from gr2_drivers.kinova.joint_limits import read_joint_limits
 from gr2_msgs.msg import GripperCommand, JointCommand
-from gr2_wbc.realtime import fifo_or_warn
 
 
 class KinovaArmNode(Node):
@@ -69,12 +69,12 @@ class KinovaArmNode(Node):
         robot_config = p("robot_config", "").value   # "" = config/robot.yaml (the shared URDF)
         self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the servo thread
         # The executor (this thread spins the node) shares the GIL with the servo thread: see
-        # gr2_wbc.realtime on priority inversion.
+        # gr2_contract.realtime on priority inversion.
         fifo_or_warn(int(p("support_priority", 0).value), self.get_logger(), "executor thread")
         if config.cycle_rate_hz <= 0 or joint_state_rate <= 0:
             raise ValueError("cycle_rate_hz and joint_state_rate_hz must be > 0")
 
-        from gr2_wbc.robot_description import load_robot_description
+        from gr2_description.robot import load_robot_description
         desc = load_robot_description(robot_config or None)
         limits = read_joint_limits(desc.urdf_path, ARM_JOINTS + (GRIPPER_JOINT,))
         config = dataclasses.replace(config, gripper_closed_joint_rad=limits[GRIPPER_JOINT].upper)

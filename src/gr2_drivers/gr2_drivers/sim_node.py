@@ -29,9 +29,9 @@ from std_srvs.srv import Trigger
 
 import gr2_contract as contract
 from gr2_contract.node_main import run_essential, spin_until_shutdown
+from gr2_contract.realtime import fifo_or_warn
 from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
-from gr2_wbc.realtime import fifo_or_warn
 
 # Sim-only interfaces (not part of the real robot's contract), named in gr2_contract.
 TASK_SUCCESS_TOPIC = contract.SIM_TASK_SUCCESS
@@ -72,7 +72,7 @@ class SimNode(Node):
         self.joint_state_rate = float(p("joint_state_rate", 250.0).value)
         self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the physics thread
         # The executor (this thread spins the node) and the camera thread it starts share the GIL
-        # with the physics thread: see gr2_wbc.realtime on priority inversion.
+        # with the physics thread: see gr2_contract.realtime on priority inversion.
         fifo_or_warn(int(p("support_priority", 0).value), self.get_logger(), "executor and camera threads")
         self.camera_rate = float(p("camera_rate", contract.CAMERA_RATE_HZ).value)
         # Hz, /gr2/sim/contacts: closest robot-environment approach over every physics step since

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from gr2_contract import ARM_JOINTS, GRIPPER_JOINT
+from gr2_description.joint_limits import read_joint_limits
+from gr2_description.robot import load_robot_description
 from gr2_drivers.kinova import units
 from gr2_drivers.kinova.arm import TCP_PORT, UDP_PORT, ArmConnectionConfig, KinovaArm
 from gr2_drivers.kinova.driver import CommandRejected, DriverConfig, DriverState, KinovaDriver
-from gr2_drivers.kinova.joint_limits import read_joint_limits
-from gr2_wbc.robot_description import load_robot_description
 
 import kortex_api_double as double
 

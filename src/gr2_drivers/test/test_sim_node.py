@@ -19,10 +19,10 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 import gr2_contract as contract
+from gr2_description.robot import load_robot_description
 from gr2_drivers.sim_node import RESET_SERVICE, TASK_INSTRUCTION_TOPIC, TASK_SUCCESS_TOPIC
 from gr2_msgs.msg import JointCommand, SimContacts
 from gr2_testing.processes import wait_for
-from gr2_wbc.robot_description import load_robot_description
 
 pytestmark = pytest.mark.multiprocess
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from gr2_contract.config import config_dir
+from gr2_description.robot import load_robot_description
 from gr2_wbc.controller import ControllerConfig
-from gr2_wbc.robot_description import load_robot_description
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig
 
 _TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipulability_weight",

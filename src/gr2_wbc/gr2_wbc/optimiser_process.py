@@ -25,8 +25,8 @@ import threading
 import traceback
 from multiprocessing.connection import Connection
 
-from gr2_wbc import shutdown_signals
-from gr2_wbc.realtime import set_fifo_priority
+from gr2_contract import shutdown_signals
+from gr2_contract.realtime import set_fifo_priority
 from gr2_wbc.trajectory import (
     ChunkData,
     ChunkRejected,

@@ -1,13 +1,14 @@
 """Pinocchio + coal model of the arm as the controller sees it. ROS-free.
 
-Built from the same URDF as the simulator (gr2_wbc.robot_description), reduced to the seven
+Built from the same URDF as the simulator (gr2_description.robot), reduced to the seven
 arm joints: the gripper joints are locked open, so the gripper becomes rigid geometry on the
 last link. The controller works with seven joint *angles*; Pinocchio represents continuous
 joints as (cos, sin) pairs, so `configuration()` converts.
 
 Collision geometry is the convex hull of each link mesh (coal); the gripper's comes from the
-MuJoCo model of the gripper that is mounted (gripper_geometry), not from the URDF: distances between convex
-hulls cost microseconds, raw meshes milliseconds, and the hull is conservative.
+MuJoCo model of the gripper that is mounted (gr2_description.gripper_geometry), not from the
+URDF: distances between convex hulls cost microseconds, raw meshes milliseconds, and the hull
+is conservative.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import coal
 import numpy as np
 import pinocchio as pin
 
+from gr2_description.gripper_geometry import gripper_collision_points
+from gr2_description.robot import RobotDescription, load_robot_description
 from gr2_wbc import _cycle
-from gr2_wbc.gripper_geometry import gripper_collision_points
-from gr2_wbc.robot_description import RobotDescription, load_robot_description
 
 GRIPPER_BODY = "gripper"   # the collision body of the gripper mounted at the flange
 

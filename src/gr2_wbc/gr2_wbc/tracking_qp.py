@@ -23,8 +23,8 @@ import pinocchio as pin
 from scipy import sparse
 
 from gr2_contract import CONTROL_RATE_HZ
+from gr2_contract.realtime import forward_osqp_interrupt
 from gr2_wbc import _cycle
-from gr2_wbc.realtime import forward_osqp_interrupt
 from gr2_wbc.robot_model import RobotModel
 
 

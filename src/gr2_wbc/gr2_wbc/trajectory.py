@@ -25,7 +25,7 @@ import osqp
 import pinocchio as pin
 from scipy import sparse
 
-from gr2_wbc.realtime import forward_osqp_interrupt
+from gr2_contract.realtime import forward_osqp_interrupt
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Process entry point of the WBC node (`ros2 run gr2_wbc wbc_node`): blocks SIGINT/SIGTERM
-before the node's imports start threads (see shutdown_signals), then runs the node."""
+before the node's imports start threads (see gr2_contract.shutdown_signals), then runs the node."""
 
-from gr2_wbc import shutdown_signals
+from gr2_contract import shutdown_signals
 
 
 def main(args=None) -> None:

@@ -12,7 +12,7 @@ A new instruction on /gr2/instruction (or /gr2/resume) gives chunks authority ag
 
 from __future__ import annotations
 
-from gr2_wbc import shutdown_signals
+from gr2_contract import shutdown_signals
 
 if __name__ == "__main__":   # `python -m gr2_wbc.wbc_node`: before numpy/rclpy start threads
     shutdown_signals.block()
@@ -38,10 +38,10 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 import gr2_contract as contract
 from gr2_contract.node_main import run_essential, spin_until_shutdown
+from gr2_contract.realtime import DeadlineLoop, fifo_or_warn
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 from gr2_wbc.config import controller_config_from_params, default_parameters
 from gr2_wbc.controller import Controller, Mode
-from gr2_wbc.realtime import DeadlineLoop, fifo_or_warn
 from gr2_wbc.trajectory import ChunkData
 
 
@@ -96,7 +96,7 @@ class WbcNode(Node):
             self.get_logger().warn(f"optimiser process stays at normal priority: SCHED_FIFO "
                                    f"{self.cfg.optimiser_priority} not available ({error})")
         # The executor (this thread: the node is built by the thread that spins it) and the chunk
-        # optimiser thread it starts share the GIL with the control thread: see realtime.py.
+        # optimiser thread it starts share the GIL with the control thread: see gr2_contract.realtime.
         fifo_or_warn(int(self.declare_parameter("support_priority", 0).value), self.get_logger(),
                      "executor and optimiser threads")
         robot = self.controller.robot

@@ -10,7 +10,7 @@ import osqp
 import pytest
 from scipy import sparse
 
-from gr2_wbc.realtime import OSQP_SIGINT, forward_osqp_interrupt
+from gr2_contract.realtime import OSQP_SIGINT, forward_osqp_interrupt
 
 
 def slow_qp() -> osqp.OSQP:
@@ -54,7 +54,7 @@ def test_sigint_during_an_osqp_solve_reaches_the_python_handler():
 
 
 def test_deadline_loop_counts_misses_and_realigns_after_an_overrun():
-    from gr2_wbc.realtime import DeadlineLoop
+    from gr2_contract.realtime import DeadlineLoop
     loop = DeadlineLoop(0.005)
     d0 = loop.deadline
     assert not loop.finished(d0 + 0.001)                  # on time

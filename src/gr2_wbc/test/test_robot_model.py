@@ -7,7 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from gr2_wbc.robot_description import load_robot_description
+from gr2_description.robot import load_robot_description
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig, RobotModel
 
 _DESC = load_robot_description()

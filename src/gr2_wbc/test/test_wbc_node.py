@@ -95,7 +95,7 @@ def fifo_priorities(pid: int) -> dict[int, int]:
 
 def check_thread_priorities(pid: int, output: str) -> None:
     """Control thread at realtime_priority; the executor (the main thread) at support_priority,
-    below it (they share the GIL: gr2_wbc.realtime); the chunk optimiser process at
+    below it (they share the GIL: gr2_contract.realtime); the chunk optimiser process at
     optimiser_priority. Where the host forbids SCHED_FIFO the node must say so instead."""
     params = yaml.safe_load(default_config_path().read_text())["/**"]["ros__parameters"]
     fifo = fifo_priorities(pid)

@@ -102,8 +102,8 @@ class _Stream:
 
 def continuous_joints() -> np.ndarray:
     """Which of ARM_JOINTS are continuous, from the URDF the robot description names."""
-    from gr2_drivers.kinova.joint_limits import read_joint_limits
-    from gr2_wbc.robot_description import load_robot_description
+    from gr2_description.joint_limits import read_joint_limits
+    from gr2_description.robot import load_robot_description
     limits = read_joint_limits(load_robot_description().urdf_path, tuple(ARM_JOINTS))
     return np.array([limits[j].continuous for j in ARM_JOINTS])
 

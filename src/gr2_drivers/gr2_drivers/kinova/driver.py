@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gr2_contract import angle_difference, unwrap_near
+from gr2_description.joint_limits import JointLimit
 from gr2_drivers.kinova import units
 from gr2_drivers.kinova.arm import ArmConnectionConfig, ArmFeedback, KinovaArm
 from gr2_drivers.kinova.interpolation import CommandInterpolator, InterpolationConfig
-from gr2_drivers.kinova.joint_limits import JointLimit
 
 
 class DriverState(enum.Enum):

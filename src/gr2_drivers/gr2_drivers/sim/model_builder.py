@@ -18,7 +18,7 @@ from typing import Callable
 import mujoco
 import numpy as np
 
-from gr2_wbc.robot_description import RobotDescription
+from gr2_description.robot import RobotDescription
 
 GRIPPER_PREFIX = "gripper/"
 # The menagerie gripper's driver joint: 0 open .. 0.8 rad closed, reported as the contract's

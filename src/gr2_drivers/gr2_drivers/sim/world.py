@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from gr2_contract import HEAD_CAMERA, WRIST_CAMERA
-from gr2_wbc.robot_description import RobotDescription, load_robot_description
+from gr2_description.robot import RobotDescription, load_robot_description
 
 from .model_builder import (
     GRIPPER_ACTUATOR,

@@ -12,6 +12,10 @@ nothing, the 2F-85's pads swing 13 mm further down (to 17.7 mm below the TCP); a
 both would keep the TCP 28 mm above the table and make 36-40 mm cubes ungraspable. Closed on an
 object, the pads rest on it. Switching hulls with the gripper state is the better model (not
 done yet).
+
+MuJoCo is imported here, not in gr2_wbc: the MJCF (includes, defaults, mesh scaling and
+re-centring) is only read right by MuJoCo's own compiler, and keeping that in the description
+package leaves the controller free of the simulator's engine.
 """
 
 from __future__ import annotations

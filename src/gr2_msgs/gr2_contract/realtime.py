@@ -1,5 +1,5 @@
 """Real-time scheduling for the calling thread, absolute-deadline loop timing, and Ctrl-C
-through OSQP (ROS-free; used by the node, the controller core and the benchmark)."""
+through OSQP (ROS-free; used by the WBC node and core, the sim and Kinova nodes, the benchmark)."""
 
 from __future__ import annotations
 
