@@ -111,7 +111,7 @@ def test_frames_stamped_ahead_of_their_receive_time_are_refused_with_the_reason(
 
 
 def test_convert_writes_the_sim_dataset_format(tmp_path):
-    from gr2_drivers.sim.dataset import STREAMS, load_episode
+    from gr2_contract.episode import STREAMS, load_episode
 
     _write_session(tmp_path / "session")
     summary = convert_bag(tmp_path / "session", tmp_path / "data", rate_hz=10.0)

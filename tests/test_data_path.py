@@ -1,6 +1,6 @@
 """Training and deployment see the same pixels: one sim state, two paths, byte-identical model input.
 
-Path 1 (training): `gr2_drivers.sim.dataset.record_episode` + `write_episode` in this process,
+Path 1 (training): `gr2_drivers.sim.dataset.record_episode` + `gr2_contract.episode.write_episode` in this process,
 read back by `gr2_policy.data.SimDatasetReader` (which applies `prepare_frames`).
 Path 2 (deployment): the sim node as its own process in lockstep mode with the same task,
 setting and seed, its camera topics received here over DDS and turned into the model's input by
@@ -101,7 +101,8 @@ class Receiver:
 
 def record_dataset(out: Path):
     """Path 1: one pick_cube episode written as the generator writes it, read as training reads it."""
-    from gr2_drivers.sim.dataset import RecordConfig, load_episode, record_episode, write_episode
+    from gr2_contract.episode import load_episode, write_episode
+    from gr2_drivers.sim.dataset import RecordConfig, record_episode
     from gr2_drivers.sim.world import World, load_sim_config
     from gr2_policy.data import SimDatasetReader
 

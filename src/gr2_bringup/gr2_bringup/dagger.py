@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from gr2_drivers.sim.dataset import STREAMS, record_state, stack_streams, stream_shapes, write_episode
+    from gr2_contract.episode import STREAMS, stack_streams, stream_shapes, write_episode
+    from gr2_drivers.sim.dataset import record_state
     from gr2_drivers.sim.expert import ScriptedExpert
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
     from gr2_policy.checkpoint import fingerprint

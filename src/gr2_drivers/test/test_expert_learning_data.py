@@ -3,7 +3,8 @@ state-feedback expert (Task.replan) that DAgger labels rollouts with."""
 import numpy as np
 import pytest
 
-from gr2_drivers.sim.dataset import RecordConfig, generate, has_expert_labels, idle_frames, record_episode
+from gr2_contract.episode import has_expert_labels
+from gr2_drivers.sim.dataset import RecordConfig, generate, idle_frames, record_episode
 from gr2_drivers.sim.expert import DartNoise, ScriptedExpert, StepTarget
 from gr2_drivers.sim.ik import solve_ik
 from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, tcp_rotation

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from gr2_drivers.sim.dataset import STREAMS, RecordConfig, load_episode, record_episode, write_episode
+from gr2_contract.episode import STREAMS, load_episode, write_episode
+from gr2_drivers.sim.dataset import RecordConfig, record_episode
 from gr2_drivers.sim.dataset import main as generate_main
 from gr2_drivers.sim.expert import ScriptedExpert
 from gr2_drivers.sim.tasks import COLORS, SEEN_TABLES, TASKS, UNSEEN_TABLES

@@ -5,9 +5,9 @@ a video clip is an episode with one view and no robot state or actions.
 
 Robot episodes come in two layouts, picked by `open_episodes`:
 - the sim/recording dataset format of src/gr2_drivers/SIM.md (`index.jsonl` + one directory of
-  `.npy` streams per episode, read with `gr2_drivers.sim.dataset.load_episode`): `SimDatasetReader`.
+  `.npy` streams per episode, read with `gr2_contract.episode.load_episode`): `SimDatasetReader`.
   Action targets are the recorded commands (`action_ee_pose`, `action_gripper`).
-- a compact single-file layout, one `*.npz` per episode (what `sim_frames` writes):
+- a compact single-file layout, one `*.npz` per episode (what `gr2_bringup.sim_frames` writes):
     instruction      str (0-d array)
     <view>           (T, R, R, 3) uint8 RGB for each view name (head_camera, wrist_camera)
     ee_position      (T, 3) float, metres, base_link
@@ -110,7 +110,7 @@ class SimDatasetReader:
         if not index.is_file():
             raise FileNotFoundError(f"{index} not found (not a SIM.md dataset)")
         rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
-        from gr2_drivers.sim.dataset import has_expert_labels
+        from gr2_contract.episode import has_expert_labels
         self.rows = [r for r in rows if has_expert_labels(r) or not successful_only]
         if not self.rows:
             raise FileNotFoundError(f"no {'successful ' if successful_only else ''}episodes in {index}")
@@ -123,7 +123,7 @@ class SimDatasetReader:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> Episode:
-        from gr2_drivers.sim.dataset import load_episode
+        from gr2_contract.episode import load_episode
         meta, st = load_episode(self.folder / self.rows[i]["dir"], mmap=True)
         frames = {}
         for v in self.views:

@@ -4,7 +4,7 @@
     python -m gr2_policy.token_cache --episodes data/a data/b --vqgan runs/vq/ckpt --out data/tokens
 
 Reads SIM.md datasets (index.jsonl + episode folders; failed expert episodes skipped, DAgger
-rollouts kept: `gr2_drivers.sim.dataset.has_expert_labels`), turns every frame
+rollouts kept: `gr2_contract.episode.has_expert_labels`), turns every frame
 into the model input with `model_input.prepare_frame` (the one data path), tokenises it, and
 writes one folder:
 
@@ -77,7 +77,7 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
     """Tokenise every successful episode of the given datasets into `out`; returns the meta."""
     from tqdm import tqdm
 
-    from gr2_drivers.sim.dataset import load_episode
+    from gr2_contract.episode import load_episode
 
     from .checkpoint import load_vqgan
     from .config import TextEncoderConfig
@@ -95,7 +95,7 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
     vq.eval()
     res = vq.config.resolution
     encoder = load_text_encoder(TextEncoderConfig(kind=text, max_tokens=77 if text == "clip" else 64))
-    from gr2_drivers.sim.dataset import has_expert_labels
+    from gr2_contract.episode import has_expert_labels
     rows = []
     for d in episode_dirs:
         rows += [(Path(d), r) for r in _episode_rows(Path(d)) if has_expert_labels(r)]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gr2_drivers.sim.dataset import write_episode
+from gr2_contract.episode import write_episode
 from gr2_policy.checkpoint import save_vqgan
 from gr2_policy.config import VQGAN_PRESETS, get_config
 from gr2_policy.data import SimDatasetReader, WindowSampler, collate

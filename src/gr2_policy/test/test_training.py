@@ -107,7 +107,7 @@ def test_torchrun_two_process_ddp_keeps_replicas_identical(data, tmp_path):
 
 def test_sim_dataset_format_reader_feeds_the_model(tmp_path):
     """Episodes written by the sim engineer's writer (SIM.md format) reach GR2.loss."""
-    from gr2_drivers.sim.dataset import write_episode
+    from gr2_contract.episode import write_episode
     from gr2_policy.config import get_config
     from gr2_policy.data import SimDatasetReader, WindowSampler, collate, open_episodes
     from gr2_policy.model import GR2

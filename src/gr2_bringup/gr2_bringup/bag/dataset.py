@@ -1,6 +1,6 @@
 """Turn a recorded session bag into training episodes in the sim dataset format.
 
-The on-disk format is the one gr2_drivers.sim.dataset defines and writes (`write_episode`:
+The on-disk format is the one gr2_contract.episode defines and writes (`write_episode`:
 one directory per episode of .npy streams + meta.json, listed in index.jsonl); this module
 only extracts the same streams from a bag, so teleoperation demos and sim demos train alike.
 
@@ -132,7 +132,7 @@ def _state_row(msg) -> tuple[np.ndarray, float, np.ndarray, float]:
 
 def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig(),
                      dropped: list[str] | None = None) -> list[tuple[dict, dict[str, np.ndarray]]]:
-    """(meta, streams) per instruction segment, streams as gr2_drivers.sim.dataset.STREAMS; a
+    """(meta, streams) per instruction segment, streams as gr2_contract.episode.STREAMS; a
     segment is split where steps are dropped for their inputs' stamps. `dropped`, when given,
     receives one line per dropped step (its time and the reason)."""
     if not cfg.rate_hz > 0:
@@ -218,9 +218,9 @@ def _episode(streams: dict[str, _Stream], grid: np.ndarray, text: str, index: in
 
 
 def convert_bag(bag: str | Path, out: str | Path, rate_hz: float = 10.0, success: bool = True) -> str:
-    """Write the bag's episodes with the sim dataset writer; returns a summary (a second line
-    when steps were dropped for their inputs' stamps)."""
-    from gr2_drivers.sim.dataset import write_episode  # the one writer of the format
+    """Write the bag's episodes with the dataset format's writer (gr2_contract.episode); returns a
+    summary (a second line when steps were dropped for their inputs' stamps)."""
+    from gr2_contract.episode import write_episode  # the one writer of the format
 
     dropped: list[str] = []
     episodes = extract_episodes(bag, ConvertConfig(rate_hz=rate_hz, success=success), dropped)

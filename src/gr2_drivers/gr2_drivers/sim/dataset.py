@@ -1,18 +1,5 @@
-"""Dataset generator: scripted-expert episodes recorded in lockstep, one directory per episode.
-
-On-disk format (documented in SIM.md), chosen so that training can stream windows of frames
-without decoding whole episodes: every stream is one uncompressed .npy file whose first axis
-is time, so `np.load(path, mmap_mode="r")[t:t + h]` reads only the frames it needs.
-
-    <out>/index.jsonl                       one JSON line per episode (dir, task, instruction, success, frames)
-    <out>/<episode>/meta.json               instruction, task, skill, setting, seed, success, fps, streams
-    <out>/<episode>/head_rgb.npy            uint8 (T, H, W, 3)
-    <out>/<episode>/wrist_rgb.npy           uint8 (T, H, W, 3)
-    <out>/<episode>/joint_pos.npy           float32 (T, 7) rad, joint_1..joint_7
-    <out>/<episode>/gripper.npy             float32 (T,) measured opening, 0 open .. 1 closed
-    <out>/<episode>/ee_pose.npy             float32 (T, 7) TCP in base_link: x y z qx qy qz qw
-    <out>/<episode>/action_ee_pose.npy      float32 (T, 7) the expert's TCP target issued after frame t
-    <out>/<episode>/action_gripper.npy      float32 (T,) the expert's gripper command after frame t
+"""Dataset generator: scripted-expert episodes recorded in lockstep, one directory per episode,
+in the on-disk format of gr2_contract.episode (documented in SIM.md).
 
 Run: `python -m gr2_drivers.sim.dataset --out data/sim --tasks all --setting simple --episodes 20`.
 ROS-free.
@@ -30,12 +17,11 @@ import mujoco
 import numpy as np
 
 from gr2_contract import HEAD_CAMERA, WRIST_CAMERA
+from gr2_contract.episode import STREAMS, stack_streams, stream_shapes, write_episode
 
 from .expert import DartNoise, ExpertConfig, ScriptedExpert, StepTarget
 from .tasks import EVAL_FIRST_SEED, SETTINGS, TASKS, tcp_rotation
 from .world import World, load_sim_config
-
-STREAMS = ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "action_ee_pose", "action_gripper")
 
 
 @dataclass
@@ -67,16 +53,6 @@ def record_state(world: World, label: StepTarget, streams: dict[str, list], widt
     streams["ee_pose"].append(np.concatenate([pos, quat]))
     streams["action_ee_pose"].append(_pose_xyzw(label))
     streams["action_gripper"].append(label.gripper)
-
-
-def stack_streams(streams: dict[str, list]) -> dict[str, np.ndarray]:
-    """Recorded lists -> the on-disk arrays (frames uint8, everything else float32)."""
-    return {k: np.asarray(v, dtype=np.uint8 if k.endswith("rgb") else np.float32) for k, v in streams.items()}
-
-
-def stream_shapes(streams: dict[str, np.ndarray]) -> dict[str, list]:
-    """meta.json's `streams` entry: shape and dtype of each stream."""
-    return {k: [list(v.shape), str(v.dtype)] for k, v in streams.items()}
 
 
 def record_episode(world: World, task: str, setting: str, seed: int, cfg: RecordConfig,
@@ -122,36 +98,6 @@ def idle_frames(streams: dict[str, np.ndarray], tol_m: float = 0.001, tol_grippe
                 & (np.linalg.norm(np.diff(act, axis=0), axis=1) < tol_m)
                 & (np.abs(np.diff(grip)) < tol_gripper) & (np.abs(np.diff(cmd)) < tol_gripper))
     return idle
-
-
-def write_episode(out: Path, meta: dict, streams: dict[str, np.ndarray]) -> Path:
-    """Write one episode as <out>/<task>-<setting>-<seed>/ (one .npy per stream, meta.json) and
-    append its row to <out>/index.jsonl; returns the episode directory."""
-    name = f"{meta['task']}-{meta['setting']}-{meta['seed']:06d}"
-    path = out / name
-    path.mkdir(parents=True, exist_ok=True)
-    for key, array in streams.items():
-        np.save(path / f"{key}.npy", array)
-    (path / "meta.json").write_text(json.dumps(meta, indent=1))
-    with open(out / "index.jsonl", "a") as index:
-        index.write(json.dumps({"dir": name, "task": meta["task"], "instruction": meta["instruction"],
-                                "setting": meta["setting"], "success": meta["success"],
-                                "frames": meta["frames"]} | ({"relabelled": True} if meta.get("relabelled") else {}))
-                    + "\n")
-    return path
-
-
-def has_expert_labels(row: dict) -> bool:
-    """Whether an index row's actions are the expert's: a successful expert demonstration, or a
-    policy rollout relabelled by the expert (DAgger; kept whether the rollout succeeded or not)."""
-    return bool(row.get("success", True) or row.get("relabelled", False))
-
-
-def load_episode(path: Path | str, mmap: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """Meta and memory-mapped streams of one episode (what a training loader reads)."""
-    path = Path(path)
-    meta = json.loads((path / "meta.json").read_text())
-    return meta, {k: np.load(path / f"{k}.npy", mmap_mode="r" if mmap else None) for k in STREAMS}
 
 
 def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_seed: int,

@@ -3,10 +3,11 @@
 Why: the VQGAN must be trained on in-domain frames (paper sec. 2.1), and the only in-domain
 source on this machine is the sim. The arm follows smooth random joint-space motions around
 home with random gripper toggles: not task demonstrations (those come from the sim/recording
-pipeline), but real renders with consistent EE poses, in the format `data.NpzEpisodeReader`
-reads.
+pipeline), but real renders with consistent EE poses, in the format `gr2_policy.data.NpzEpisodeReader`
+reads. It lives in gr2_bringup, beside the other tools that drive the sim for the policy
+(DAgger, the evaluators), because the policy package must not import the simulator.
 
-    python -m gr2_policy.sim_frames --out data/sim_frames --episodes 12 --steps 40 --size 64
+    python -m gr2_bringup.sim_frames --out data/sim_frames --episodes 12 --steps 40 --size 64
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Episode, write_npz_episode
+from gr2_policy.data import Episode, write_npz_episode
 
 
 def record_episode(world, rng, steps: int, size: int, substeps: int, task: str, setting: str) -> Episode:
