@@ -41,3 +41,31 @@ def test_training_seeds_are_refused(tmp_path):
                         "--first-seed", "10", "--out", str(tmp_path / "e.json")],
                        env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "EVAL_FIRST_SEED" in r.stderr
+
+
+def test_an_episode_does_not_depend_on_how_fast_the_machine_optimises(monkeypatch):
+    """The same seed twice, the second time with every chunk optimisation 60 ms slower (a loaded
+    machine): the same motion to the last bit. (Before the controller's optimisation clock was
+    injectable, the switch lead followed the wall-clock optimisation time: the same checkpoint and
+    seeds gave 43/50 and 41/50 on a quiet and a loaded machine.)"""
+    import time
+
+    import numpy as np
+    import torch
+
+    from gr2_bringup.evaluate import build_runner
+    from gr2_wbc.trajectory import TrajectoryOptimizer
+    torch.set_num_threads(1)
+    runner, _ = build_runner("", "tiny-sim", "pick_cube", 1.0, "0.1", "0.05")
+    first = runner.run("pick_cube", "simple", 100000)
+    q_first = runner.world.data.qpos.copy()
+    optimize = TrajectoryOptimizer.optimize
+
+    def slow(self, *args, **kwargs):
+        time.sleep(0.06)
+        return optimize(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrajectoryOptimizer, "optimize", slow)
+    second = runner.run("pick_cube", "simple", 100000)
+    assert first.chunks == second.chunks > 3
+    assert np.array_equal(runner.world.data.qpos, q_first)

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--max-time", type=float, default=10.0, help="s of simulated time per rollout")
     p.add_argument("--delay", default="e2e", help="s from observation to chunk, or 'e2e' (see evaluate)")
+    p.add_argument("--switch-lead", default="e2e", help="s from a chunk at the WBC to its taking over, or 'e2e'")
     p.add_argument("--threads", type=int, default=1)
     args = parse_with_config(p, argv, required=("checkpoint", "out"))
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     last_seed = args.first_seed + args.episodes * len(args.settings)
     if last_seed > EVAL_FIRST_SEED:
         p.error(f"seeds up to {last_seed} reach the evaluation seeds (>= {EVAL_FIRST_SEED})")
-    runner, cfg = build_runner(args.checkpoint, "", args.task, args.max_time, args.delay)
+    runner, cfg = build_runner(args.checkpoint, "", args.task, args.max_time, args.delay, args.switch_lead)
     world, size = runner.world, cfg.image_size
     out = Path(args.out)
     ident = fingerprint(args.checkpoint)

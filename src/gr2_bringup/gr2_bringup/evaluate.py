@@ -11,9 +11,12 @@ policy's observation is assembled by the node's own `runtime.ObservationAssemble
 take `model_input.prepare_frame`, the one data path); inference starts when the node's
 `runtime.ChunkClock` says so, and its chunk reaches the controller `delay` seconds after the
 observation (the modelled inference + transport latency; default: the frame -> chunk p50 that
-`make bench-e2e` measured on this machine, bench/results/e2e.json). The episode ends at the
-task's success or `max_time`. Physics and control run in lockstep, so wall-clock speed and
-machine load do not change the outcome; the inference delay is modelled, not incurred.
+`make bench-e2e` measured on this machine, bench/results/e2e.json), and takes over from the
+executing one `switch_lead` seconds after it arrives (the modelled optimisation; default: that
+run's chunk -> first command p50). The episode ends at the task's success or `max_time`.
+Physics and control run in lockstep and both latencies are modelled, not incurred, so wall-clock
+speed and machine load do not change the outcome: the same checkpoint and seeds give the same
+episodes (the controller's optimisation clock stands still here; on the node it is the wall clock).
 
 Also measured per episode: whether any free object was lifted 4 cm and whether it was the one
 the instruction names (colour grounding), and the scripted expert's success on the same seed.
@@ -40,6 +43,7 @@ LIFT_HEIGHT = 0.04    # m above its resting height: an object counts as lifted (
 class EvalConfig:
     """Set by `build_runner` from config/sim.yaml and the --delay option."""
     delay: float                    # s from the observation (oldest frame) to the chunk at the WBC
+    switch_lead: float              # s from the chunk at the WBC to the chunk taking over
     camera_rate: float              # Hz, the sim node's camera_rate
     image_size: tuple[int, int]     # (width, height), the sim node's image_width / image_height
     task: str = "pick_cube"
@@ -47,13 +51,15 @@ class EvalConfig:
     success_check_period: float = 0.1   # s
 
 
-def e2e_delay(path: Path) -> float:
-    """The frame -> chunk p50 of the last `make bench-e2e` (s). FileNotFoundError says what to do
+def e2e_latency(path: Path, which: str = "frame_to_chunk") -> float:
+    """A p50 latency of the last `make bench-e2e` (s): `frame_to_chunk` (the inference delay) or
+    `chunk_to_first_command` (the WBC's switch to a new chunk). FileNotFoundError says what to do
     where the workspace's bench/results is not at hand (an installed ROS host)."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found (written by `make bench-e2e`); pass --delay SECONDS")
+        raise FileNotFoundError(f"{path} not found (written by `make bench-e2e`); pass --delay and "
+                                f"--switch-lead in seconds")
     doc = json.loads(path.read_text())
-    return float(doc["latency"]["frame_to_chunk"]["p50_ms"]) / 1000.0
+    return float(doc["latency"][which]["p50_ms"]) / 1000.0
 
 
 class LockstepEpisode:
@@ -185,11 +191,12 @@ def runtime_config_from_policy_yaml():
 
 
 def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: float,
-                 delay: str) -> tuple[LockstepEpisode, EvalConfig]:
+                 delay: str, switch_lead: str = "e2e") -> tuple[LockstepEpisode, EvalConfig]:
     """The lockstep runner the evaluator and DAgger share: the policy (checkpoint or untrained
-    preset), the WBC controller of config/wbc.yaml (optimiser in this process), the sim world and
-    cameras of config/sim.yaml, the policy node's runtime rules of config/policy.yaml. `delay`:
-    seconds, or "e2e" = the frame -> chunk p50 of bench/results/e2e.json."""
+    preset), the WBC controller of config/wbc.yaml (optimiser in this process, its clock
+    standing still), the sim world and cameras of config/sim.yaml, the policy node's runtime rules
+    of config/policy.yaml. `delay`: seconds, or "e2e" = the frame -> chunk p50 of
+    bench/results/e2e.json; `switch_lead`: seconds, or "e2e" = its chunk -> first command p50."""
     from gr2_contract.config import config_dir
     from gr2_drivers.sim.world import World, load_sim_config
     from gr2_policy.runtime import load_runtime_policy
@@ -197,16 +204,24 @@ def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: fl
     from gr2_wbc.controller import Controller
     from gr2_wbc.robot_model import RobotModel
 
-    seconds = e2e_delay(config_dir().parent / "bench" / "results" / "e2e.json") if delay == "e2e" else float(delay)
+    e2e = config_dir().parent / "bench" / "results" / "e2e.json"
+    seconds = e2e_latency(e2e) if delay == "e2e" else float(delay)
+    lead = e2e_latency(e2e, "chunk_to_first_command") if switch_lead == "e2e" else float(switch_lead)
     sim = load_sim_params()
-    cfg = EvalConfig(task=task, max_time=max_time, delay=seconds, camera_rate=float(sim["camera_rate"]),
+    cfg = EvalConfig(task=task, max_time=max_time, delay=seconds, switch_lead=lead,
+                     camera_rate=float(sim["camera_rate"]),
                      image_size=(int(sim["image_width"]), int(sim["image_height"])))
     loaded = load_runtime_policy(checkpoint or "", untrained_preset=untrained_preset)
     ctrl_cfg = load_controller_config()
     ctrl_cfg.optimiser_process = False     # one process: the optimiser runs in the caller (same code)
+    ctrl_cfg.switch_lead = lead
     robot = RobotModel.load(ctrl_cfg.model)
-    runner = LockstepEpisode(World(load_sim_config()), loaded.policy, lambda: Controller(ctrl_cfg, robot=robot),
-                             runtime_config_from_policy_yaml(), cfg)
+
+    def controller() -> Controller:
+        return Controller(ctrl_cfg, robot=robot, optimisation_clock=lambda: 0.0)
+
+    runner = LockstepEpisode(World(load_sim_config()), loaded.policy, controller, runtime_config_from_policy_yaml(),
+                             cfg)
     return runner, cfg
 
 
@@ -227,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-time", type=float, default=15.0, help="s of simulated time per episode")
     p.add_argument("--delay", default="e2e", help="s from observation to chunk, or 'e2e' = frame->chunk p50 of "
                                                    "bench/results/e2e.json")
+    p.add_argument("--switch-lead", default="e2e", help="s from a chunk at the WBC to its taking over, or 'e2e' = "
+                                                         "chunk->first command p50 of bench/results/e2e.json")
     p.add_argument("--no-expert", action="store_true", help="do not run the scripted expert on the same seeds")
     p.add_argument("--out", default="bench/results/eval.json")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -244,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     first = EVAL_FIRST_SEED if args.first_seed is None else args.first_seed
     if first < EVAL_FIRST_SEED and not args.allow_training_seeds:
         p.error(f"--first-seed {first} is below EVAL_FIRST_SEED {EVAL_FIRST_SEED}: those layouts are training data")
-    episode, cfg = build_runner(args.checkpoint, args.untrained_preset, args.task, args.max_time, args.delay)
+    episode, cfg = build_runner(args.checkpoint, args.untrained_preset, args.task, args.max_time, args.delay,
+                                args.switch_lead)
     world, delay = episode.world, cfg.delay
     results: list[EpisodeResult] = []
     bar = tqdm(total=len(args.settings) * args.episodes, desc="evaluate", unit="ep", dynamic_ncols=True)
@@ -262,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     rows = summarise(results)
     print(format_table(rows))
-    settings = vars(args) | {"delay_s": delay, "first_seed": first, "wall_s": round(time.monotonic() - t0, 1)}
+    settings = vars(args) | {"delay_s": delay, "switch_lead_s": cfg.switch_lead, "first_seed": first,
+                             "wall_s": round(time.monotonic() - t0, 1)}
     ident = fingerprint(args.checkpoint) if args.checkpoint else {"untrained_preset": args.untrained_preset}
     write_results(args.out, "in_process", results, ident, settings,
                   argv=["python", "-m", "gr2_bringup.evaluate", *(sys.argv[1:] if argv is None else argv)])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -131,9 +132,16 @@ class _Window:
 
 class Controller:
     """The whole-body controller core (module docstring): `submit_chunk`, `update_measurement` and
-    `step(now)` once per period; times are seconds on the caller's clock."""
+    `step(now)` once per period; times are seconds on the caller's clock.
 
-    def __init__(self, config: ControllerConfig | None = None, robot: RobotModel | None = None):
+    `optimisation_clock` (s, monotonic) times a chunk's optimisation, which sets how far ahead the
+    new chunk takes over (`switch_lead`, or twice the recent optimisation time). The node uses the
+    wall clock; a lockstep evaluator passes a clock that stands still, so the lead is the
+    configured `switch_lead` and the outcome does not depend on the machine's load."""
+
+    def __init__(self, config: ControllerConfig | None = None, robot: RobotModel | None = None,
+                 optimisation_clock: Callable[[], float] = time.perf_counter):
+        self._opt_clock = optimisation_clock
         self.cfg = config or ControllerConfig()
         self.cfg.tracking.dt = self.cfg.period
         self.robot = robot or RobotModel.load(self.cfg.model)
@@ -228,11 +236,11 @@ class Controller:
         If the executing reference changed while optimising (e.g. the previous chunk ran out
         and the arm started braking), the start state is stale: optimise once more from the
         new reference rather than dropping the chunk (which would leave the arm without one)."""
-        t_call = time.perf_counter()
+        t_call = self._opt_clock()
         try:
             for attempt in range(2):
                 with self._lock:
-                    now_here = now + (time.perf_counter() - t_call)
+                    now_here = now + (self._opt_clock() - t_call)
                     if self.mode in HALTED:
                         raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self._halt_reason}")
                     if attempt == 0:
@@ -246,12 +254,12 @@ class Controller:
                     t_switch = now_here + lead
                     start = self._sample(t_switch)
                     generation = self._generation
-                t0 = time.perf_counter()
+                t0 = self._opt_clock()
                 if self.cfg.naive_switching:
                     ref = naive_reference(chunk, t_switch, start)
                 else:
                     ref = self.optimizer.optimize(chunk, t_switch, start)
-                elapsed = time.perf_counter() - t0
+                elapsed = self._opt_clock() - t0
                 self.optimise_time = elapsed if self.optimise_time == 0.0 else 0.8 * self.optimise_time + 0.2 * elapsed
                 ref.chunk = (int(chunk.sequence), float(chunk.stamp))
                 with self._lock:
