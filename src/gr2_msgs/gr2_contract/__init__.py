@@ -1,4 +1,4 @@
-"""The interface contract of the GR-2 stack (DESIGN.md, contract v1) as importable constants.
+"""The interface contract of the GR-2 stack (the README's "Interface (contract v1)") as importable constants.
 
 One source of truth for topic names, joint names, frames and nominal rates: every node
 and test imports these instead of spelling a name again. ROS-free (no rclpy import), so

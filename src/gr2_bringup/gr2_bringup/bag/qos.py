@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Sensor streams: recorded with the sensor-data profile (best effort, keep last) as DESIGN.md
+# Sensor streams: recorded with the sensor-data profile (best effort, keep last) as the contract
 # asks of every sensor subscriber, so a best-effort camera driver is recorded too.
 SENSOR_TYPES = frozenset({
     "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/CameraInfo",
