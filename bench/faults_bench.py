@@ -400,7 +400,8 @@ class Bench:
         import gr2_contract as c
         from gr2_bringup.bag.recover import recover_bag
         from gr2_bringup.up import recorder_command
-        bag = Path(tempfile.mkdtemp(prefix="gr2-faults-")) / "bag"
+        # beside the nodes' log: a test's tmp_path keeps it, a bench run keeps it for inspection
+        bag = Path(tempfile.mkdtemp(prefix="gr2-faults-bag-", dir=Path(self.args.log).parent)) / "bag"
         self.commands["recorder"] = recorder_command(bag)
         self.start("recorder")
         self.expected_alive.add("recorder")

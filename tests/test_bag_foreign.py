@@ -110,13 +110,18 @@ def test_a_bare_mcap_file_and_a_bag_without_metadata_read_the_same(tmp_path):
     assert [(m.topic, m.timestamp_ns, m.data) for m in read_messages(bare / "talker.mcap")] == expected
 
 
-def test_a_killed_recording_reads_to_its_last_complete_message_and_says_so(tmp_path):
-    src = BAGS / "wbag"
+def _killed(src: Path, into: Path, fraction: float) -> Path:
+    """What a recorder killed mid-file leaves: the bag's first MCAP file cut at `fraction` of its
+    bytes (no summary, cut mid-record), no metadata.yaml."""
     first = sorted(src.glob("*.mcap"))[0]
-    killed = tmp_path / "killed"
-    killed.mkdir()
+    into.mkdir()
     data = first.read_bytes()
-    (killed / first.name).write_bytes(data[: len(data) // 2])     # no summary, cut mid-record
+    (into / first.name).write_bytes(data[: int(len(data) * fraction)])
+    return into
+
+
+def test_a_killed_recording_reads_to_its_last_complete_message_and_says_so(tmp_path):
+    killed = _killed(BAGS / "wbag", tmp_path / "killed", 0.5)
     with pytest.warns(BagWarning, match="unfinished"):
         messages = list(read_messages(killed))
     assert len(messages) == 1246          # all of this file's (one complete chunk before the cut)
@@ -127,12 +132,8 @@ def test_a_killed_recording_reads_to_its_last_complete_message_and_says_so(tmp_p
 
 
 def test_gr2_bag_recover_rewrites_a_killed_recording_as_a_finished_bag(tmp_path):
-    src = BAGS / "talker"
-    first = sorted(src.glob("*.mcap"))[0]
-    killed = tmp_path / "killed"
-    killed.mkdir()
-    data = first.read_bytes()
-    (killed / first.name).write_bytes(data[: len(data) * 3 // 4])
+    first = sorted((BAGS / "talker").glob("*.mcap"))[0]
+    killed = _killed(BAGS / "talker", tmp_path / "killed", 0.75)
     with pytest.warns(BagWarning):
         expected = [(m.topic, m.msgtype, m.timestamp_ns, m.data) for m in read_messages(killed)]
     assert expected

@@ -353,12 +353,12 @@ class Controller:
     def update_measurement(self, now: float, q: np.ndarray, stamp: float | None = None) -> tuple[bool, str | None]:
         """A joint measurement arrived at `now` (the controller's clock); `stamp` is when the driver
         measured it (its header stamp, on the same clock). Returns (used, note): the note describes
-        it when it ends a silence longer than joint_state_timeout, telling a delivery stall (the driver's stamps go on
-        without a gap: the messages were late) from a driver stall (its stamps stop too), or when
-        the measurement is ignored: stamped in the future or older than joint_state_fault_timeout
-        (`gr2_contract.stamp_problem`, the rule every stamped input follows), or stamped before the
-        previous one (out of order). An ignored measurement counts in `joint_states_refused` and
-        does not keep the stream alive."""
+        it when it ends a silence longer than joint_state_timeout, telling a delivery stall (the
+        driver's stamps go on without a gap: the messages were late) from a driver stall (its
+        stamps stop too), or when the measurement is ignored: stamped in the future or older than
+        joint_state_fault_timeout (`gr2_contract.stamp_problem`, the rule every stamped input
+        follows), or stamped before the previous one (out of order). An ignored measurement counts
+        in `joint_states_refused` and does not keep the stream alive."""
         with self._lock:
             c = self.cfg
             problem = None if stamp is None else stamp_problem(

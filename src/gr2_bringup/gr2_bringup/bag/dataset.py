@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -179,16 +180,8 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig(),
 
 def _runs(grid: np.ndarray, usable: list[bool]) -> list[np.ndarray]:
     """The maximal runs of consecutive usable grid steps."""
-    runs, current = [], []
-    for t, ok in zip(grid, usable, strict=False):
-        if ok:
-            current.append(t)
-        elif current:
-            runs.append(np.array(current, dtype=np.int64))
-            current = []
-    if current:
-        runs.append(np.array(current, dtype=np.int64))
-    return runs
+    return [np.array([t for t, _ in run], dtype=np.int64)
+            for ok, run in groupby(zip(grid, usable, strict=True), key=lambda step: step[1]) if ok]
 
 
 def _episode(streams: dict[str, _Stream], grid: np.ndarray, text: str, index: int, bag: Path,

@@ -4,10 +4,10 @@ MCAP bags are read with the `mcap` library from the files themselves: channels, 
 summary's message counts are the truth, whatever metadata.yaml says (or whether it exists; a
 bare .mcap file works too), so QoS spelled in any form and channels with or without schema
 records read the same. sqlite3 bags are read the same way, from their .db3 files with Python's
-sqlite3 (tables topics, messages and, from rosbag2 Iron on, message_definitions). A bag that cannot be read is refused
-with one line (BagError); a read that yields fewer messages than the bag's own counts says so
-(BagWarning). Messages carry the definition the bag was recorded with; `decode` uses it for types
-not installed here and refuses one that differs from the installed definition.
+sqlite3 (tables topics, messages and, from rosbag2 Iron on, message_definitions). A bag that
+cannot be read is refused with one line (BagError); a read that yields fewer messages than the
+bag's own counts says so (BagWarning). Messages carry the definition the bag was recorded with;
+`decode` uses it for types not installed here and refuses one that differs from the installed one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -207,9 +208,7 @@ def _mcap_info(path: Path, files: list[Path]) -> BagInfo:
 def _mcap_messages(path: Path, files: list[Path], info: BagInfo, wanted: set[str] | None) -> Iterator[BagMessage]:
     from mcap.reader import make_reader
     topics = [t for t in info.topics.values() if wanted is None or t.name in wanted]
-    for t in topics:
-        if t.encoding != "cdr":
-            raise BagError(f"{path}: topic {t.name} is serialised as {t.encoding!r}, not CDR: it cannot be decoded")
+    _require_cdr(path, [(t.name, t.encoding) for t in topics])
     declared = {t.name: t.msgtype for t in info.topics.values()}
 
     def as_message(schema, channel, message) -> BagMessage:
@@ -304,13 +303,27 @@ def _sqlite_files(path: Path) -> list[Path]:
     return files
 
 
-def _sqlite_query(file: Path, sql: str, args: tuple = ()) -> list[tuple]:
+def _require_cdr(path: Path, topics: Iterable[tuple[str, str]]) -> None:
+    """Refuse (BagError) a bag whose (topic, serialisation format) pairs include one other than CDR."""
+    for name, encoding in topics:
+        if encoding != "cdr":
+            raise BagError(f"{path}: topic {name} is serialised as {encoding!r}, not CDR: it cannot be decoded")
+
+
+@contextmanager
+def _sqlite(file: Path):
+    """A read-only connection to a .db3 file, closed on exit; sqlite errors become BagError."""
     import sqlite3
     try:
-        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
-            return db.execute(sql, args).fetchall()
+        with closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as db:
+            yield db
     except sqlite3.Error as err:
         raise BagError(f"{file}: not a readable rosbag2 sqlite3 file ({err})") from err
+
+
+def _sqlite_query(file: Path, sql: str) -> list[tuple]:
+    with _sqlite(file) as db:
+        return db.execute(sql).fetchall()
 
 
 def _sqlite_topics(file: Path) -> dict[int, _Channel]:
@@ -348,21 +361,15 @@ def _sqlite_info(path: Path, files: list[Path]) -> BagInfo:
 
 def _sqlite_messages(path: Path, file: Path, wanted: set[str] | None) -> Iterator[BagMessage]:
     channels = {tid: ch for tid, ch in _sqlite_topics(file).items() if wanted is None or ch.topic in wanted}
-    for ch in channels.values():
-        if ch.encoding != "cdr":
-            raise BagError(f"{path}: topic {ch.topic} is serialised as {ch.encoding!r}, not CDR: it cannot be decoded")
+    _require_cdr(path, [(ch.topic, ch.encoding) for ch in channels.values()])
     if not channels:
         return
-    import sqlite3
-    try:
-        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
-            marks = ",".join("?" * len(channels))
-            for tid, timestamp, data in db.execute(f"SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN "
-                                                   f"({marks}) ORDER BY timestamp, id", tuple(channels)):
-                ch = channels[tid]
-                yield BagMessage(ch.topic, ch.msgtype, timestamp, bytes(data), ch.definition)
-    except sqlite3.Error as err:
-        raise BagError(f"{file}: not a readable rosbag2 sqlite3 file ({err})") from err
+    marks = ",".join("?" * len(channels))
+    with _sqlite(file) as db:
+        for tid, timestamp, data in db.execute(f"SELECT topic_id, timestamp, data FROM messages WHERE topic_id IN "
+                                               f"({marks}) ORDER BY timestamp, id", tuple(channels)):
+            ch = channels[tid]
+            yield BagMessage(ch.topic, ch.msgtype, timestamp, bytes(data), ch.definition)
 
 
 def decode(message: BagMessage, typestore: Typestore | None = None) -> object:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rosbags.rosbag2.storage_mcap import parse_qos
 
-from .reader import BagError, BagWarning, _check_definition, _mcap_channels, _mcap_files, read_messages
+from .reader import BagError, BagWarning, _check_definition, _mcap_channels, _mcap_files, _require_cdr, read_messages
 from .types import bag_typestore
 from .writer import BagWriter
 
@@ -59,12 +59,13 @@ def recover_bag(source: str | Path, output: str | Path) -> Recovery:
             for channel in _mcap_channels(file)[0].values():
                 topics.setdefault(channel.topic, channel)
     recovery = Recovery(source, output, lost=[str(w.message) for w in caught if issubclass(w.category, BagWarning)])
+    # Everything that can refuse the bag is checked before the output exists: no half-written bag.
+    _require_cdr(source, [(c.topic, c.encoding) for c in topics.values()])
+    for channel in topics.values():
+        if channel.definition is not None:
+            _check_definition(store, channel.msgtype, channel.definition)   # types not installed here
     with BagWriter(output, store) as writer:
         for channel in topics.values():
-            if channel.encoding != "cdr":
-                raise BagError(f"{source}: topic {channel.topic} is serialised as {channel.encoding!r}, not CDR")
-            if channel.definition is not None:
-                _check_definition(store, channel.msgtype, channel.definition)   # types not installed here
             writer.add_topic(channel.topic, channel.msgtype, parse_qos(channel.offered_qos))
             recovery.counts[channel.topic] = 0
         with warnings.catch_warnings():
