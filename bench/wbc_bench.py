@@ -157,7 +157,8 @@ def compare_with_pink(controller: Controller, replay: list) -> dict:
     dt = cfg.period
     model = robot.model
     tcp = model.frames[robot.tcp_frame].name
-    task = FrameTask(tcp, position_cost=1.0, orientation_cost=cfg.tracking.orientation_weight)
+    # pink weighs a task by cost^2 (its objective is ||cost (J dq + gain e)||^2), ours by the weight
+    task = FrameTask(tcp, position_cost=1.0, orientation_cost=float(np.sqrt(cfg.tracking.frame.orientation_weight)))
     vel_limit = VelocityLimit(model, robot.velocity_limit)
     acc_limit = AccelerationLimit(model, robot.acceleration_limit)
     limits = [ConfigurationLimit(model), vel_limit, acc_limit]
@@ -174,7 +175,7 @@ def compare_with_pink(controller: Controller, replay: list) -> dict:
         task.set_target(target)
         acc_limit.set_last_integration(qd, dt)
         v = pink.solve_ik(configuration, [task], dt, solver="osqp", limits=limits, safety_break=False,
-                          eps_abs=cfg.tracking.eps, eps_rel=cfg.tracking.eps)
+                          eps_abs=cfg.tracking.solver.eps, eps_rel=cfg.tracking.solver.eps)
         theirs.append(time.perf_counter() - t0)
         errors.append(float(np.linalg.norm(v - res.qd)))
     ours, theirs = np.array(ours), np.array(theirs)

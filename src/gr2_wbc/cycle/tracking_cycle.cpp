@@ -222,6 +222,101 @@ struct CycleConfig {
 
 constexpr double kOsqpInfinity = 1e30;
 
+// The QP's terms, one struct each, in pink's vocabulary: tasks add to the cost (P, q), limits
+// and barriers own constraint rows (A, l, u). TrackingCycle::fill computes the kinematics they
+// share once and lets each term write its own part.
+using Mat7 = Eigen::Matrix<double, kDof, kDof>;
+using Twist = Eigen::Matrix<double, 6, 1>;
+
+// Frame task: ||J qd - v_des||_W^2 with v_des = scale (twist_ff + gain * pose error).
+struct FrameTask {
+  double position_gain, orientation_gain;
+  Twist weight;   // (x, y, z, rx, ry, rz)
+
+  Twist desired_velocity(const Twist& twist_ff, const Eigen::Vector3d& e_pos, const Eigen::Vector3d& e_rot,
+                         double scale) const {
+    Twist v_des = twist_ff;
+    v_des.head<3>() += position_gain * e_pos;
+    v_des.tail<3>() += orientation_gain * e_rot;
+    v_des *= scale;
+    return v_des;
+  }
+  // P = J^T W J, q = -J^T W v_des (overwrites: the first term of the cost).
+  void set_cost(const Jac6& J, const Twist& v_des, Mat7& P, Eigen::Map<Vec7>& q_lin) const {
+    const Jac6 WJ = weight.asDiagonal() * J;
+    P = J.transpose() * WJ;
+    q_lin = -(WJ.transpose() * v_des);
+  }
+};
+
+// Regularisation: damping ||qd||^2.
+struct Regularisation {
+  double damping;
+  void add_cost(Mat7& P) const { P.diagonal().array() += damping; }
+};
+
+// Manipulability: the secondary task -weight grad(m).qd, the barrier row
+// grad(m).qd >= -gain (m - min), and the frame task's scale near singularities.
+struct Manipulability {
+  double weight, floor, min, gain;
+
+  double task_scale(double m) const { return std::clamp((m - min) / (floor - min), 0.1, 1.0); }
+  void add_cost(const Vec7& grad, bool secondary, Eigen::Map<Vec7>& q_lin) const {
+    const double w_m = secondary ? weight : 0.0;
+    q_lin -= w_m * grad;
+  }
+  void set_row(double m, const Vec7& grad, Eigen::Map<Eigen::MatrixXd>& A, int row, Eigen::Map<Eigen::VectorXd>& l) const {
+    A.row(row) = grad.transpose();
+    l[row] = -gain * (m - min);
+  }
+};
+
+// Collision barrier: velocity dampers on close pairs. The approach speed shrinks linearly to
+// zero at the margin; below the margin the gap must open again. The closest pairs (relative to
+// their margin) get the rows, at most max_rows.
+struct CollisionBarrier {
+  double influence, speed;
+  int max_rows;
+  Eigen::VectorXd pair_margin;   // per collision pair
+  mutable std::vector<int> order;
+
+  int set_rows(const std::vector<Proximity>& close, Eigen::Map<Eigen::MatrixXd>& A, int first_row,
+               Eigen::Map<Eigen::VectorXd>& l) const {
+    order.resize(close.size());
+    for (std::size_t i = 0; i < close.size(); ++i) order[i] = static_cast<int>(i);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return close[a].distance - pair_margin[close[a].pair] < close[b].distance - pair_margin[close[b].pair];
+    });
+    const int n_close = std::min<int>(static_cast<int>(close.size()), max_rows);
+    for (int i = 0; i < n_close; ++i) {
+      const Proximity& p = close[order[i]];
+      const double margin = pair_margin[p.pair];
+      A.row(first_row + i) = p.row.transpose();
+      l[first_row + i] = -speed * (p.distance - margin) / (influence - margin);
+    }
+    return n_close;
+  }
+};
+
+// A barrier row the joint box cannot satisfy this cycle (the arm entered a damper's zone faster
+// than the damper allows, as an untrained policy's chunks do) would make the whole QP
+// infeasible, and the fallback does not look at collisions: in a demo run an arm braked through
+// 40 mm into the table that way and stayed there. Such a row asks instead for (almost) the most
+// the box allows: braking as hard as the limits permit. `backoff` is the fraction of the row's
+// range over the box left free.
+void cut_rows_to_box_reach(const Eigen::Map<Eigen::MatrixXd>& A, int first, int end, double backoff,
+                           Eigen::Map<Eigen::VectorXd>& l, const Eigen::Map<Eigen::VectorXd>& u) {
+  for (int r = first; r < end; ++r) {
+    double reach_hi = 0.0, reach_lo = 0.0;
+    for (int c = 0; c < kDof; ++c) {
+      const double a = A(r, c) * l[c], b = A(r, c) * u[c];
+      reach_hi += std::max(a, b);
+      reach_lo += std::min(a, b);
+    }
+    l[r] = std::min(l[r], reach_hi - backoff * (reach_hi - reach_lo));
+  }
+}
+
 // Fills OSQP's data for one cycle (see tracking_qp.py for the problem):
 //   min ||J qd - v_des||_W^2 + damping ||qd||^2 - w_m grad(m).qd
 //   s.t. joint box, manipulability floor, velocity dampers on close pairs.
@@ -241,7 +336,13 @@ class TrackingCycle {
     amax_ = checked<Vec7>(cfg.acceleration_limit, "acceleration_limit must have 7 entries");
     lower_ = checked<Vec7>(cfg.lower, "lower must have 7 entries");
     upper_ = checked<Vec7>(cfg.upper, "upper must have 7 entries");
-    weight_ = checked<Eigen::Matrix<double, 6, 1>>(cfg.task_weight, "task_weight must have 6 entries");
+    frame_task_ = FrameTask{cfg.position_gain, cfg.orientation_gain,
+                            checked<Twist>(cfg.task_weight, "task_weight must have 6 entries")};
+    regularisation_ = Regularisation{cfg.damping};
+    manipulability_ = Manipulability{cfg.manipulability_weight, cfg.manipulability_floor, cfg.manipulability_min,
+                                     cfg.manipulability_gain};
+    collision_ = CollisionBarrier{cfg.collision_influence, cfg.collision_speed, cfg.max_collision_rows,
+                                  cfg.pair_margin, {}};
     if (cfg.pair_margin.size() != checker.gaps().size()) {
       PyErr_SetString(PyExc_ValueError, "pair_margin must have one entry per collision pair");
       bp::throw_error_already_set();
@@ -304,61 +405,29 @@ class TrackingCycle {
 
     Vec7 grad;
     const double m = manipulability_of(J_, grad);
-    const double scale = std::clamp((m - cfg_.manipulability_min) / (cfg_.manipulability_floor - cfg_.manipulability_min),
-                                    0.1, 1.0);
-    Eigen::Matrix<double, 6, 1> v_des = twist_in;
-    v_des.head<3>() += cfg_.position_gain * e_pos;
-    v_des.tail<3>() += cfg_.orientation_gain * e_rot;
-    v_des *= scale;
+    const double scale = manipulability_.task_scale(m);
+    const Twist v_des = frame_task_.desired_velocity(twist_in, e_pos, e_rot, scale);
 
-    // Cost.
-    const Jac6 WJ = weight_.asDiagonal() * J_;
-    const Eigen::Matrix<double, kDof, kDof> P = J_.transpose() * WJ;
+    // Cost: frame task + regularisation + manipulability task. P goes out as its upper triangle.
+    frame_task_.set_cost(J_, v_des, P_, q_lin);
+    regularisation_.add_cost(P_);
     for (int c = 0, k = 0; c < kDof; ++c) {
-      for (int r = 0; r <= c; ++r, ++k) P_upper[k] = P(r, c) + (r == c ? cfg_.damping : 0.0);
+      for (int r = 0; r <= c; ++r, ++k) P_upper[k] = P_(r, c);
     }
-    const double w_m = secondary ? cfg_.manipulability_weight : 0.0;
-    q_lin = -(WJ.transpose() * v_des) - w_m * grad;
+    manipulability_.add_cost(grad, secondary, q_lin);
 
-    // Constraints: A rows = identity (joint box), manipulability floor, collision dampers.
+    // Constraints: joint limits (a box on qd: identity rows), the manipulability barrier, the
+    // collision barrier; rows without a bound of their own are unbounded.
     Eigen::Map<Eigen::MatrixXd> A(out_[2], rows_, kDof);
     A.setZero();
     A.topRows<kDof>().setIdentity();
     l.setConstant(-kOsqpInfinity);
     u.setConstant(kOsqpInfinity);
     velocity_bounds(q, qd_prev, l.head<kDof>(), u.head<kDof>());
-    A.row(kDof) = grad.transpose();
-    l[kDof] = -cfg_.manipulability_gain * (m - cfg_.manipulability_min);
-
-    // Velocity dampers: the approach speed shrinks linearly to zero at the margin; below the
-    // margin the gap must open again. The closest pairs (relative to their margin) first.
-    const std::vector<Proximity>& close = checker_.update(cfg_.collision_influence);
-    order_.resize(close.size());
-    for (std::size_t i = 0; i < close.size(); ++i) order_[i] = static_cast<int>(i);
-    std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) {
-      return close[a].distance - cfg_.pair_margin[close[a].pair] < close[b].distance - cfg_.pair_margin[close[b].pair];
-    });
-    const int n_close = std::min<int>(static_cast<int>(close.size()), cfg_.max_collision_rows);
-    for (int i = 0; i < n_close; ++i) {
-      const Proximity& p = close[order_[i]];
-      const double margin = cfg_.pair_margin[p.pair];
-      A.row(kDof + 1 + i) = p.row.transpose();
-      l[kDof + 1 + i] = -cfg_.collision_speed * (p.distance - margin) / (cfg_.collision_influence - margin);
-    }
-    // A row the joint box cannot satisfy this cycle (the arm entered a damper's zone faster than
-    // the damper allows, as an untrained policy's chunks do) would make the whole QP infeasible,
-    // and the fallback does not look at collisions: in a demo run an arm braked through 40 mm
-    // into the table that way and stayed there. Such a row asks instead for (almost) the most
-    // the box allows: braking as hard as the limits permit.
-    for (int r = kDof; r < kDof + 1 + n_close; ++r) {
-      double reach_hi = 0.0, reach_lo = 0.0;
-      for (int c = 0; c < kDof; ++c) {
-        const double a = A(r, c) * l[c], b = A(r, c) * u[c];
-        reach_hi += std::max(a, b);
-        reach_lo += std::min(a, b);
-      }
-      l[r] = std::min(l[r], reach_hi - cfg_.reach_backoff * (reach_hi - reach_lo));
-    }
+    manipulability_.set_row(m, grad, A, kDof, l);
+    const std::vector<Proximity>& close = checker_.update(collision_.influence);
+    const int n_close = collision_.set_rows(close, A, kDof + 1, l);
+    cut_rows_to_box_reach(A, kDof, kDof + 1 + n_close, cfg_.reach_backoff, l, u);
     info[0] = m;
     info[1] = checker_.min_distance();
     info[2] = e_pos.norm();
@@ -420,13 +489,16 @@ class TrackingCycle {
   CollisionChecker& checker_;   // kept alive by the Python object (with_custodian_and_ward)
   CycleConfig cfg_;
   Vec7 vmax_, amax_, lower_, upper_;
-  Eigen::Matrix<double, 6, 1> weight_;
+  FrameTask frame_task_;
+  Regularisation regularisation_;
+  Manipulability manipulability_;
+  CollisionBarrier collision_;
+  Mat7 P_;
   int idx_q_[kDof];
   bool continuous_[kDof];
   Eigen::VectorXd qpin_;
   Jac6 J_;
   int rows_ = 0;
-  std::vector<int> order_;
   bp::object buffers_[6];   // P_x, q_lin, A_x, l, u, info: kept alive, written through out_
   double* out_[6];
 };

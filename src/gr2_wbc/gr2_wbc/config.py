@@ -9,12 +9,22 @@ import yaml
 
 from gr2_contract.config import config_dir
 from gr2_description.robot import load_robot_description
-from gr2_wbc.controller import ControllerConfig
+from gr2_wbc.controller_config import ControllerConfig
 from gr2_wbc.robot_model import BoxObstacle, ModelConfig
 
-_TRACKING = ("position_gain", "orientation_gain", "orientation_weight", "manipulability_weight",
-             "manipulability_floor", "manipulability_min", "collision_margin", "gripper_environment_margin",
-             "collision_influence", "collision_speed")
+# config/wbc.yaml's flat `tracking.<name>` -> (term, field) of TrackingConfig
+_TRACKING = {
+    "position_gain": ("frame", "position_gain"),
+    "orientation_gain": ("frame", "orientation_gain"),
+    "orientation_weight": ("frame", "orientation_weight"),
+    "manipulability_weight": ("manipulability", "weight"),
+    "manipulability_floor": ("manipulability", "floor"),
+    "manipulability_min": ("manipulability", "min"),
+    "collision_margin": ("collision", "margin"),
+    "gripper_environment_margin": ("collision", "gripper_environment_margin"),
+    "collision_influence": ("collision", "influence"),
+    "collision_speed": ("collision", "speed"),
+}
 _TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
                "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")
 _CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "joint_state_fault_timeout", "stop_time",
@@ -37,7 +47,7 @@ def default_parameters() -> dict:
     cfg = ControllerConfig()
     params = {"rate": 1.0 / cfg.period}
     params.update({name: getattr(cfg, name) for name in _CONTROLLER})
-    params.update({f"tracking.{n}": getattr(cfg.tracking, n) for n in _TRACKING})
+    params.update({f"tracking.{n}": getattr(getattr(cfg.tracking, term), f) for n, (term, f) in _TRACKING.items()})
     params.update({f"trajectory.{n}": getattr(cfg.trajectory, n) for n in _TRAJECTORY})
     params["acceleration_limits"] = list(cfg.model.acceleration_limits)
     params["velocity_scale"] = cfg.model.velocity_scale
@@ -57,9 +67,9 @@ def controller_config_from_params(params: dict) -> ControllerConfig:
     for name in _CONTROLLER:
         if name in params:
             setattr(cfg, name, type(getattr(cfg, name))(params[name]))
-    for name in _TRACKING:
+    for name, (term, field_name) in _TRACKING.items():
         if f"tracking.{name}" in params:
-            setattr(cfg.tracking, name, float(params[f"tracking.{name}"]))
+            setattr(getattr(cfg.tracking, term), field_name, float(params[f"tracking.{name}"]))
     for name in _TRAJECTORY:
         if f"trajectory.{name}" in params:
             setattr(cfg.trajectory, name, float(params[f"trajectory.{name}"]))

@@ -1,12 +1,12 @@
-"""The whole-body controller core: chunk validation, reference switching, modes, the 200 Hz
-step and its statistics. ROS-free; the node and the benchmark drive it with their clocks.
+"""The whole-body controller core: the façade that runs the 200 Hz step and takes chunks, stops
+and measurements. ROS-free; the node and the benchmark drive it with their clocks.
 
-Control authority (WBC.md "Authority"): chunks move the arm only in IDLE, TRACKING and HOLDING.
-/gr2/stop -> STOPPING (halt within the acceleration limit) -> STOPPED, which holds until
-`resume` (the /gr2/resume service or a new instruction). A stale joint-state stream -> FAULT
-(halt, then stand still); when measurements return the controller re-synchronises to them and
-goes to STOPPED, never back into motion by itself. Chunks stamped before the last stop, fault or
-resume, and chunks whose sequence goes backwards within one stream, are refused.
+Its parts, each in a module of its own: chunk checks (chunk_validation.ChunkValidator), modes,
+the stop latch and the halt ramp (modes), the gripper command queue (gripper_queue), timing
+statistics (statistics), the per-cycle tracking QP (tracking_qp) and the chunk trajectory
+optimisation (trajectory, optimiser_process). The mode transitions run here, in `step`, because
+they act on the state this class owns (commanded joints, references); modes.py says what the
+modes mean.
 
 Threading: `submit_chunk` (subscriber thread) and `step` (control thread) may run
 concurrently. The expensive trajectory optimisation runs outside the lock; the new
@@ -16,72 +16,37 @@ and velocity, so the switch itself is continuous.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import IntEnum
+from dataclasses import dataclass
 
 import numpy as np
 import pinocchio as pin
 
-from gr2_contract import CONTROL_RATE_HZ, stamp_problem
+from gr2_contract import stamp_problem
+from gr2_wbc.chunk_validation import ChunkValidator
+from gr2_wbc.controller_config import ControllerConfig
+from gr2_wbc.gripper_queue import GripperQueue
+from gr2_wbc.modes import HALTED, HaltRamp, Mode, StopLatch
 from gr2_wbc.optimiser_process import OptimiserProcess
-from gr2_wbc.robot_model import ModelConfig, RobotModel
-from gr2_wbc.tracking_qp import TrackingConfig, TrackingQP
+from gr2_wbc.robot_model import RobotModel
+from gr2_wbc.statistics import RollingWindow, StatusSnapshot
+from gr2_wbc.tracking_qp import TrackingQP
 from gr2_wbc.trajectory import (
     ChunkData,
     ChunkRejected,
     HoldReference,
     Reference,
     ReferenceSample,
-    TrajectoryConfig,
     TrajectoryOptimizer,
     braking_reference,
     naive_reference,
 )
 
-
-class Mode(IntEnum):
-    """Same values as gr2_msgs/WbcStatus MODE_*."""
-    IDLE = 0
-    TRACKING = 1
-    HOLDING = 2
-    STOPPING = 3
-    FAULT = 4
-    STOPPED = 5      # halted by /gr2/stop or after a fault; holds until resume()
-
-
-HALTED = (Mode.STOPPING, Mode.STOPPED, Mode.FAULT)   # modes in which no chunk is accepted
-
-
-@dataclass
-class ControllerConfig:
-    """Everything the controller core is configured with: period and timeouts (s), limits, sub-configs."""
-    period: float = 1.0 / CONTROL_RATE_HZ  # s (the contract's /gr2/joint_command rate; wbc.yaml `rate`)
-    frame_id: str = "base_link"
-    chunk_timeout: float = 1.0             # s after the newest chunk's stamp: stale -> brake and hold
-    joint_state_timeout: float = 0.1       # s without a joint measurement -> reported late, tracking goes on
-    joint_state_fault_timeout: float = 0.5  # s without one -> halt, FAULT (a stopped driver, not a late message)
-    stop_time: float = 0.45                # s, /gr2/stop must be at rest within 0.5 s
-    switch_lead: float = 0.01              # s between receiving a chunk and switching to it
-    max_switch_lead: float = 0.25          # s, cap on the adaptive lead (one slow optimisation must
-                                           # not push every later chunk into the past)
-    future_stamp_tolerance: float = 0.5    # s, chunks and joint states stamped further in the future are refused
-    max_reach: float = 1.5                 # m, poses farther from the base are rejected
-    max_chunk_length: int = 1000
-    resync_threshold: float = 0.2          # rad, commanded vs measured beyond this -> resync
-    gripper_deadband: float = 1e-3
-    naive_switching: bool = False          # baseline for the smoothness comparison only
-    # Optimise chunks in a child process (optimiser_process.py: OSQP holds the GIL through its
-    # solves, which stalls the control loop when they run in one of its threads).
-    optimiser_process: bool = False
-    optimiser_priority: int = 0            # SCHED_FIFO of that process (0: normal scheduling)
-    stats_window: int = 2000
-    model: ModelConfig = field(default_factory=ModelConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+# Re-exported: the node, the evaluator and the tests import these from here.
+__all__ = ["HALTED", "ControlOutput", "Controller", "ControllerConfig", "Mode", "StatusSnapshot"]
 
 
 @dataclass
@@ -92,42 +57,6 @@ class ControlOutput:
     gripper: float | None        # new gripper command (on change), else None
     mode: Mode
     chunk: tuple[int, float] | None = None   # (sequence, observation stamp) of the chunk tracked
-
-
-@dataclass
-class StatusSnapshot:
-    """The controller's statistics for /gr2/wbc/status: mode, cycle and QP times (s, percentiles
-    over the last `stats_window` cycles), counters, manipulability, distances (m) and errors."""
-    mode: Mode
-    cycle_p50: float
-    cycle_p99: float
-    cycle_max: float
-    qp_p50: float
-    qp_p99: float
-    deadline_misses: int
-    cycles_without_reference: int
-    cycles: int
-    manipulability: float
-    min_distance: float
-    position_error: float
-    orientation_error: float
-    chunks_accepted: int
-    chunks_rejected: int
-    message: str
-
-
-class _Window:
-    def __init__(self, n: int):
-        self.values: deque[float] = deque(maxlen=n)
-
-    def add(self, v: float) -> None:
-        self.values.append(v)
-
-    def pct(self, p: float) -> float:
-        return float(np.percentile(self.values, p)) if self.values else 0.0
-
-    def max(self) -> float:
-        return float(max(self.values)) if self.values else 0.0
 
 
 class Controller:
@@ -142,8 +71,10 @@ class Controller:
     def __init__(self, config: ControllerConfig | None = None, robot: RobotModel | None = None,
                  optimisation_clock: Callable[[], float] = time.perf_counter):
         self._opt_clock = optimisation_clock
-        self.cfg = config or ControllerConfig()
-        self.cfg.tracking.dt = self.cfg.period
+        config = config or ControllerConfig()
+        # The tracking QP integrates over the control period: a copy carries it, the caller's
+        # config stays as given (the evaluator builds many controllers from one).
+        self.cfg = dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, dt=config.period))
         self.robot = robot or RobotModel.load(self.cfg.model)
         self.qp = TrackingQP(self.robot, self.cfg.tracking)
         self.optimizer = (OptimiserProcess(self.cfg.trajectory, self.cfg.optimiser_priority)
@@ -158,14 +89,11 @@ class Controller:
         self._ref: Reference | None = None
         self._t_switch = -np.inf
         self._generation = 0
-        self._last_chunk_stamp = -np.inf
-        self._last_chunk_seq: int | None = None
-        self._stop_stamp = -np.inf            # chunks stamped at or before this are refused
-        self._stop_cause = "/gr2/stop"
+        self.chunks = ChunkValidator(self.cfg)
+        self.stop_latch = StopLatch()         # chunks stamped at or before it are refused
         self.optimise_time = 0.0          # s, moving average of the chunk optimisation time
-        self._gripper_events: list[tuple[float, float]] = []
-        self._gripper_sent: float | None = None
-        self._halt: tuple[int, np.ndarray, float] | None = None   # (cycles done, qd0, duration)
+        self.gripper = GripperQueue(self.cfg.gripper_deadband)
+        self._halt: HaltRamp | None = None
         self._last_meas_time = -np.inf
         self.chunks_accepted = self.chunks_rejected = 0
         self.last_rejection = ""
@@ -176,8 +104,8 @@ class Controller:
         self._last_meas_stamp: float | None = None
         self.joint_states_refused = 0         # measurements ignored for their stamp (future, old, out of order)
         self._resync_from = -np.inf           # no resync check before this (a burst of late messages drains)
-        self._cycle = _Window(self.cfg.stats_window)
-        self._qp = _Window(self.cfg.stats_window)
+        self._cycle = RollingWindow(self.cfg.stats_window)   # s, whole step
+        self._qp = RollingWindow(self.cfg.stats_window)      # s, OSQP solve
         self.manipulability = 0.0
         self.min_distance = float("inf")
         self.position_error = self.orientation_error = 0.0
@@ -191,44 +119,7 @@ class Controller:
     # --- chunks ---------------------------------------------------------------------------
     def validate(self, chunk: ChunkData, now: float) -> None:
         """Raise ChunkRejected with the reason for anything the controller must not execute."""
-        c = self.cfg
-        k = len(chunk.positions)
-        if k == 0:
-            raise ChunkRejected("empty chunk (no poses)")
-        if k > c.max_chunk_length:
-            raise ChunkRejected(f"chunk has {k} poses, more than max_chunk_length {c.max_chunk_length}")
-        if chunk.frame_id != c.frame_id:
-            raise ChunkRejected(f"chunk frame '{chunk.frame_id}' is not '{c.frame_id}'")
-        if len(chunk.gripper) != k or len(chunk.quaternions) != k:
-            raise ChunkRejected(f"length mismatch: {k} poses, {len(chunk.quaternions)} orientations, "
-                                f"{len(chunk.gripper)} gripper values")
-        for name, arr in (("positions", chunk.positions), ("orientations", chunk.quaternions),
-                          ("gripper", chunk.gripper), ("dt", chunk.dt), ("stamp", chunk.stamp)):
-            if not np.all(np.isfinite(np.asarray(arr, dtype=float))):
-                raise ChunkRejected(f"NaN/inf in {name}")
-        if not chunk.dt > 0:
-            raise ChunkRejected(f"non-monotonic pose times: dt = {chunk.dt} (must be > 0)")
-        if chunk.stamp < self._last_chunk_stamp:
-            raise ChunkRejected(f"non-monotonic stamps: chunk {chunk.sequence} is "
-                                f"{self._last_chunk_stamp - chunk.stamp:.3f} s older than the executing one")
-        # A sequence may start again only with a new stream: after a resume, or once the last
-        # stream has gone stale (a restarted policy).
-        if (self._last_chunk_seq is not None and chunk.sequence <= self._last_chunk_seq
-                and now - self._last_chunk_stamp <= c.chunk_timeout):
-            raise ChunkRejected(f"sequence went backwards: chunk {chunk.sequence} after {self._last_chunk_seq} "
-                                f"(a dropped or replayed message, or a second publisher)")
-        problem = stamp_problem(f"chunk {chunk.sequence}", chunk.stamp, now, c.chunk_timeout, c.future_stamp_tolerance)
-        if problem:
-            raise ChunkRejected(problem)
-        if chunk.stamp <= self._stop_stamp:
-            raise ChunkRejected(f"chunk predicts from an observation taken before the last {self._stop_cause}")
-        norms = np.linalg.norm(chunk.quaternions, axis=1)
-        if np.any(np.abs(norms - 1.0) > 1e-2):
-            raise ChunkRejected(f"non-unit quaternion (norm {norms[np.argmax(np.abs(norms - 1))]:.3f})")
-        if np.any(np.linalg.norm(chunk.positions, axis=1) > c.max_reach):
-            raise ChunkRejected(f"pose farther than {c.max_reach} m from {c.frame_id}")
-        if np.any((chunk.gripper < 0) | (chunk.gripper > 1)):
-            raise ChunkRejected("gripper value outside 0..1")
+        self.chunks.validate(chunk, now, self.stop_latch)
 
     def submit_chunk(self, chunk: ChunkData, now: float) -> tuple[bool, str]:
         """Validate and optimise a chunk; returns (accepted, reason).
@@ -270,11 +161,8 @@ class Controller:
                             continue
                         raise ChunkRejected("superseded twice while optimising (stop or newer chunk)")
                     self._install(ref, t_switch)
-                    self._last_chunk_stamp = chunk.stamp
-                    self._last_chunk_seq = chunk.sequence
-                    times = chunk.times()
-                    self._gripper_events = [(t, float(g)) for t, g in zip(times, chunk.gripper, strict=False)
-                                            if t > t_switch]
+                    self.chunks.accept(chunk)
+                    self.gripper.replace(chunk.times(), chunk.gripper, after=t_switch)
                     self.mode = Mode.TRACKING
                     self.message = ""
                     self.chunks_accepted += 1
@@ -301,7 +189,7 @@ class Controller:
         """Smooth halt in joint space within stop_time, then STOPPED until `resume`. Chunks
         predicted from observations before this instant are rejected afterwards."""
         with self._lock:
-            self._stop_stamp, self._stop_cause = now, "/gr2/stop"
+            self.stop_latch.latch(now, "/gr2/stop")
             if self.q is None:
                 return "no joint state yet; nothing to stop"
             if self.mode == Mode.FAULT:
@@ -324,22 +212,17 @@ class Controller:
                 return False, f"faulted ({self._halt_reason}); waits for joint states"
             if self.mode == Mode.STOPPING:
                 return False, "still stopping; resume once stopped"
-            self._last_chunk_seq = None
+            self.chunks.new_stream()
             if self.mode != Mode.STOPPED:
                 return True, "new chunk stream"
-            self._stop_stamp, self._stop_cause = now, why
+            self.stop_latch.latch(now, why)
             self.mode, self.message = Mode.HOLDING, f"resumed by {why}: holding until a chunk arrives"
             return True, "resumed"
 
     def _start_halt(self, now: float, mode: Mode, message: str) -> None:
-        amax = self.robot.acceleration_limit
-        duration = float(np.clip(np.max(np.abs(self.qd) / amax), self.cfg.period, self.cfg.stop_time))
-        # The ramp counts control cycles from the last command (qd), not wall time from the call:
-        # each cycle integrates one nominal period, so each cycle takes exactly period/duration
-        # of qd0 off, whenever the call came and however late a cycle woke up. Timed by the
-        # clock, the first step (and any late cycle's) braked harder than the acceleration limit.
-        self._halt = (0, self.qd.copy(), duration)
-        self._gripper_events = []
+        self._halt = HaltRamp.from_velocity(self.qd, self.robot.acceleration_limit, self.cfg.period,
+                                            self.cfg.stop_time)
+        self.gripper.clear()
         self._generation += 1
         self.mode, self.message = mode, message
         self._halt_reason = message   # kept apart from self.message, which rejections overwrite
@@ -419,7 +302,7 @@ class Controller:
             # measurements are back: hold where the arm really is, and wait for an operator
             self._restart_from_measurement()
             self._hold_here(now)
-            self._stop_stamp, self._stop_cause = now, "fault"
+            self.stop_latch.latch(now, "fault")
             self.mode = Mode.STOPPED
             self.message = self._halt_reason = (f"joint states recovered ({self.faults} stale episodes so far); "
                                                 f"stopped until a new instruction or /gr2/resume")
@@ -447,13 +330,13 @@ class Controller:
             self.qd = np.zeros(7)
             return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
 
-        if self.mode == Mode.TRACKING and now - self._last_chunk_stamp > cfg.chunk_timeout:
+        if self.mode == Mode.TRACKING and now - self.chunks.last_stamp > cfg.chunk_timeout:
             self._install(braking_reference(now, self._sample(now), cfg.trajectory), now)
             self._old_ref = None
             self.mode, self.message = Mode.HOLDING, "action chunks stale: decelerated and holding"
         elif self.mode == Mode.TRACKING and now > self._ref.end_time:
             self.mode, self.message = Mode.HOLDING, "chunk finished: holding"
-        if self.mode == Mode.HOLDING and self._last_chunk_stamp > self._stop_stamp:
+        if self.mode == Mode.HOLDING and self.chunks.last_stamp > self.stop_latch.stamp:
             self.cycles_without_reference += 1   # a task was running and its chunks ran out
 
         active = self._active(now + cfg.period)
@@ -467,7 +350,7 @@ class Controller:
         self.manipulability, self.min_distance = res.manipulability, res.min_distance
         self.position_error, self.orientation_error = res.position_error, res.orientation_error
         chunk = active.chunk if self.mode == Mode.TRACKING else None
-        return ControlOutput(self.q.copy(), self.qd.copy(), self._gripper(now), self.mode, chunk)
+        return ControlOutput(self.q.copy(), self.qd.copy(), self.gripper.due(now), self.mode, chunk)
 
     # Every commanded position stays inside the URDF limits: the arm's driver refuses anything
     # else (the sim held its last valid command for the last 22 s of a bench-e2e run after a
@@ -484,11 +367,8 @@ class Controller:
         self.q, self.qd = self.robot.clamp_to_limits(self._q_meas.copy()), np.zeros(7)
 
     def _halt_step(self, now: float) -> ControlOutput:
-        done, qd0, duration = self._halt
-        done += 1
-        self._halt = (done, qd0, duration)
-        frac = max(0.0, 1.0 - done * self.cfg.period / duration)
-        self._advance(qd0 * frac)
+        frac = self._halt.next_fraction(self.cfg.period)
+        self._advance(self._halt.qd0 * frac)
         if frac == 0.0:
             self._halt = None
             self.qd = np.zeros(7)
@@ -498,17 +378,6 @@ class Controller:
                 self.message = self._halt_reason = (
                     "stopped by /gr2/stop; holding until a new instruction or /gr2/resume")
         return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
-
-    def _gripper(self, now: float) -> float | None:
-        due = [g for t, g in self._gripper_events if t <= now]
-        if not due:
-            return None
-        self._gripper_events = [(t, g) for t, g in self._gripper_events if t > now]
-        value = due[-1]
-        if self._gripper_sent is None or abs(value - self._gripper_sent) > self.cfg.gripper_deadband:
-            self._gripper_sent = value
-            return value
-        return None
 
     # --- monitoring -----------------------------------------------------------------------
     def measured_pose(self, q: np.ndarray) -> pin.SE3:

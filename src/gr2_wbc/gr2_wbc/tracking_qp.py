@@ -1,9 +1,12 @@
 """The 200 Hz tracking QP: joint velocities that follow a Cartesian reference. ROS-free.
 
-    min_qd  || J qd - v_des ||_W^2 + damping ||qd||^2 - w_m grad(m) . qd
-    s.t.    joint position, velocity and acceleration limits (as one box on qd),
-                    velocity dampers  J_d qd >= -speed (d - margin) / (influence - margin) for close pairs,
-            manipulability floor              grad(m) . qd >= -gain_m (m - m_min)
+    min_qd  || J qd - v_des ||_W^2                                    frame task
+            + damping ||qd||^2                                        regularisation
+            - w_m grad(m) . qd                                        manipulability task
+    s.t.    joint position, velocity and acceleration limits         joint limits (rows 0-6, a box on qd)
+            grad(m) . qd >= -gain_m (m - m_min)                       manipulability barrier (row 7)
+            J_d qd >= -speed (d - margin) / (influence - margin)      collision barrier (rows 8..)
+                                                                      for each close pair
 
 v_des = feed-forward twist + proportional pose error. OSQP is set up once with a dense,
 fixed sparsity pattern (7 variables, a fixed number of constraint rows) so each cycle only
@@ -15,7 +18,7 @@ manipulability gradient, joint box, collision rows) is filled by the compiled cy
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import osqp
@@ -28,26 +31,72 @@ from gr2_wbc import _cycle
 from gr2_wbc.robot_model import RobotModel
 
 
+# One sub-config per term of the QP, named after the pink concept it corresponds to (pink computes
+# each term's rows in its own object; here the compiled cycle does, term by term, in
+# cycle/tracking_cycle.cpp). config/wbc.yaml keeps its flat `tracking.*` names (config.py maps them).
+@dataclass
+class FrameTaskConfig:
+    """The TCP pose task (pink: FrameTask): track the reference pose and twist,
+    v_des = twist_ff + gain * pose error, cost ||J qd - v_des||_W^2 with W = diag(1, 1, 1, w, w, w)."""
+    position_gain: float = 20.0          # 1/s, position error (m) -> linear velocity (m/s)
+    orientation_gain: float = 20.0       # 1/s, orientation error (rad) -> angular velocity (rad/s)
+    orientation_weight: float = 0.3      # w: cost of 1 rad/s of angular error relative to 1 m/s linear
+
+
+@dataclass
+class RegularisationConfig:
+    """Tikhonov regularisation of the joint velocity (pink: solve_ik's `damping`): damping ||qd||^2."""
+    damping: float = 1e-4                # per (rad/s)^2, against the task's per (m/s)^2
+
+
+@dataclass
+class ManipulabilityConfig:
+    """The Yoshikawa measure m = sqrt(det(J J^T)) (m^3/rad^3 for the linear part): a secondary task
+    that climbs it (pink: ManipulabilityTask, here a linear cost), a barrier below which the QP may
+    not decrease it, and a scale on the frame task's velocity near singularities."""
+    weight: float = 0.002                # secondary objective: -weight grad(m) . qd
+    floor: float = 0.01                  # below this the frame task's velocity is scaled down
+    min: float = 0.002                   # barrier: grad(m) . qd >= -gain (m - min)
+    gain: float = 5.0                    # 1/s
+
+
+@dataclass
+class CollisionBarrierConfig:
+    """Velocity dampers on close collision pairs (pink: barriers): for a pair at distance d < influence,
+    its rate of approach is at most speed (d - margin) / (influence - margin)."""
+    margin: float = 0.02                       # m, closest allowed distance between bodies
+    gripper_environment_margin: float = 0.01   # m, the gripper to the table/obstacles (it grasps there)
+    influence: float = 0.10                    # m, pairs closer than this enter the QP
+    speed: float = 0.4                         # m/s, fastest approach allowed at the influence distance
+    max_rows: int = 16                         # the closest pairs (relative to their margin) get a row
+
+
+@dataclass
+class JointLimitsConfig:
+    """The box on qd from the position limits (pink: ConfigurationLimit, here braking before them at
+    the acceleration limit), the velocity limits (VelocityLimit) and the acceleration limits from
+    the previous command (AccelerationLimit). The rates come from the robot model."""
+    position_margin: float = 0.01        # rad, kept from the URDF position limits
+
+
+@dataclass
+class SolverConfig:
+    """OSQP's settings for the tracking QP."""
+    eps: float = 1e-6                    # absolute and relative tolerance (1e-3 default is too loose for IK)
+    max_iter: int = 400
+
+
 @dataclass
 class TrackingConfig:
-    """Gains, weights, margins (m) and limits of the per-cycle tracking QP; `dt` is the period (s)."""
-    dt: float = 1.0 / CONTROL_RATE_HZ    # control period, s (the controller sets its own period here)
-    position_gain: float = 20.0          # 1/s, pose error -> velocity
-    orientation_gain: float = 20.0
-    orientation_weight: float = 0.3      # relative to position (m vs rad)
-    damping: float = 1e-4                # regularisation on qd
-    manipulability_weight: float = 0.002 # secondary objective: climb the Yoshikawa measure
-    manipulability_floor: float = 0.01   # below this the task velocity is scaled down
-    manipulability_min: float = 0.002    # hard floor: the QP may not decrease m below this
-    manipulability_gain: float = 5.0
-    collision_margin: float = 0.02       # m, never closer than this
-    gripper_environment_margin: float = 0.01   # m, the gripper to the table/obstacles (it grasps there)
-    collision_influence: float = 0.10    # m, pairs closer than this enter the QP
-    collision_speed: float = 0.4         # m/s, fastest approach allowed at the influence distance
-    max_collision_rows: int = 16
-    position_limit_margin: float = 0.01  # rad, kept from the URDF limits
-    eps: float = 1e-6                    # OSQP tolerances (1e-3 default is too loose for IK)
-    max_iter: int = 400
+    """The per-cycle tracking QP: its period `dt` (s; the controller sets its own period here) and
+    one config per term."""
+    dt: float = 1.0 / CONTROL_RATE_HZ
+    frame: FrameTaskConfig = field(default_factory=FrameTaskConfig)
+    regularisation: RegularisationConfig = field(default_factory=RegularisationConfig)
+    manipulability: ManipulabilityConfig = field(default_factory=ManipulabilityConfig)
+    collision: CollisionBarrierConfig = field(default_factory=CollisionBarrierConfig)
+    joint_limits: JointLimitsConfig = field(default_factory=JointLimitsConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
 
 
 @dataclass
@@ -84,6 +133,33 @@ _USABLE = (int(osqp.SolverStatus.OSQP_SOLVED), int(osqp.SolverStatus.OSQP_SOLVED
            int(osqp.SolverStatus.OSQP_MAX_ITER_REACHED))
 
 
+def _cycle_config(robot: RobotModel, cfg: TrackingConfig, pair_margin: np.ndarray) -> _cycle.CycleConfig:
+    """The compiled cycle's (flat) config, term by term, from `cfg` and the robot's limits."""
+    c = _cycle.CycleConfig()
+    c.dt = cfg.dt
+    c.tcp_frame = robot.tcp_frame
+    # frame task
+    c.position_gain, c.orientation_gain = cfg.frame.position_gain, cfg.frame.orientation_gain
+    c.task_weight = np.array([1.0, 1.0, 1.0] + [cfg.frame.orientation_weight] * 3)
+    # regularisation
+    c.damping = cfg.regularisation.damping
+    # manipulability task, barrier and scale
+    m = cfg.manipulability
+    c.manipulability_weight, c.manipulability_floor = m.weight, m.floor
+    c.manipulability_min, c.manipulability_gain = m.min, m.gain
+    # joint limits: position (less the margin; +-inf for continuous joints), velocity, acceleration
+    c.upper = robot.upper - cfg.joint_limits.position_margin
+    c.lower = robot.lower + cfg.joint_limits.position_margin
+    c.velocity_limit, c.acceleration_limit = robot.velocity_limit, robot.acceleration_limit
+    # collision barrier
+    c.collision_influence, c.collision_speed = cfg.collision.influence, cfg.collision.speed
+    c.max_collision_rows = cfg.collision.max_rows
+    c.pair_margin = pair_margin
+    # barrier rows the joint box cannot satisfy are cut to what it can reach (tracking_cycle.cpp)
+    c.reach_backoff = _REACH_BACKOFF
+    return c
+
+
 class TrackingQP:
     """Everything that does not change between cycles is built once; each cycle is one call
     into the compiled cycle, which fills preallocated arrays, and OSQP's update and solve."""
@@ -92,14 +168,14 @@ class TrackingQP:
         self.robot = robot
         self.cfg = config or TrackingConfig()
         n = 7
-        self.n_rows = n + 1 + self.cfg.max_collision_rows
+        self.n_rows = n + 1 + self.cfg.collision.max_rows
         P_rows, P_cols, P_ptr = _dense_pattern(n, n, upper_only=True)
         A_rows, A_cols, A_ptr = _dense_pattern(self.n_rows, n)
         P0 = sparse.csc_matrix(((P_rows == P_cols).astype(float), P_rows, P_ptr), shape=(n, n))
         A0 = sparse.csc_matrix(((A_rows == A_cols).astype(float), A_rows, A_ptr), shape=(self.n_rows, n))
         wrapper = osqp.OSQP()
         wrapper.setup(P0, np.zeros(n), A0, -np.ones(self.n_rows), np.ones(self.n_rows),
-                      eps_abs=self.cfg.eps, eps_rel=self.cfg.eps, max_iter=self.cfg.max_iter,
+                      eps_abs=self.cfg.solver.eps, eps_rel=self.cfg.solver.eps, max_iter=self.cfg.solver.max_iter,
                       warm_starting=True, polishing=False, verbose=False, adaptive_rho=True,
                       check_termination=5)
         # The extension's solver object directly: osqp's Python wrapper spends ~100 us per
@@ -114,21 +190,12 @@ class TrackingQP:
         self._l = np.zeros(self.n_rows)
         self._u = np.zeros(self.n_rows)
         self._info = np.zeros(6)
-        r, c = robot, _cycle.CycleConfig()
-        for name in ("dt", "position_gain", "orientation_gain", "damping", "manipulability_weight",
-                     "manipulability_floor", "manipulability_min", "manipulability_gain", "collision_influence",
-                     "collision_speed", "max_collision_rows"):
-            setattr(c, name, getattr(self.cfg, name))
-        c.tcp_frame = r.tcp_frame
-        c.reach_backoff = _REACH_BACKOFF
-        c.task_weight = np.array([1.0, 1.0, 1.0] + [self.cfg.orientation_weight] * 3)
-        c.velocity_limit, c.acceleration_limit = r.velocity_limit, r.acceleration_limit
-        c.upper = r.upper - self.cfg.position_limit_margin   # +-inf for continuous joints
-        c.lower = r.lower + self.cfg.position_limit_margin
         # Closest allowed distance per collision pair (order of robot.pairs)
-        self.pair_margin = np.array([self.cfg.gripper_environment_margin if r.is_gripper_environment_pair(k)
-                                     else self.cfg.collision_margin for k in range(len(r.pairs))])
-        c.pair_margin = self.pair_margin
+        collision = self.cfg.collision
+        self.pair_margin = np.array([collision.gripper_environment_margin if robot.is_gripper_environment_pair(k)
+                                     else collision.margin for k in range(len(robot.pairs))])
+        c = _cycle_config(robot, self.cfg, self.pair_margin)
+        r = robot
         self._cycle = _cycle.TrackingCycle(r.collision_checker, c, self._P_x, self._q, self._A_x, self._l, self._u,
                                            self._info)
         assert self._cycle.n_rows == self.n_rows

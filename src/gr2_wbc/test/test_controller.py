@@ -226,11 +226,11 @@ def test_a_chunk_through_the_table_keeps_the_collision_margin(make_loop):
             else:
                 worst_arm = min(worst_arm, dist)
     print(f"closest approach to the table: gripper {worst_gripper * 1e3:.2f} mm (margin "
-          f"{tracking.gripper_environment_margin * 1e3:.0f} mm), arm links {worst_arm * 1e3:.2f} mm "
-          f"(margin {tracking.collision_margin * 1e3:.0f} mm)")
-    assert worst_gripper >= tracking.gripper_environment_margin - 1e-3
-    assert worst_arm >= tracking.collision_margin - 1e-3
-    assert worst_gripper < tracking.gripper_environment_margin + 0.01   # it did go down to the margin
+          f"{tracking.collision.gripper_environment_margin * 1e3:.0f} mm), arm links {worst_arm * 1e3:.2f} mm "
+          f"(margin {tracking.collision.margin * 1e3:.0f} mm)")
+    assert worst_gripper >= tracking.collision.gripper_environment_margin - 1e-3
+    assert worst_arm >= tracking.collision.margin - 1e-3
+    assert worst_gripper < tracking.collision.gripper_environment_margin + 0.01   # it did go down to the margin
 
 
 def chunk_sequence_peak_acceleration(loop: Loop, switches: int = 6) -> tuple[float, float]:
@@ -316,8 +316,8 @@ def test_arm_heading_fast_for_the_table_brakes_before_the_margin(robot, wbc_conf
     target = robot.forward(np.array(FAST_TOWARDS_TABLE_Q))
     target.translation = target.translation - np.array([0.0, 0.0, 0.3])   # and the task pulls down
     d = run_tracking_qp(robot, tracking, FAST_TOWARDS_TABLE_Q, FAST_TOWARDS_TABLE_QD, target, 2.0)
-    print(f"closest approach {d.min() * 1e3:.2f} mm (margin {tracking.collision_margin * 1e3:.0f} mm)")
-    assert d.min() >= tracking.collision_margin - 2e-3
+    print(f"closest approach {d.min() * 1e3:.2f} mm (margin {tracking.collision.margin * 1e3:.0f} mm)")
+    assert d.min() >= tracking.collision.margin - 2e-3
 
 
 def test_arm_inside_the_margin_is_driven_out(robot, wbc_config):
@@ -327,7 +327,7 @@ def test_arm_inside_the_margin_is_driven_out(robot, wbc_config):
     hold = robot.forward(np.array(INSIDE_THE_TABLE_Q))
     d = run_tracking_qp(robot, tracking, INSIDE_THE_TABLE_Q, np.zeros(7), hold, 1.0)
     print(f"distance after 0.1 s {d[19] * 1e3:.2f} mm, after 1 s {d[-1] * 1e3:.2f} mm")
-    assert d[-1] >= tracking.collision_margin - 1e-3
+    assert d[-1] >= tracking.collision.margin - 1e-3
 
 
 def test_a_halt_towards_a_joint_limit_stops_at_the_limit(loop, robot):
