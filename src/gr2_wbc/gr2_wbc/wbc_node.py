@@ -130,8 +130,11 @@ class WbcNode(Node):
         self.create_timer(1.0 / self.path_rate, self.publish_path)
 
         self._running = True
-        # Chunks are optimised in their own thread (OSQP releases the GIL): a slow optimisation
-        # must never delay /joint_states callbacks or the 200 Hz loop. Only the newest chunk waits.
+        # Chunks are handed to a thread of their own, so a slow optimisation never delays the
+        # executor's /joint_states callbacks; only the newest chunk waits. OSQP keeps the GIL
+        # through its solves, so with optimiser_process (config/wbc.yaml) the solves run in a
+        # child process and this thread only waits on its socket; without it they would stall
+        # the 200 Hz loop for as long as they take (optimiser_process.py).
         self._pending_chunk: ActionChunk | None = None
         self._chunk_ready = threading.Condition()
         self._optimiser = threading.Thread(target=run_essential, name="wbc_optimise", daemon=True,

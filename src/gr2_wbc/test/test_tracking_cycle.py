@@ -33,7 +33,7 @@ def random_states(robot, n: int, seed: int = 0):
 
 def test_qp_data_matches_the_formulation_in_numpy(controller):
     qp, robot, cfg = controller.qp, controller.robot, controller.qp.cfg
-    W = np.diag([1.0, 1.0, 1.0] + [cfg.orientation_weight] * 3)
+    W = np.diag([1.0, 1.0, 1.0] + [cfg.frame.orientation_weight] * 3)
     upper = np.triu_indices(7)
     order = np.argsort(upper[1] * 7 + upper[0], kind="stable")   # CSC: column by column
     rows_checked = 0
@@ -45,11 +45,11 @@ def test_qp_data_matches_the_formulation_in_numpy(controller):
         e_pos = target.translation - pose.translation
         e_rot = pose.rotation @ pin.log3(pose.rotation.T @ target.rotation)
         m, grad = robot.manipulability(J)
-        scale = np.clip((m - cfg.manipulability_min) / (cfg.manipulability_floor - cfg.manipulability_min), 0.1, 1.0)
-        v_des = scale * (twist + np.r_[cfg.position_gain * e_pos, cfg.orientation_gain * e_rot])
-        P = J.T @ W @ J + cfg.damping * np.eye(7)
+        scale = np.clip((m - cfg.manipulability.min) / (cfg.manipulability.floor - cfg.manipulability.min), 0.1, 1.0)
+        v_des = scale * (twist + np.r_[cfg.frame.position_gain * e_pos, cfg.frame.orientation_gain * e_rot])
+        P = J.T @ W @ J + cfg.regularisation.damping * np.eye(7)
         np.testing.assert_allclose(qp._P_x, P[upper][order], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(qp._q, -J.T @ W @ v_des - cfg.manipulability_weight * grad, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(qp._q, -J.T @ W @ v_des - cfg.manipulability.weight * grad, rtol=1e-9, atol=1e-12)
         assert res.manipulability == pytest.approx(m, rel=1e-12)
         assert res.position_error == pytest.approx(np.linalg.norm(e_pos), abs=1e-12)
         A = qp._A_x.reshape(7, qp.n_rows).T          # column-major
@@ -60,10 +60,10 @@ def test_qp_data_matches_the_formulation_in_numpy(controller):
         assert np.all(lo <= hi + 1e-12)
         assert np.all(hi <= robot.velocity_limit + 1e-12) and np.all(lo >= -robot.velocity_limit - 1e-12)
         # Collision rows: the closest pairs' Jacobian rows, as the Python-facing report gives them.
-        report = robot.proximities(cfg.collision_influence)
+        report = robot.proximities(cfg.collision.influence)
         assert res.min_distance == pytest.approx(report.min_distance, abs=1e-12)
         margins = qp.pair_margin
-        close = sorted(report.close, key=lambda p: p.distance - margins[p.pair])[:cfg.max_collision_rows]
+        close = sorted(report.close, key=lambda p: p.distance - margins[p.pair])[:cfg.collision.max_rows]
         for i, p in enumerate(close):
             # GJK warm-starts from the previous query, so witness points move by ~1e-9 between calls
             np.testing.assert_allclose(A[8 + i], p.jacobian, rtol=1e-6, atol=1e-7)
