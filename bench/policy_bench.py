@@ -39,7 +39,7 @@ def observation(cfg, rng) -> Observation:
     r = cfg.vqgan.resolution
     return Observation(images={v: rng.integers(0, 255, (r, r, 3), dtype=np.uint8) for v in cfg.views},
                        ee_position=np.array([0.45, 0.0, 0.3]), ee_quaternion=np.array([0.0, 1.0, 0.0, 0.0]),
-                       gripper_closed=False)
+                       gripper_closure=0.0)
 
 
 def percentile_ms(xs: list[float], q: float) -> float:
@@ -92,7 +92,7 @@ def random_batch(cfg, batch: int, steps: int, device: str):
                  tokens=torch.randint(0, cfg.vqgan.codebook_size, (batch, S, len(cfg.views), cfg.n_img)),
                  state_pos=torch.tensor([0.45, 0.0, 0.3]).expand(batch, S, 3),
                  state_quat=torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(batch, S, 4),
-                 gripper_closed=torch.zeros(batch, S),
+                 gripper_closure=torch.zeros(batch, S),
                  state_valid=torch.ones(batch, S, dtype=torch.bool), actions=torch.zeros(batch, S, k, 10),
                  action_valid=torch.ones(batch, S, dtype=torch.bool)).to(device)
 

@@ -123,7 +123,7 @@ def _difference(a: np.ndarray, b: np.ndarray) -> str:
 
 def assert_same_model_input(frames: dict[str, Image], on_disk: dict, episode, when: str) -> None:
     """The node's frames of one state, through the policy node's code, against the dataset's frame 0."""
-    from gr2_policy.model_input import gripper_closed
+    from gr2_policy.model_input import gripper_closure
     from gr2_policy.policy_node import image_to_rgb
     from gr2_policy.runtime import ObservationAssembler, RuntimeConfig
 
@@ -142,7 +142,7 @@ def assert_same_model_input(frames: dict[str, Image], on_disk: dict, episode, wh
     for view in VIEWS:
         assembler.add_frame(view, contract.stamp_seconds(frames[view].header.stamp), received[view])
     ee = on_disk["ee_pose"][0]
-    assembler.add_state(0.0, ee[:3], ee[3:], bool(gripper_closed(on_disk["gripper"][0])))
+    assembler.add_state(0.0, ee[:3], ee[3:], float(gripper_closure(on_disk["gripper"][0])))
     obs, reason = assembler.assemble(now=0.0)   # sim time: the frames are 0 s old
     assert obs is not None, reason
     for view in VIEWS:

@@ -115,7 +115,7 @@ class LockstepEpisode:
                     q = w.joint_positions()
                     controller.update_measurement(t, q)
                     pos, quat = w.ee_pose()
-                    assembler.add_state(t, pos, quat, bool(_closed(w.gripper_position())))
+                    assembler.add_state(t, pos, quat, _closure(w.gripper_position()))
                     while pending and pending[0][0] <= t + 1e-9:
                         _, stamp, res = pending.pop(0)
                         chunk = ChunkData(stamp=stamp, dt=res.dt, positions=res.positions,
@@ -155,9 +155,9 @@ class LockstepEpisode:
                              duration_s=round(t, 3), chunks=chunks, extra=extra)
 
 
-def _closed(position: float) -> bool:
-    from gr2_policy.model_input import gripper_closed
-    return bool(gripper_closed(position))
+def _closure(position: float) -> float:
+    from gr2_policy.model_input import gripper_closure
+    return float(gripper_closure(position))
 
 
 def expert_success(world, task: str, setting: str, seed: int) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gr2_policy.data import Episode, write_npz_episode
+from gr2_policy.model_input import gripper_closure
 
 
 def record_episode(world, rng, steps: int, size: int, substeps: int, task: str, setting: str) -> Episode:
@@ -46,10 +47,10 @@ def record_episode(world, rng, steps: int, size: int, substeps: int, task: str, 
         pos.append(p)
         quat.append(o)
         cmd.append(grip)
-        closed.append(world.gripper_position() > 0.5)
+        closed.append(gripper_closure(world.gripper_position()))
     return Episode(instruction=instruction or "move the arm", frames={v: np.stack(f) for v, f in frames.items()},
                    ee_position=np.array(pos, np.float32), ee_quaternion=np.array(quat, np.float32),
-                   gripper_closed=np.array(closed), gripper_command=np.array(cmd, np.float32), dt=dt)
+                   gripper_closure=np.array(closed, np.float32), gripper_command=np.array(cmd, np.float32), dt=dt)
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,10 @@
-"""Checkpoints: safetensors weights + one JSON file (format, config, text-encoder identity).
+"""Checkpoints: safetensors weights + one JSON file (format, config, text-encoder identity,
+model-input definition).
 
 Why the identity: a policy trained on MiniLM embeddings produces garbage on CLIP embeddings
-without any error, so loading compares the stored identity with the encoder in use.
+without any error, so loading compares the stored identity with the encoder in use. The same
+holds for the gripper input (model_input.GRIPPER_INPUT): a policy trained on a closed/open flag
+reads a measured closure wrongly, so loading compares that too.
 """
 from __future__ import annotations
 
@@ -14,10 +17,13 @@ from safetensors.torch import load_file, save_file
 
 from .config import GR2Config, VQGANConfig
 from .model import GR2
+from .model_input import GRIPPER_INPUT
 from .vqgan import VQGAN
 
 FORMAT = "gr2-policy/1"
 VQGAN_FORMAT = "gr2-vqgan/1"
+# Checkpoints written before the gripper input was recorded were trained with this one.
+UNRECORDED_GRIPPER_INPUT = "closed_above_0.5"
 
 
 class CheckpointError(RuntimeError):
@@ -35,7 +41,7 @@ def save_policy(path: str | Path, model: GR2, text_identity: dict, extra: dict |
     path.mkdir(parents=True, exist_ok=True)
     save_file(_state(model), str(path / "model.safetensors"))
     meta = {"format": FORMAT, "config": model.config.to_dict(), "text_encoder": text_identity,
-            "extra": extra or {}}
+            "model_input": {"gripper": GRIPPER_INPUT}, "extra": extra or {}}
     (path / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return path
 
@@ -82,13 +88,25 @@ def fingerprint(path: str | Path) -> dict:
     return {"path": given, "sha256": both[:16], **{n: d[:16] for n, d in digests.items()}}
 
 
+def trained_gripper_input(meta: dict) -> str:
+    """The gripper input (model_input.GRIPPER_INPUT) a checkpoint's config.json says it was trained with."""
+    return str(meta.get("model_input", {}).get("gripper", UNRECORDED_GRIPPER_INPUT))
+
+
 def load_policy(path: str | Path, text_identity: dict | None = None,
-                map_location: str = "cpu") -> tuple[GR2, dict]:
+                map_location: str = "cpu", any_model_input: bool = False) -> tuple[GR2, dict]:
     """Build the model from the stored config and load the weights strictly.
 
     text_identity: the encoder the caller will use; a mismatch raises CheckpointError.
+    any_model_input: accept a checkpoint trained with another gripper input (only to start
+    fine-tuning from it, which retrains it on this code's inputs); otherwise CheckpointError.
     """
     meta = read_meta(path, FORMAT)
+    trained = trained_gripper_input(meta)
+    if not any_model_input and trained != GRIPPER_INPUT:
+        raise CheckpointError(f"checkpoint {path} was trained with gripper input {trained!r}; this code's model "
+                              f"input is {GRIPPER_INPUT!r} (gr2_policy.model_input.GRIPPER_INPUT): fine-tune it "
+                              f"(gr2-model finetune --init {path}) or use a checkpoint of this version")
     if text_identity is not None and meta["text_encoder"] != text_identity:
         raise CheckpointError(f"checkpoint {path} was trained with text encoder {meta['text_encoder']}, "
                               f"but the loaded encoder is {text_identity}")

@@ -12,7 +12,7 @@ Robot episodes come in two layouts, picked by `open_episodes`:
     <view>           (T, R, R, 3) uint8 RGB for each view name (head_camera, wrist_camera)
     ee_position      (T, 3) float, metres, base_link
     ee_quaternion    (T, 4) float, x y z w, base_link
-    gripper_closed   (T,) bool    - measured binary gripper state (model input)
+    gripper_closure  (T,) float   - measured gripper closure 0 open .. 1 closed (model input)
     gripper_command  (T,) float   - commanded gripper 0..1 (action target)
     dt               float        - seconds between samples
 Any other on-disk layout only needs an `EpisodeReader` that yields `Episode`s.
@@ -30,7 +30,7 @@ import torch
 from .action_head import encode_actions
 from .config import GR2Config
 from .model import Batch
-from .model_input import gripper_closed, prepare_frame, prepare_frames
+from .model_input import gripper_closure, prepare_frame, prepare_frames
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
 
@@ -42,7 +42,7 @@ class Episode:
     frames: dict[str, np.ndarray]                 # view -> (T, R, R, 3) uint8
     ee_position: np.ndarray | None = None         # (T, 3)
     ee_quaternion: np.ndarray | None = None       # (T, 4)
-    gripper_closed: np.ndarray | None = None      # (T,)
+    gripper_closure: np.ndarray | None = None      # (T,)
     gripper_command: np.ndarray | None = None     # (T,)
     dt: float = 0.1
     # recorded commands: the TCP target / gripper command issued after frame t; when present they
@@ -93,9 +93,10 @@ class NpzEpisodeReader:
         for v in self.views:
             f = d[v]
             frames[v] = prepare_frames(f, self.resolution)
-        closed = d["gripper_closed"].astype(np.float32) if "gripper_closed" in d else None
+        key = "gripper_closure" if "gripper_closure" in d else "gripper_closed"    # the key before closure
+        closed = d[key].astype(np.float32) if key in d else None
         return Episode(instruction=str(d["instruction"]), frames=frames, ee_position=d["ee_position"],
-                       ee_quaternion=d["ee_quaternion"], gripper_closed=closed,
+                       ee_quaternion=d["ee_quaternion"], gripper_closure=closed,
                        gripper_command=d["gripper_command"].astype(np.float32) if "gripper_command" in d else closed,
                        dt=float(d["dt"]) if "dt" in d else 0.1)
 
@@ -132,7 +133,7 @@ class SimDatasetReader:
         ee, act = np.asarray(st["ee_pose"], np.float32), np.asarray(st["action_ee_pose"], np.float32)
         grip = np.asarray(st["gripper"], np.float32)
         return Episode(instruction=meta["instruction"], frames=frames, ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
-                       gripper_closed=gripper_closed(grip).astype(np.float32),
+                       gripper_closure=gripper_closure(grip).astype(np.float32),
                        gripper_command=np.asarray(st["action_gripper"], np.float32),
                        dt=1.0 / float(meta["fps"]), action_position=act[:, :3], action_quaternion=act[:, 3:],
                        action_gripper=np.asarray(st["action_gripper"], np.float32))
@@ -148,7 +149,7 @@ def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int) -
 def write_npz_episode(path: str | Path, ep: Episode) -> None:
     """Write `ep` (frames per view, TCP poses, gripper, dt) as one compressed .npz file."""
     np.savez_compressed(path, instruction=np.array(ep.instruction), **ep.frames, ee_position=ep.ee_position,
-                        ee_quaternion=ep.ee_quaternion, gripper_closed=ep.gripper_closed,
+                        ee_quaternion=ep.ee_quaternion, gripper_closure=ep.gripper_closure,
                         gripper_command=ep.gripper_command, dt=np.array(ep.dt))
 
 
@@ -253,7 +254,8 @@ class WindowSampler:
                 return torch.as_tensor(np.asarray(a, dtype=np.float32))
 
             out["state_pos"], out["state_quat"] = t(ep.ee_position[idx]), t(ep.ee_quaternion[idx])
-            out["gripper_closed"] = t(ep.gripper_closed[idx] if ep.gripper_closed is not None else np.zeros(len(idx)))
+            closure = ep.gripper_closure
+            out["gripper_closure"] = t(closure[idx] if closure is not None else np.zeros(len(idx)))
             if ep.action_position is not None:      # commands issued after frames t .. t+k-1
                 fut = np.clip(idx[:, None] + np.arange(0, k)[None], 0, T - 1)
                 pos, quat, grip = ep.action_position, ep.action_quaternion, ep.action_gripper
@@ -318,6 +320,6 @@ def collate(items: list[dict], config: GR2Config, vqgan, text_encoder, device="c
               else text_encoder.encode_batch([it["instruction"] for it in items])),
         tokens=tokens,
         state_pos=get("state_pos", zeros(S, 3)), state_quat=get("state_quat", quat_id.expand(S, 4)),
-        gripper_closed=get("gripper_closed", zeros(S)), state_valid=valid,
+        gripper_closure=get("gripper_closure", zeros(S)), state_valid=valid,
         actions=get("actions", zeros(S, c.chunk, 10)), action_valid=valid.clone(),
     ).to(device)

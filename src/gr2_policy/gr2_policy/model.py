@@ -26,14 +26,14 @@ class Batch:
     """Everything one forward pass needs, already tokenised. S = number of steps (<= h+1).
 
     text (B, text_dim); tokens (B, S, V, n_img) long, missing views = config.missing_id;
-    state_pos (B, S, 3); state_quat (B, S, 4) xyzw; gripper_closed (B, S); state_valid (B, S) bool;
+    state_pos (B, S, 3); state_quat (B, S, 4) xyzw; gripper_closure (B, S); state_valid (B, S) bool;
     actions (B, S, k, 10) normalised targets and action_valid (B, S) bool (training only).
     """
     text: torch.Tensor
     tokens: torch.Tensor
     state_pos: torch.Tensor
     state_quat: torch.Tensor
-    gripper_closed: torch.Tensor
+    gripper_closure: torch.Tensor
     state_valid: torch.Tensor
     actions: torch.Tensor | None = None
     action_valid: torch.Tensor | None = None
@@ -124,7 +124,7 @@ class GR2(nn.Module):
         steps = self.step_emb[:S]
         img = (self.token_embed(b.tokens) + self.view_emb[None, None, :, None]
                + self.patch_emb[None, None, None] + steps[None, :, None, None])       # B,S,V,N,d
-        st = self.state(b.state_pos, b.state_quat, b.gripper_closed, b.state_valid) + steps[None]
+        st = self.state(b.state_pos, b.state_quat, b.gripper_closure, b.state_valid) + steps[None]
         act = (self.act_emb + steps)[None].expand(B, S, -1)
         per_step = torch.cat([img.flatten(2, 3), st[:, :, None], act[:, :, None]], dim=2)   # B,S,L,d
         text = self.text_proj(b.text)[:, None]

@@ -15,14 +15,19 @@ import numpy as np
 from PIL import Image
 
 RESAMPLE = Image.Resampling.BOX   # area averaging; the one filter of the data path
-# The model's binary gripper state is the MEASURED opening beyond half the stroke (a 2F-85 closed
-# on a 40 mm cube stops at 0.56), the same in datasets and on the robot; not the last command.
-GRIPPER_CLOSED_ABOVE = 0.5
+# The model's gripper input is the MEASURED closure of the gripper, 0 open .. 1 closed, clipped to
+# [0, 1]: the same in datasets and on the robot, not the last command. A value, not a closed/open
+# flag: a 2F-85 closed square on a 40 mm cube stops at 0.56 and across its diagonal (grasp yaw
+# 45 deg off) at 0.38, still holding it; a flag cannot tell a grasp that has stopped there from
+# fingers still closing, while the value over the observed steps can. Checkpoints record this
+# definition (checkpoint.py refuses another; before it was recorded it was "closed above 0.5").
+GRIPPER_INPUT = "closure"
 
 
-def gripper_closed(position):
-    """Measured gripper opening (0 open .. 1 closed; scalar or array) -> the model's binary state."""
-    return np.asarray(position) > GRIPPER_CLOSED_ABOVE
+def gripper_closure(position):
+    """Measured gripper opening (0 open .. 1 closed; scalar or array) -> the model's gripper input,
+    float32 clipped to [0, 1] (a scalar gives a 0-d array)."""
+    return np.clip(np.asarray(position, dtype=np.float32), 0.0, 1.0)
 
 
 def prepare_frame(frame: np.ndarray, size: int) -> np.ndarray:

@@ -30,7 +30,7 @@ class Observation:
     images: dict[str, np.ndarray]
     ee_position: np.ndarray          # (3,) metres in base_link
     ee_quaternion: np.ndarray        # (4,) x, y, z, w in base_link
-    gripper_closed: bool
+    gripper_closure: float          # measured, 0 open .. 1 closed (model_input.gripper_closure)
     stamp: float = 0.0
 
 
@@ -113,7 +113,7 @@ class GR2Policy:
 
         return Batch(text=self.text.encode(instruction).to(self.device)[None], tokens=tokens[None],
                      state_pos=f([o.ee_position for o in obs]), state_quat=f([o.ee_quaternion for o in obs]),
-                     gripper_closed=f([float(o.gripper_closed) for o in obs]),
+                     gripper_closure=f([float(o.gripper_closure) for o in obs]),
                      state_valid=torch.ones(1, len(obs), dtype=torch.bool, device=self.device))
 
     @torch.no_grad()

@@ -41,7 +41,7 @@ from gr2_contract import (
 from gr2_contract.node_main import run_essential, spin_until_shutdown
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
-from .model_input import gripper_closed
+from .model_input import gripper_closure
 from .runtime import ChunkClock, ObservationAssembler, RuntimeConfig, load_runtime_policy
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -138,7 +138,7 @@ class PolicyNode(Node):
         r = model_cfg.vqgan.resolution
         blank = Observation(images={v: np.zeros((r, r, 3), np.uint8) for v in model_cfg.views},
                             ee_position=np.array([0.4, 0.0, 0.3]), ee_quaternion=np.array([1.0, 0.0, 0.0, 0.0]),
-                            gripper_closed=False)
+                            gripper_closure=0.0)
         t0 = time.perf_counter()
         self.loaded.policy.predict(blank, "warm up", predict_frames=self.predict_frames_every > 0)
         self.loaded.policy.reset()
@@ -188,10 +188,10 @@ class PolicyNode(Node):
     def _on_state(self, msg: RobotState) -> None:
         p, q = msg.ee_pose.position, msg.ee_pose.orientation
         with self._lock:
-            # the measured opening, as in the training data (model_input.gripper_closed), not
+            # the measured opening, as in the training data (model_input.gripper_closure), not
             # msg.gripper_closed (the WBC's last command)
             refused = self.assembler.add_state(stamp_seconds(msg.header.stamp), (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
-                                               bool(gripper_closed(msg.gripper_position)), received=self.now())
+                                               float(gripper_closure(msg.gripper_position)), received=self.now())
         if refused:
             self.get_logger().warn(refused, throttle_duration_sec=5.0)
 

@@ -56,13 +56,13 @@ class ObservationAssembler:
         self.frames[view] = Stamped(stamp, rgb, received)
         return None
 
-    def add_state(self, stamp: float, ee_position, ee_quaternion, gripper_closed: bool,
+    def add_state(self, stamp: float, ee_position, ee_quaternion, gripper_closure: float,
                   received: float | None = None) -> str | None:
         """Store the latest robot state; a stamp older than the stored one is refused (returns why)."""
         if self.state is not None and stamp < self.state.stamp:
             return f"robot state stamped {self.state.stamp - stamp:.3f} s before the previous one: refused"
         self.state = Stamped(stamp, (np.asarray(ee_position, float), np.asarray(ee_quaternion, float),
-                                     bool(gripper_closed)), received)
+                                     float(gripper_closure)), received)
         return None
 
     def assemble(self, now: float) -> tuple[Observation | None, str]:
@@ -84,7 +84,7 @@ class ObservationAssembler:
         pos, quat, closed = self.state.value
         images = {v: prepare_frame(self.frames[v].value, self.resolution) for v in self.views}
         # The observation is as old as its oldest camera frame: latency compensation starts there.
-        return Observation(images=images, ee_position=pos, ee_quaternion=quat, gripper_closed=closed,
+        return Observation(images=images, ee_position=pos, ee_quaternion=quat, gripper_closure=closed,
                            stamp=min(frame_stamps)), ""
 
 

@@ -23,9 +23,10 @@ class StateEncoder(nn.Module):
         self.grip = nn.Linear(1, n_embd)
         self.absent = nn.Parameter(torch.zeros(n_embd))  # video-only clips have no robot state
 
-    def forward(self, pos: torch.Tensor, quat: torch.Tensor, gripper_closed: torch.Tensor,
+    def forward(self, pos: torch.Tensor, quat: torch.Tensor, gripper_closure: torch.Tensor,
                 valid: torch.Tensor) -> torch.Tensor:
-        """pos (..., 3) m in base_link, quat (..., 4) xyzw, gripper_closed (...) in {0,1}, valid (...) bool."""
+        """pos (..., 3) m in base_link, quat (..., 4) xyzw, gripper_closure (...) in [0, 1]
+        (model_input.gripper_closure), valid (...) bool."""
         rot6 = matrix_to_6d(quat_to_matrix(quat))
-        e = self.pos(pos / self.workspace_scale) + self.rot(rot6) + self.grip(gripper_closed.unsqueeze(-1).float())
+        e = self.pos(pos / self.workspace_scale) + self.rot(rot6) + self.grip(gripper_closure.unsqueeze(-1).float())
         return torch.where(valid.unsqueeze(-1), e, self.absent.expand_as(e))

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model_input import RESAMPLE, gripper_closed, prepare_frames
+from .model_input import RESAMPLE, gripper_closure, prepare_frames
 
 FORMAT = "gr2-token-cache/1"
 STREAMS = ("ee_pose", "gripper", "action_ee_pose", "action_gripper")
@@ -201,7 +201,7 @@ class TokenCacheReader:
                        tokens={v: tok[:, :, k] for k, v in enumerate(self.views)},
                        text=self.text[e["instruction"]],
                        ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
-                       gripper_closed=gripper_closed(grip).astype(np.float32),
+                       gripper_closure=gripper_closure(grip).astype(np.float32),
                        gripper_command=self.streams["action_gripper"][a:b], dt=1.0 / float(e["fps"]),
                        action_position=act[:, :3], action_quaternion=act[:, 3:],
                        action_gripper=self.streams["action_gripper"][a:b])

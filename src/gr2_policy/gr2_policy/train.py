@@ -285,7 +285,7 @@ def train_policy(args, stage: str) -> dict:
     if args.resume and state_file.is_file():
         model, meta = load_policy(out / "ckpt")
     elif args.init:
-        model, meta = load_policy(args.init)
+        model, meta = load_policy(args.init, any_model_input=True)   # fine-tuning retrains its inputs
     else:
         if not args.vqgan:
             raise SystemExit("give --vqgan CKPT (a trained tokenizer; the policy keeps it frozen)")

@@ -27,6 +27,6 @@ def episode_batch(cfg: GR2Config, batch: int = 4, steps: int | None = None, seed
     actions = encode_actions(pos[:, :S], quat[:, :S], pos[:, idx], quat[:, idx], grip[:, idx], cfg.pos_scale)
     tokens = torch.randint(0, cfg.vqgan.codebook_size, (batch, S, len(cfg.views), cfg.n_img), generator=g)
     return Batch(text=torch.randn(batch, cfg.text.dim, generator=g), tokens=tokens,
-                 state_pos=pos[:, :S], state_quat=quat[:, :S], gripper_closed=grip[:, :S],
+                 state_pos=pos[:, :S], state_quat=quat[:, :S], gripper_closure=grip[:, :S],
                  state_valid=torch.ones(batch, S, dtype=torch.bool), actions=actions,
                  action_valid=torch.ones(batch, S, dtype=torch.bool))

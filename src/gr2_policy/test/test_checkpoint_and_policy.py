@@ -49,6 +49,22 @@ def test_incompatible_checkpoint_fails_clearly(tmp_path, model, minilm):
         load_policy(tmp_path / "nothing")
 
 
+def test_checkpoint_of_another_gripper_input_is_refused(tmp_path, model, minilm):
+    import json
+
+    from gr2_policy.model_input import GRIPPER_INPUT
+    save_policy(tmp_path / "ckpt", model, minilm.identity)
+    meta_file = tmp_path / "ckpt" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["model_input"] == {"gripper": GRIPPER_INPUT}
+    del meta["model_input"]           # a checkpoint from before the input was recorded: a flag
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="closed_above_0.5"):
+        load_policy(tmp_path / "ckpt", minilm.identity)
+    loaded, _ = load_policy(tmp_path / "ckpt", minilm.identity, any_model_input=True)   # fine-tuning's --init
+    assert loaded.config == model.config
+
+
 def test_vqgan_checkpoint_round_trip(tmp_path, model):
     save_vqgan(tmp_path / "vq", model.vqgan)
     vq, _ = load_vqgan(tmp_path / "vq")
@@ -60,7 +76,7 @@ def _obs(cfg, rng, **kw):
     r = cfg.vqgan.resolution
     d = dict(images={v: rng.integers(0, 255, (r, r, 3), dtype=np.uint8) for v in cfg.views},
              ee_position=np.array([0.4, 0.0, 0.3]), ee_quaternion=np.array([0.0, 1.0, 0.0, 0.0]),
-             gripper_closed=False, stamp=12.5)
+             gripper_closure=False, stamp=12.5)
     d.update(kw)
     return Observation(**d)
 

@@ -47,7 +47,7 @@ def test_causality_future_step_does_not_change_past_outputs():
         b2 = episode_batch(cfg, batch=2)
         b2.tokens[:, t + 1] = (b2.tokens[:, t + 1] + 7) % cfg.vqgan.codebook_size
         b2.state_pos[:, t + 1] += 0.3
-        b2.gripper_closed[:, t + 1] = 1 - b2.gripper_closed[:, t + 1]
+        b2.gripper_closure[:, t + 1] = 1 - b2.gripper_closure[:, t + 1]
         h2, _ = model(b2)
         cut = model.step_start(t + 1)
         torch.testing.assert_close(h1[:, :cut], h2[:, :cut], rtol=0, atol=1e-6)

@@ -78,7 +78,7 @@ def test_cached_tokens_equal_per_step_tokenisation(setup):
             bf = collate([sf.window(ef, end)], cfg, vq, text)
             bc = collate([sc.window(ec, end)], cfg, vq, text)
             assert torch.equal(bf.tokens, bc.tokens)
-            for k in ("state_pos", "state_quat", "gripper_closed", "actions", "text"):
+            for k in ("state_pos", "state_quat", "gripper_closure", "actions", "text"):
                 assert torch.allclose(getattr(bf, k), getattr(bc, k), atol=1e-6), k
 
 

@@ -36,7 +36,7 @@ def make_episodes(folder: Path, n=4, T=12, r=32, seed=0):
             instruction=["pick up the red cube", "push the blue block"][i % 2],
             frames={"head_camera": _frames(rng, T, r, (200, 30, 30)),
                     "wrist_camera": _frames(rng, T, r, (30, 30, 200))},
-            ee_position=pos, ee_quaternion=quat, gripper_closed=closed, gripper_command=closed.astype(np.float32),
+            ee_position=pos, ee_quaternion=quat, gripper_closure=closed, gripper_command=closed.astype(np.float32),
             dt=0.1))
 
 
