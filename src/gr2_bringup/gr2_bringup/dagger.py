@@ -8,8 +8,9 @@ expert, write the rollouts as a SIM.md dataset for the next fine-tuning.
 Rollouts run in the in-process evaluator (`evaluate.LockstepEpisode`: sim, policy and the WBC's
 controller in lockstep, the nodes' code). Every 1/fps s of sim time the frames (the sim node's
 size), joints, gripper and TCP pose are recorded, and the label is the state-feedback expert's
-target from that state (`ScriptedExpert.relabel`, i.e. `Task.replan`): where the policy went
-wrong the label says how to recover. Every rollout is kept (index rows carry `relabelled: true`,
+target from that state (`ScriptedExpert.relabel`, i.e. `Task.replan`), and the expert's plan from
+that state as the k-step chunk label (`relabel_chunk`; `--no-chunk-labels` leaves it out): where
+the policy went wrong the label says how to recover. Every rollout is kept (index rows carry `relabelled: true`,
 `success` is the rollout's own outcome), so failed rollouts, the most useful ones, are trained on.
 Seeds must lie below the evaluation seeds.
 """
@@ -38,12 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay", default="e2e", help="s from observation to chunk, or 'e2e' (see evaluate)")
     p.add_argument("--switch-lead", default="e2e", help="s from a chunk at the WBC to its taking over, or 'e2e'")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--chunk-labels", action=argparse.BooleanOptionalAction, default=True,
+                   help="also record the expert's k-step plan from every visited state (the policy's chunk "
+                        "size, 1/fps apart) as the chunk label (gr2_contract.episode CHUNK_STREAMS)")
     args = parse_with_config(p, argv, required=("checkpoint", "out"))
 
     import torch
     from tqdm import tqdm
 
-    from gr2_contract.episode import STREAMS, stack_streams, stream_shapes, write_episode
+    from gr2_contract.episode import CHUNK_STREAMS, STREAMS, stack_streams, stream_shapes, write_episode
     from gr2_drivers.sim.dataset import record_state
     from gr2_drivers.sim.expert import ScriptedExpert
     from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
@@ -57,18 +61,20 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"seeds up to {last_seed} reach the evaluation seeds (>= {EVAL_FIRST_SEED})")
     runner, cfg = build_runner(args.checkpoint, "", args.task, args.max_time, args.delay, args.switch_lead)
     world, size = runner.world, cfg.image_size
+    k = runner.policy.model.config.chunk
     out = Path(args.out)
     ident = fingerprint(args.checkpoint)
     bar = tqdm(total=args.episodes * len(args.settings), desc="dagger", unit="ep", dynamic_ncols=True)
     seed, ok, n, t0 = args.first_seed, 0, 0, time.monotonic()
     for setting in args.settings:
         for _ in range(args.episodes):
-            streams: dict[str, list] = {k: [] for k in STREAMS}
+            streams: dict[str, list] = {k: [] for k in (*STREAMS, *(CHUNK_STREAMS if args.chunk_labels else ()))}
             expert = ScriptedExpert(world)
 
             def record(t: float, gripper_command: float) -> None:
                 # runner.run below calls it within this episode: this episode's expert and streams
-                record_state(world, expert.relabel(gripper_command), streams, *size)  # noqa: B023
+                chunk = expert.relabel_chunk(gripper_command, k, 1.0 / args.fps) if args.chunk_labels else None  # noqa: B023
+                record_state(world, expert.relabel(gripper_command), streams, *size, chunk=chunk)  # noqa: B023
 
             result = runner.run(args.task, setting, seed, on_record=record, record_period=1.0 / args.fps)
             arrays = stack_streams(streams)

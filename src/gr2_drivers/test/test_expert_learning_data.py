@@ -54,6 +54,27 @@ def test_dart_episode_labels_are_the_clean_plan(world):
     assert has_expert_labels({"success": False, "relabelled": True}) and not has_expert_labels({"success": False})
 
 
+def test_chunk_label_is_the_plan_from_the_current_state(world):
+    """`relabel_chunk`: k targets of the state-feedback plan `spacing` s apart, the first being
+    `relabel`'s, the tail repeating the plan's last target."""
+    from gr2_drivers.sim.expert import interpolate
+    world.reset("pick_cube", "simple", EVAL_FIRST_SEED)
+    expert = ScriptedExpert(world)
+    chunk = expert.relabel_chunk(0.0, 10, 0.1)
+    first = expert.relabel(0.0)
+    assert len(chunk) == 10 and np.array_equal(chunk[0].pos, first.pos) and chunk[0].yaw == first.yaw
+    pos, _ = world.ee_pose()
+    rot = world.data.site_xmat[world.tcp_site].reshape(3, 3)
+    start = StepTarget(pos, float(np.arctan2(-rot[0, 0], rot[1, 0])), 0.0)
+    plan = list(interpolate(start, world.task.replan(world, 0.0), expert.cfg))
+    stride = int(round(0.1 / expert.cfg.control_dt))
+    for j, target in enumerate(chunk):
+        np.testing.assert_array_equal(target.pos, plan[min(j * stride, len(plan) - 1)].pos)
+    assert np.linalg.norm(chunk[-1].pos - chunk[0].pos) > 0.05          # a plan that goes somewhere
+    short = expert.relabel_chunk(0.0, 10, 10.0)                       # past the plan's end: its last target
+    np.testing.assert_array_equal(short[-1].pos, plan[-1].pos)
+
+
 @pytest.mark.parametrize("seed", [EVAL_FIRST_SEED, EVAL_FIRST_SEED + 1])
 def test_feedback_expert_recovers_from_a_displaced_arm(world, seed):
     """Driven only by `relabel` from the current state, after being pushed 10 cm off course and

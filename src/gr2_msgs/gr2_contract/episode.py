@@ -17,6 +17,15 @@ is time, so `np.load(path, mmap_mode="r")[t:t + h]` reads only the frames it nee
     <out>/<episode>/ee_pose.npy             float32 (T, 7) TCP in base_link: x y z qx qy qz qw
     <out>/<episode>/action_ee_pose.npy      float32 (T, 7) the expert's TCP target issued after frame t
     <out>/<episode>/action_gripper.npy      float32 (T,) the expert's gripper command after frame t
+  optional (DAgger rounds write them):
+    <out>/<episode>/action_chunk_ee_pose.npy  float32 (T, k, 7) the expert's plan from the state at
+                                            frame t: its TCP targets at t, t + 1/fps, ... (k of them)
+    <out>/<episode>/action_chunk_gripper.npy  float32 (T, k) the plan's gripper commands
+
+Why chunk labels: a policy that predicts k-step chunks is trained on action_ee_pose[t:t+k]. For
+an expert's own episode that sequence is its plan; for a policy's rollout relabelled step by step
+it is not: where the policy stood still, k copies of the first step of a plan label a chunk that
+says "move one step and stop". The plan from each visited state is the right label.
 
 ROS-free.
 """
@@ -29,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 STREAMS = ("head_rgb", "wrist_rgb", "joint_pos", "gripper", "ee_pose", "action_ee_pose", "action_gripper")
+CHUNK_STREAMS = ("action_chunk_ee_pose", "action_chunk_gripper")
 
 
 def stack_streams(streams: dict[str, list]) -> dict[str, np.ndarray]:
@@ -65,7 +75,9 @@ def has_expert_labels(row: dict) -> bool:
 
 
 def load_episode(path: Path | str, mmap: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """Meta and memory-mapped streams of one episode (what a training loader reads)."""
+    """Meta and memory-mapped streams of one episode (what a training loader reads): every stream
+    of STREAMS, and those of CHUNK_STREAMS the episode has."""
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
-    return meta, {k: np.load(path / f"{k}.npy", mmap_mode="r" if mmap else None) for k in STREAMS}
+    names = [*STREAMS, *(k for k in CHUNK_STREAMS if (path / f"{k}.npy").is_file())]
+    return meta, {k: np.load(path / f"{k}.npy", mmap_mode="r" if mmap else None) for k in names}

@@ -50,6 +50,11 @@ class Episode:
     action_position: np.ndarray | None = None     # (T, 3)
     action_quaternion: np.ndarray | None = None   # (T, 4)
     action_gripper: np.ndarray | None = None      # (T,)
+    # the expert's k-step plan from the state at frame t (DAgger rounds; gr2_contract.episode
+    # CHUNK_STREAMS): when present it is the chunk label instead of action_*[t:t+k]
+    action_chunk_position: np.ndarray | None = None     # (T, k, 3)
+    action_chunk_quaternion: np.ndarray | None = None   # (T, k, 4)
+    action_chunk_gripper: np.ndarray | None = None      # (T, k)
     # a token cache's episode (token_cache.TokenCacheReader): view -> (T, variants, n_img) VQGAN ids
     # of the frames (variant 0 as recorded, the rest shifted), and the cached text embedding
     tokens: dict[str, np.ndarray] | None = None
@@ -136,7 +141,17 @@ class SimDatasetReader:
                        gripper_closure=gripper_closure(grip).astype(np.float32),
                        gripper_command=np.asarray(st["action_gripper"], np.float32),
                        dt=1.0 / float(meta["fps"]), action_position=act[:, :3], action_quaternion=act[:, 3:],
-                       action_gripper=np.asarray(st["action_gripper"], np.float32))
+                       action_gripper=np.asarray(st["action_gripper"], np.float32), **chunk_labels(st))
+
+
+def chunk_labels(streams) -> dict:
+    """Episode fields of the CHUNK_STREAMS in `streams` (a mapping of stream name -> array);
+    empty when it has none."""
+    if "action_chunk_ee_pose" not in streams:
+        return {}
+    chunk = np.asarray(streams["action_chunk_ee_pose"], np.float32)
+    return {"action_chunk_position": chunk[..., :3], "action_chunk_quaternion": chunk[..., 3:],
+            "action_chunk_gripper": np.asarray(streams["action_chunk_gripper"], np.float32)}
 
 
 def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int) -> EpisodeReader:
@@ -256,6 +271,15 @@ class WindowSampler:
             out["state_pos"], out["state_quat"] = t(ep.ee_position[idx]), t(ep.ee_quaternion[idx])
             closure = ep.gripper_closure
             out["gripper_closure"] = t(closure[idx] if closure is not None else np.zeros(len(idx)))
+            if ep.action_chunk_position is not None:    # the expert's plan from each state
+                if ep.action_chunk_position.shape[1] < k:
+                    raise ValueError(f"chunk labels of {ep.action_chunk_position.shape[1]} steps, but the model "
+                                     f"predicts {k} (config chunk)")
+                out["actions"] = encode_actions(out["state_pos"], out["state_quat"],
+                                                t(ep.action_chunk_position[idx, :k]),
+                                                t(ep.action_chunk_quaternion[idx, :k]),
+                                                t(ep.action_chunk_gripper[idx, :k]), c.pos_scale)
+                return out
             if ep.action_position is not None:      # commands issued after frames t .. t+k-1
                 fut = np.clip(idx[:, None] + np.arange(0, k)[None], 0, T - 1)
                 pos, quat, grip = ep.action_position, ep.action_quaternion, ep.action_gripper

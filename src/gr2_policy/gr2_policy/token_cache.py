@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gr2_contract.episode import CHUNK_STREAMS  # optional streams: cached when every episode has them
+
 from .model_input import RESAMPLE, gripper_closure, prepare_frames
 
 FORMAT = "gr2-token-cache/1"
@@ -106,6 +108,13 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
     total = sum(int(r["frames"]) for _, r in rows)
     tokens = np.zeros((total, n_var, len(views), vq.config.tokens_per_frame), np.uint16)
     streams = {k: [] for k in STREAMS}
+    # chunk labels (DAgger rounds) are cached when every episode has them; a mix would leave some
+    # episodes' chunks from another rule without saying so
+    with_chunks = {(folder / row["dir"] / "action_chunk_ee_pose.npy").is_file() for folder, row in rows}
+    if len(with_chunks) > 1:
+        raise ValueError("some episodes have chunk labels (action_chunk_*.npy) and some not: build one cache per kind")
+    if with_chunks == {True}:
+        streams |= {k: [] for k in CHUNK_STREAMS}
     instructions: list[str] = []
     episodes = []
     start, t0 = 0, time.monotonic()
@@ -120,7 +129,7 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
                 x = frames_to_tensor(shift_frames(frames, int(dx), int(dy)))
                 ids = torch.cat([vq.encode(c) for c in x.split(batch)]).flatten(1)
                 tokens[start:start + T, var, v_i] = ids.numpy().astype(np.uint16)
-        for k in STREAMS:
+        for k in streams:
             streams[k].append(np.asarray(st[k], np.float32))
         if meta["instruction"] not in instructions:
             instructions.append(meta["instruction"])
@@ -134,7 +143,7 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "tokens.npy", tokens[:start])
-    for k in STREAMS:
+    for k in streams:
         np.save(out / f"{k}.npy", np.concatenate(streams[k]))
     np.save(out / "text.npy", torch.stack([encoder.encode(s) for s in instructions]).numpy().astype(np.float32))
     meta = {"format": FORMAT, "vqgan": {"path": str(vqgan_ckpt), "fingerprint": vqgan_fingerprint(vqgan_ckpt),
@@ -162,7 +171,8 @@ class TokenCacheReader:
         if self.meta.get("format") != FORMAT:
             raise ValueError(f"{folder}: format {self.meta.get('format')!r}, expected {FORMAT!r}")
         self.tokens = np.load(self.folder / "tokens.npy", mmap_mode="r")
-        self.streams = {k: np.load(self.folder / f"{k}.npy") for k in STREAMS}
+        names = [*STREAMS, *(k for k in CHUNK_STREAMS if (self.folder / f"{k}.npy").is_file())]
+        self.streams = {k: np.load(self.folder / f"{k}.npy") for k in names}
         self.text = torch.as_tensor(np.load(self.folder / "text.npy"))
         self.index = list(range(len(self.meta["episodes"]))) if episodes is None else list(episodes)
         # 0: every cached variant; 1: the frames as recorded only (no shift augmentation)
@@ -191,7 +201,7 @@ class TokenCacheReader:
         return len(self.index)
 
     def __getitem__(self, i: int):
-        from .data import Episode
+        from .data import Episode, chunk_labels
         e = self.meta["episodes"][self.index[i]]
         a, b = e["start"], e["start"] + e["length"]
         tok = np.asarray(self.tokens[a:b, :self.variants])
@@ -204,7 +214,8 @@ class TokenCacheReader:
                        gripper_closure=gripper_closure(grip).astype(np.float32),
                        gripper_command=self.streams["action_gripper"][a:b], dt=1.0 / float(e["fps"]),
                        action_position=act[:, :3], action_quaternion=act[:, 3:],
-                       action_gripper=self.streams["action_gripper"][a:b])
+                       action_gripper=self.streams["action_gripper"][a:b],
+                       **chunk_labels({k: self.streams[k][a:b] for k in CHUNK_STREAMS if k in self.streams}))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,34 @@ def test_config_file_gives_defaults_and_rejects_unknown_keys(setup, tmp_path):
     r = subprocess.run([sys.executable, "-m", "gr2_policy.train", "finetune", "--config", str(bad)],
                        env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "unknown option(s) ['stpes']" in r.stderr
+
+
+def test_chunk_labels_are_cached_and_become_the_window_targets(tmp_path):
+    """Episodes with the expert's k-step plans (CHUNK_STREAMS, DAgger rounds) keep them through the
+    cache, and a window's action targets are those plans, not action_ee_pose[t:t+k]; a cache of
+    episodes with and without them is refused."""
+    from gr2_policy.action_head import decode_actions
+    write_sim_dataset(tmp_path / "plain", n=1)
+    cfg = get_config("tiny")
+    T, k, rng = 9, cfg.chunk, np.random.default_rng(1)
+    ee = np.tile([0.45, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0], (T, 1)).astype(np.float32)
+    plan = np.repeat(ee[:, None], k, axis=1)
+    plan[..., 2] += 0.03 * np.arange(k)[None]                 # every state's plan: rise 3 cm per step
+    frames = rng.integers(0, 255, (T, 48, 48, 3), dtype=np.uint8)
+    streams = {"head_rgb": frames, "wrist_rgb": frames, "joint_pos": np.zeros((T, 7), np.float32),
+               "gripper": np.full(T, 0.38, np.float32), "ee_pose": ee, "action_ee_pose": plan[:, 0].copy(),
+               "action_gripper": np.ones(T, np.float32), "action_chunk_ee_pose": plan,
+               "action_chunk_gripper": np.ones((T, k), np.float32)}
+    meta = {"instruction": "pick up the red cube", "task": "pick_cube", "skill": "pick", "setting": "simple",
+            "seed": 0, "success": False, "relabelled": True, "fps": 10.0, "frames": T}
+    write_episode(tmp_path / "chunked", meta, streams)
+    torch.manual_seed(0)
+    save_vqgan(tmp_path / "vq", VQGAN(VQGAN_PRESETS["tiny"]).eval())
+    build_cache([tmp_path / "chunked"], tmp_path / "vq", tmp_path / "tokens", shifts=0, batch=8)
+    ep = TokenCacheReader(tmp_path / "tokens")[0]
+    assert ep.action_chunk_position.shape == (T, k, 3)
+    window = WindowSampler(TokenCacheReader(tmp_path / "tokens"), cfg, 0).window(ep, 4)
+    pos, _, grip = decode_actions(window["state_pos"], window["state_quat"], window["actions"], cfg.pos_scale)
+    np.testing.assert_allclose(pos[-1, :, 2].numpy(), 0.3 + 0.03 * np.arange(k), atol=1e-5)   # the plan
+    with pytest.raises(ValueError, match="chunk labels"):
+        build_cache([tmp_path / "chunked", tmp_path / "plain"], tmp_path / "vq", tmp_path / "mixed", batch=8)

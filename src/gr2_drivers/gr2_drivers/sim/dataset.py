@@ -42,9 +42,12 @@ def _pose_xyzw(target: StepTarget) -> np.ndarray:
     return np.concatenate([target.pos, np.roll(quat, -1)])
 
 
-def record_state(world: World, label: StepTarget, streams: dict[str, list], width: int, height: int) -> None:
+def record_state(world: World, label: StepTarget, streams: dict[str, list], width: int, height: int,
+                 chunk: list[StepTarget] | None = None) -> None:
     """Append the current sim state (both cameras at width x height, joints, gripper, TCP pose)
-    and `label` (the expert's target for this state) to `streams` (lists keyed by STREAMS)."""
+    and `label` (the expert's target for this state) to `streams` (lists keyed by STREAMS);
+    `chunk` (the expert's plan from this state, `ScriptedExpert.relabel_chunk`) also to the
+    CHUNK_STREAMS lists, which `streams` must then hold."""
     pos, quat = world.ee_pose()
     streams["head_rgb"].append(world.render(HEAD_CAMERA, width, height))
     streams["wrist_rgb"].append(world.render(WRIST_CAMERA, width, height))
@@ -53,6 +56,9 @@ def record_state(world: World, label: StepTarget, streams: dict[str, list], widt
     streams["ee_pose"].append(np.concatenate([pos, quat]))
     streams["action_ee_pose"].append(_pose_xyzw(label))
     streams["action_gripper"].append(label.gripper)
+    if chunk is not None:
+        streams["action_chunk_ee_pose"].append(np.stack([_pose_xyzw(c) for c in chunk]))
+        streams["action_chunk_gripper"].append(np.array([c.gripper for c in chunk]))
 
 
 def record_episode(world: World, task: str, setting: str, seed: int, cfg: RecordConfig,

@@ -106,6 +106,19 @@ class ScriptedExpert:
         plan = interpolate(StepTarget(pos, yaw, gripper_command), w.task.replan(w, gripper_command), self.cfg)
         return next(iter(plan))
 
+    def relabel_chunk(self, gripper_command: float, k: int, spacing: float) -> list[StepTarget]:
+        """The expert's plan from the CURRENT state as k targets `spacing` s apart, the first one
+        being `relabel`'s (a plan that ends sooner repeats its last target): the label of a visited
+        state for a policy that predicts k-step chunks (gr2_contract.episode, CHUNK_STREAMS).
+        Raises NotImplementedError for tasks without a state-feedback expert."""
+        w = self.world
+        pos, _ = w.ee_pose()
+        rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
+        yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))
+        plan = list(interpolate(StepTarget(pos, yaw, gripper_command), w.task.replan(w, gripper_command), self.cfg))
+        stride = max(1, int(round(spacing / self.cfg.control_dt)))
+        return [plan[min(j * stride, len(plan) - 1)] for j in range(k)]
+
     def run(self, on_step: Callable[[StepTarget], None] | None = None,
             perturb: Callable[[StepTarget], StepTarget] | None = None) -> bool:
         """Execute the task's plan; `on_step(target)` is called before each control step
