@@ -12,6 +12,7 @@ import dataclasses
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -23,7 +24,6 @@ from std_srvs.srv import Trigger
 
 from gr2_contract import (
     ARM_JOINTS,
-    CONTROL_RATE_HZ,
     DIAGNOSTICS,
     GRIPPER_COMMAND,
     GRIPPER_JOINT,
@@ -32,6 +32,7 @@ from gr2_contract import (
     STATUS_RATE_HZ,
 )
 from gr2_contract.node_main import run_essential, spin_plain
+from gr2_contract.parameters import declare_dataclass
 from gr2_contract.realtime import fifo_or_warn
 from gr2_description.joint_limits import read_joint_limits
 from gr2_drivers.kinova.api import KortexApi, KortexApiMissing, load_kortex_api
@@ -40,47 +41,80 @@ from gr2_drivers.kinova.driver import CommandRejected, DriverConfig, DriverState
 from gr2_drivers.kinova.interpolation import InterpolationConfig
 from gr2_msgs.msg import GripperCommand, JointCommand
 
+_CONN, _DRIVER, _INTERP = ArmConnectionConfig, DriverConfig, InterpolationConfig
+
+
+@dataclass
+class KinovaParameters:
+    """The driver node's parameters (config/kinova.yaml), flat; defaults are the driver's config
+    dataclasses' (ArmConnectionConfig, DriverConfig, InterpolationConfig), which `driver_config`
+    fills in."""
+    robot_ip: str = _CONN.robot_ip
+    username: str = _CONN.username
+    password: str = _CONN.password
+    cyclic_timeout_ms: int = _CONN.cyclic_timeout_ms
+    config_timeout_ms: int = _CONN.config_timeout_ms
+    command_period_s: float = _INTERP.command_period_s
+    max_extrapolation_s: float = _INTERP.max_extrapolation_s
+    cycle_rate_hz: float = _DRIVER.cycle_rate_hz
+    reconnect_after_drops: int = _DRIVER.reconnect_after_drops
+    backoff_initial_s: float = _DRIVER.backoff_initial_s
+    backoff_max_s: float = _DRIVER.backoff_max_s
+    velocity_scale: float = _DRIVER.velocity_scale
+    max_command_deviation: float = _DRIVER.max_command_deviation
+    joint_state_rate_hz: float = 250.0    # /joint_states publish rate (>= 200 Hz, contract v1)
+    robot_config: str = ""                # "" = config/robot.yaml (the shared URDF)
+    realtime_priority: int = 0            # SCHED_FIFO of the servo thread (0: normal scheduling)
+    support_priority: int = 0             # SCHED_FIFO of the executor thread (0: normal scheduling)
+
+    def driver_config(self) -> DriverConfig:
+        """DriverConfig (with its connection and interpolation) of these parameters."""
+        return DriverConfig(
+            connection=ArmConnectionConfig(robot_ip=self.robot_ip, username=self.username, password=self.password,
+                                           cyclic_timeout_ms=self.cyclic_timeout_ms,
+                                           config_timeout_ms=self.config_timeout_ms),
+            interpolation=InterpolationConfig(command_period_s=self.command_period_s,
+                                              max_extrapolation_s=self.max_extrapolation_s),
+            cycle_rate_hz=self.cycle_rate_hz, reconnect_after_drops=self.reconnect_after_drops,
+            backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
+            velocity_scale=self.velocity_scale, max_command_deviation=self.max_command_deviation)
+
 
 class KinovaArmNode(Node):
     """The Gen3 driver node (module docstring); `api` is kortex_api or its test double."""
 
     def __init__(self, api: KortexApi):
         super().__init__("kinova_arm")
-        p = self.declare_parameter
-        conn = ArmConnectionConfig(
-            robot_ip=p("robot_ip", "192.168.1.10").value,
-            username=p("username", "admin").value,
-            password=p("password", "admin").value,
-            cyclic_timeout_ms=p("cyclic_timeout_ms", 3).value,
-            config_timeout_ms=p("config_timeout_ms", 3000).value,
-        )
-        config = DriverConfig(
-            connection=conn,
-            interpolation=InterpolationConfig(command_period_s=p("command_period_s", 1.0 / CONTROL_RATE_HZ).value,
-                                              max_extrapolation_s=p("max_extrapolation_s", 0.010).value),
-            cycle_rate_hz=p("cycle_rate_hz", 1000.0).value,
-            reconnect_after_drops=p("reconnect_after_drops", 100).value,
-            backoff_initial_s=p("backoff_initial_s", 0.5).value,
-            backoff_max_s=p("backoff_max_s", 8.0).value,
-            velocity_scale=p("velocity_scale", 1.0).value,
-            max_command_deviation=p("max_command_deviation", 0.3).value,
-        )
-        joint_state_rate = p("joint_state_rate_hz", 250.0).value
-        robot_config = p("robot_config", "").value   # "" = config/robot.yaml (the shared URDF)
-        self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the servo thread
+        params = self._declare_parameters()
+        config = self._create_driver(api, params)
+        self._decimation = max(1, round(config.cycle_rate_hz / params.joint_state_rate_hz))
+        self._create_interfaces()
+        self._start_servo_thread()
+        self.get_logger().info(f"Kinova Gen3 at {config.connection.robot_ip}: TCP 10000 + UDP 10001, "
+                               f"servo at {config.cycle_rate_hz:.0f} Hz, /joint_states every {self._decimation} cycles")
+
+    def _declare_parameters(self) -> KinovaParameters:
+        params = declare_dataclass(self, KinovaParameters)
+        self.realtime_priority = params.realtime_priority   # SCHED_FIFO of the servo thread
         # The executor (this thread spins the node) shares the GIL with the servo thread: see
         # gr2_contract.realtime on priority inversion.
-        fifo_or_warn(int(p("support_priority", 0).value), self.get_logger(), "executor thread")
-        if config.cycle_rate_hz <= 0 or joint_state_rate <= 0:
+        fifo_or_warn(params.support_priority, self.get_logger(), "executor thread")
+        if params.cycle_rate_hz <= 0 or params.joint_state_rate_hz <= 0:
             raise ValueError("cycle_rate_hz and joint_state_rate_hz must be > 0")
+        return params
 
+    def _create_driver(self, api: KortexApi, params: KinovaParameters) -> DriverConfig:
+        """The KinovaDriver (joint limits from the shared URDF); returns its DriverConfig."""
         from gr2_description.robot import load_robot_description
-        desc = load_robot_description(robot_config or None)
+        config = params.driver_config()
+        desc = load_robot_description(params.robot_config or None)
         limits = read_joint_limits(desc.urdf_path, ARM_JOINTS + (GRIPPER_JOINT,))
         config = dataclasses.replace(config, gripper_closed_joint_rad=limits[GRIPPER_JOINT].upper)
-        self.driver = KinovaDriver(KinovaArm(api, conn), limits, ARM_JOINTS, GRIPPER_JOINT, config)
-        self._decimation = max(1, round(config.cycle_rate_hz / joint_state_rate))
+        self.driver = KinovaDriver(KinovaArm(api, config.connection), limits, ARM_JOINTS, GRIPPER_JOINT, config)
+        return config
 
+    def _create_interfaces(self) -> None:
+        """Joint state and diagnostics publishers, command subscriptions, ~/clear_faults, the diagnostics timer."""
         self.joint_pub = self.create_publisher(JointState, JOINT_STATES, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         # Joint commands: latest wins, so sensor-data QoS (connects to reliable and best-effort WBCs).
@@ -91,14 +125,13 @@ class KinovaArmNode(Node):
         self.create_service(Trigger, "~/clear_faults", self._on_clear_faults)
         self.create_timer(1.0 / STATUS_RATE_HZ, self._publish_diagnostics)
 
+    def _start_servo_thread(self) -> None:
         self._rate_window = (time.monotonic(), 0)
         self.measured_cycle_hz = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=run_essential, name="kinova_servo", daemon=True,
                                         args=(self, "kinova_servo", self._servo_loop, self._stop.is_set))
         self._thread.start()
-        self.get_logger().info(f"Kinova Gen3 at {conn.robot_ip}: TCP 10000 + UDP 10001, "
-                               f"servo at {config.cycle_rate_hz:.0f} Hz, /joint_states every {self._decimation} cycles")
 
     # -- ROS inputs ------------------------------------------------------------------------------
     def _on_joint_command(self, msg: JointCommand) -> None:

@@ -13,6 +13,7 @@ import collections
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -23,6 +24,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from gr2_contract import DIAGNOSTICS, STATUS_RATE_HZ, camera_info_topic, image_topic
 from gr2_contract.node_main import run_essential, spin_plain
+from gr2_contract.parameters import declare_dataclass
 from gr2_drivers.realsense.camera import (
     CameraConfig,
     CameraFrame,
@@ -35,26 +37,36 @@ from gr2_drivers.realsense.camera import (
 from gr2_drivers.realsense.clock import HardwareClockMapper
 
 
+@dataclass
+class ReconnectParameters:
+    """The camera node's parameters besides CameraConfig's fields (declared from both dataclasses)."""
+    reconnect_backoff_initial_s: float = 0.5   # s before reopening a lost camera, doubling
+    reconnect_backoff_max_s: float = 5.0
+
+
 class RealSenseCameraNode(Node):
     """The camera node (module docstring); ValueError / FileNotFoundError for bad parameters."""
 
     def __init__(self):
         super().__init__("realsense_camera")
-        p = self.declare_parameter
-        self.config = CameraConfig(
-            camera_name=p("camera_name", "camera").value,
-            serial_no=str(p("serial_no", "").value),
-            width=p("width", 640).value, height=p("height", 480).value, fps=p("fps", 30).value,
-            color_format=p("color_format", "rgb8").value,
-            enable_depth=p("enable_depth", False).value,
-            depth_width=p("depth_width", 640).value, depth_height=p("depth_height", 480).value,
-            playback_file=p("playback_file", "").value,
-            playback_loop=p("playback_loop", False).value,
-            frame_timeout_ms=p("frame_timeout_ms", 1000).value,
-        )
+        self._declare_parameters()
+        self._create_interfaces()
+        self._start_frame_thread()
+        name = self.config.camera_name
+        source = self.config.playback_file or f"serial {self.config.serial_no or '(any)'}"
+        self.get_logger().info(f"{name}: {source}, colour {self.config.width}x{self.config.height} "
+                               f"@ {self.config.fps} Hz -> {image_topic(name)}")
+
+    def _declare_parameters(self) -> None:
+        """CameraConfig's fields and ReconnectParameters' as parameters of the same names."""
+        self.config = declare_dataclass(self, CameraConfig)
         self.config.validate()
-        self.backoff_initial = p("reconnect_backoff_initial_s", 0.5).value
-        self.backoff_max = p("reconnect_backoff_max_s", 5.0).value
+        reconnect = declare_dataclass(self, ReconnectParameters)
+        self.backoff_initial = reconnect.reconnect_backoff_initial_s
+        self.backoff_max = reconnect.reconnect_backoff_max_s
+
+    def _create_interfaces(self) -> None:
+        """Image, camera info, optional depth and diagnostics publishers; the diagnostics timer."""
         name = self.config.camera_name
         self.frame_id = color_optical_frame(name)
         self.image_pub = self.create_publisher(Image, image_topic(name), 5)
@@ -64,6 +76,9 @@ class RealSenseCameraNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         self.create_timer(1.0 / STATUS_RATE_HZ, self._publish_diagnostics)
 
+    def _start_frame_thread(self) -> None:
+        """The camera (device or recording), its clock mapping and counters, and the frame thread."""
+        name = self.config.camera_name
         self.camera = RealSenseCamera(self.config)
         self.clock_mapper = HardwareClockMapper()
         self.state = "opening"
@@ -76,9 +91,6 @@ class RealSenseCameraNode(Node):
         self._thread = threading.Thread(target=run_essential, name=f"{name}_frames", daemon=True,
                                         args=(self, f"{name}_frames", self._frame_loop, self._stop.is_set))
         self._thread.start()
-        source = self.config.playback_file or f"serial {self.config.serial_no or '(any)'}"
-        self.get_logger().info(f"{name}: {source}, colour {self.config.width}x{self.config.height} "
-                               f"@ {self.config.fps} Hz -> {image_topic(name)}")
 
     # -- frame thread ------------------------------------------------------------------------------
     def _frame_loop(self) -> None:

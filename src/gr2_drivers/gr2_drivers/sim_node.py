@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
@@ -29,6 +30,7 @@ from std_srvs.srv import Trigger
 
 import gr2_contract as contract
 from gr2_contract.node_main import run_essential, spin_until_shutdown
+from gr2_contract.parameters import declare_dataclass, flatten
 from gr2_contract.realtime import fifo_or_warn
 from gr2_drivers.sim.world import JointCommandError, SimConfig, World, sim_config_from_params
 from gr2_msgs.msg import GripperCommand, JointCommand, SimContacts
@@ -61,44 +63,84 @@ class RateMeter:
         return rate
 
 
+@dataclass
+class CameraPose:
+    """A sim camera's pose parameters (`<camera>.parent`, `.pos`, ...): CameraSpec without its name."""
+    parent: str
+    pos: tuple[float, ...]        # m, in the parent's frame
+    lookat: tuple[float, ...]     # m, the point it looks at
+    up: tuple[float, ...]         # the image's up
+    fovy_deg: float
+
+
+def _default_pose(camera: str) -> CameraPose:
+    spec = next(c for c in SimConfig().cameras if c.name == camera)
+    return CameraPose(spec.parent, spec.pos, spec.lookat, spec.up, spec.fovy_deg)
+
+
+@dataclass
+class SimParameters:
+    """The sim node's parameters (config/sim.yaml); camera poses and the physics step default to SimConfig's."""
+    mode: str = "real_time"              # real_time | lockstep
+    joint_state_rate: float = 250.0      # Hz
+    realtime_priority: int = 0           # SCHED_FIFO of the physics thread (0: normal scheduling)
+    support_priority: int = 0            # SCHED_FIFO of the executor and camera threads (0: normal)
+    timestep: float = SimConfig.timestep  # s, physics step
+    camera_rate: float = contract.CAMERA_RATE_HZ
+    # Hz, /gr2/sim/contacts: closest robot-environment approach over every physics step since
+    # the previous message (0 turns the per-step distance computation off).
+    contacts_rate: float = 50.0
+    image_width: int = 224
+    image_height: int = 224
+    task: str = ""                       # "" = empty table
+    setting: str = "simple"
+    seed: int = 0
+    # rad: a command farther than this from the measured position is refused (a target meant
+    # for another state, e.g. the last command before this node restarted)
+    max_command_deviation: float = 0.3
+    head_camera: CameraPose = field(default_factory=lambda: _default_pose(contract.HEAD_CAMERA))
+    wrist_camera: CameraPose = field(default_factory=lambda: _default_pose(contract.WRIST_CAMERA))
+
+
 class SimNode(Node):
     """The simulation node (module docstring): the sim's robot, gripper and cameras on the real topics."""
 
     def __init__(self):
         super().__init__("sim")
-        defaults = SimConfig()
-        p = self.declare_parameter
-        self.mode = p("mode", "real_time").value                    # real_time | lockstep
-        self.joint_state_rate = float(p("joint_state_rate", 250.0).value)
-        self.realtime_priority = int(p("realtime_priority", 0).value)   # SCHED_FIFO of the physics thread
+        params = self._declare_parameters()
+        self._create_world(params)
+        self._create_interfaces()
+        self._start()
+        self.get_logger().info(
+            f"sim ready: mode={self.mode}, joint_states {self.joint_state_rate:.0f} Hz, cameras "
+            f"{self.camera_rate:.0f} Hz at {self.width}x{self.height}, task={self.task or 'none'} "
+            f"({self.setting}, seed {self.seed})")
+
+    def _declare_parameters(self) -> SimParameters:
+        """SimParameters as parameters (config/sim.yaml), checked; the executor thread's priority."""
+        params = declare_dataclass(self, SimParameters)
+        self.mode = params.mode
+        self.joint_state_rate = params.joint_state_rate
+        self.realtime_priority = params.realtime_priority   # SCHED_FIFO of the physics thread
         # The executor (this thread spins the node) and the camera thread it starts share the GIL
         # with the physics thread: see gr2_contract.realtime on priority inversion.
-        fifo_or_warn(int(p("support_priority", 0).value), self.get_logger(), "executor and camera threads")
-        self.camera_rate = float(p("camera_rate", contract.CAMERA_RATE_HZ).value)
-        # Hz, /gr2/sim/contacts: closest robot-environment approach over every physics step since
-        # the previous message (0 turns the per-step distance computation off).
-        self.contacts_rate = float(p("contacts_rate", 50.0).value)
-        self.width = int(p("image_width", 224).value)
-        self.height = int(p("image_height", 224).value)
-        self.task = p("task", "").value
-        self.setting = p("setting", "simple").value
-        self.seed = int(p("seed", 0).value)
-        # rad: a command farther than this from the measured position is refused (a target meant
-        # for another state, e.g. the last command before this node restarted)
-        self.max_command_deviation = float(p("max_command_deviation", 0.3).value)
-        params = {"timestep": float(p("timestep", defaults.timestep).value)}
-        for cam in defaults.cameras:
-            for key, value in (("parent", cam.parent), ("pos", list(cam.pos)), ("lookat", list(cam.lookat)),
-                               ("up", list(cam.up)), ("fovy_deg", cam.fovy_deg)):
-                params[f"{cam.name}.{key}"] = p(f"{cam.name}.{key}", value).value
+        fifo_or_warn(params.support_priority, self.get_logger(), "executor and camera threads")
+        self.camera_rate = params.camera_rate
+        self.contacts_rate = params.contacts_rate
+        self.width, self.height = params.image_width, params.image_height
+        self.task, self.setting, self.seed = params.task, params.setting, params.seed
+        self.max_command_deviation = params.max_command_deviation
         if self.mode not in ("real_time", "lockstep"):
             raise ValueError(f"parameter mode must be real_time or lockstep, got {self.mode!r}")
         if self.joint_state_rate <= 0 or self.camera_rate <= 0 or self.width <= 0 or self.height <= 0:
             raise ValueError("joint_state_rate, camera_rate, image_width and image_height must be positive")
         if self.contacts_rate < 0:
             raise ValueError(f"contacts_rate must be >= 0 (0: off), got {self.contacts_rate}")
+        return params
 
-        config = sim_config_from_params(params)
+    def _create_world(self, params: SimParameters) -> None:
+        """The MuJoCo world (camera poses and physics step from the parameters), reset to the task."""
+        config = sim_config_from_params(flatten(params))
         config.max_render_size = (max(640, self.width), max(480, self.height))
         self.world = World(config)
         self.world.reset(self.task or None, self.setting, self.seed)
@@ -107,6 +149,8 @@ class SimNode(Node):
         self.names = [*self.world.desc.arm_joints, self.world.desc.gripper_joint]
         self.arm_index = {n: i for i, n in enumerate(self.world.desc.arm_joints)}
 
+    def _create_interfaces(self) -> None:
+        """Publishers, command subscriptions, the reset service and the diagnostics/success timers."""
         self.js_pub = self.create_publisher(JointState, contract.JOINT_STATES, 10)
         self.image_pubs = {c: self.create_publisher(Image, contract.image_topic(c), 5) for c in contract.CAMERAS}
         self.info_pubs = {c: self.create_publisher(CameraInfo, contract.camera_info_topic(c), 5)
@@ -126,6 +170,9 @@ class SimNode(Node):
         self.create_timer(1.0 / contract.STATUS_RATE_HZ, self.publish_diagnostics)
         self.create_timer(0.1, self.publish_success)
 
+    def _start(self) -> None:
+        """Counters, the latched instruction, then the physics and camera threads (real_time) or
+        the lockstep state and its idle timer."""
         self.js_meter, self.cam_meter = RateMeter(), RateMeter()
         self.render_ms: list[float] = []
         self.overruns = 0
@@ -153,10 +200,6 @@ class SimNode(Node):
             self.create_timer(0.5, self.lockstep_idle_publish)
         for t in self.threads:
             t.start()
-        self.get_logger().info(
-            f"sim ready: mode={self.mode}, joint_states {self.joint_state_rate:.0f} Hz, cameras "
-            f"{self.camera_rate:.0f} Hz at {self.width}x{self.height}, task={self.task or 'none'} "
-            f"({self.setting}, seed {self.seed})")
 
     # ------------------------------------------------------------------ inputs
     def on_joint_command(self, msg: JointCommand) -> None:

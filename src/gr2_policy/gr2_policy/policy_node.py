@@ -12,10 +12,10 @@ chunk in flight and stays idle until the next instruction.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 
 import numpy as np
 from geometry_msgs.msg import Pose
@@ -39,6 +39,7 @@ from gr2_contract import (
     stamp_seconds,
 )
 from gr2_contract.node_main import run_essential, spin_until_shutdown
+from gr2_contract.parameters import declare_dataclass
 from gr2_msgs.msg import ActionChunk, PolicyStatus, RobotState, WbcStatus
 
 from .model_input import gripper_closure
@@ -69,25 +70,31 @@ def rgb_to_image(rgb: np.ndarray, stamp, frame_id: str) -> Image:
     return msg
 
 
+@dataclass
+class PolicyParameters:
+    """The policy node's parameters besides RuntimeConfig's fields (declared from both dataclasses)."""
+    checkpoint: str = field(default="", metadata={"description": "checkpoint directory or package:// URI"})
+    untrained_preset: str = ""     # non-empty: run this untrained preset instead of the checkpoint
+    device: str = "cpu"            # torch device: cpu, cuda, cuda:1
+    precision: str = "fp32"        # fp32 or bf16 (autocast)
+    predict_frames_every: int = 0  # publish predicted frames every N chunks (0: never)
+    history: int = 0               # h; 0: whatever the checkpoint was trained with
+    cpu_threads: int = 0           # torch intra-op threads; 0: torch's default
+
+
 class PolicyNode(Node):
     """The policy node (module docstring); its parameters are RuntimeConfig's fields plus the model's."""
 
     def __init__(self):
         super().__init__("gr2_policy")
-        p = self.declare_parameter
-        self.checkpoint = p("checkpoint", "").value
-        untrained = p("untrained_preset", "").value
-        device = p("device", "cpu").value
-        precision = p("precision", "fp32").value
-        self.predict_frames_every = int(p("predict_frames_every", 0).value)  # 0: never
-        # Every RuntimeConfig field is a parameter of the same name; its default is the dataclass's.
-        cfg = RuntimeConfig(**{f.name: type(f.default)(p(f.name, f.default).value)
-                               for f in dataclasses.fields(RuntimeConfig)})
-        history = int(p("history", 0).value)     # 0: whatever the checkpoint was trained with
-        cpu_threads = int(p("cpu_threads", 0).value)   # torch intra-op threads; 0: torch's default
-        if cpu_threads > 0:
+        params, cfg = self._declare_parameters()
+        self.checkpoint = params.checkpoint
+        untrained, device, precision = params.untrained_preset, params.device, params.precision
+        self.predict_frames_every = params.predict_frames_every  # 0: never
+        history = params.history     # 0: whatever the checkpoint was trained with
+        if params.cpu_threads > 0:   # torch intra-op threads; 0: torch's default
             import torch
-            torch.set_num_threads(cpu_threads)
+            torch.set_num_threads(params.cpu_threads)
 
         self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
         model_cfg = self.loaded.policy.model.config
@@ -129,6 +136,11 @@ class PolicyNode(Node):
         self.worker.start()
         self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {device} ({precision}), "
                                f"h={model_cfg.history}, k={model_cfg.chunk}, dt={model_cfg.action_dt}")
+
+    def _declare_parameters(self) -> tuple[PolicyParameters, RuntimeConfig]:
+        """PolicyParameters' and RuntimeConfig's fields as parameters of the same names (their
+        defaults the dataclasses')."""
+        return declare_dataclass(self, PolicyParameters), declare_dataclass(self, RuntimeConfig)
 
     def _warm_up(self, model_cfg) -> None:
         """One throw-away prediction (with video) before going live: the first call of a fresh

@@ -21,6 +21,7 @@ import math
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pinocchio as pin
@@ -29,7 +30,6 @@ from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import Point, Pose, PoseStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -38,6 +38,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 import gr2_contract as contract
 from gr2_contract.node_main import run_essential, spin_until_shutdown
+from gr2_contract.parameters import ParameterSpec, declare, declare_dataclass, declare_mapping
 from gr2_contract.realtime import DeadlineLoop, fifo_or_warn
 from gr2_msgs.msg import ActionChunk, GripperCommand, JointCommand, RobotState, WbcStatus
 from gr2_wbc.config import controller_config_from_params, default_parameters
@@ -71,24 +72,49 @@ def pose_msg(T: pin.SE3) -> Pose:
     return pose
 
 
+@dataclass
+class WbcNodeParameters:
+    """The WBC node's own parameters (config/wbc.yaml); the controller's (`rate`, `tracking.*`,
+    `trajectory.*`, ...) are gr2_wbc.config's default_parameters(), mapped onto ControllerConfig."""
+    status_rate: float = 2.0          # Hz, /gr2/wbc/status
+    path_rate: float = 10.0           # Hz, /gr2/wbc/planned_path and /gr2/wbc/markers
+    gripper_speed: float = 0.5        # fraction of max, sent with every gripper command
+    gripper_force: float = 0.5
+    realtime_priority: int = 0        # SCHED_FIFO of the 200 Hz thread (0: normal scheduling)
+    support_priority: int = 0         # SCHED_FIFO of the executor and an in-process optimiser (0: normal)
+
+
 class WbcNode(Node):
     """The WBC node (module docstring): parameters from config/wbc.yaml, control loop in its own thread."""
 
     def __init__(self):
         super().__init__("wbc")
-        params = {}
-        for name, default in default_parameters().items():
-            params[name] = self.declare_parameter(name, default).value
+        params = self._declare_parameters()
+        self._create_controller(params)
+        self._create_interfaces()
+        self._start_threads()
+        self.get_logger().info(
+            f"WBC at {1.0 / self.cfg.period:.0f} Hz, {len(self.controller.robot.pairs)} collision pairs, "
+            f"obstacles {[b.name for b in self.cfg.model.obstacles]}")
+
+    def _declare_parameters(self) -> dict:
+        """The controller's flat parameters (default_parameters(), plus environment.<box>.center
+        and .size for every listed box), returned as a dict; WbcNodeParameters onto this node."""
+        params = declare_mapping(self, default_parameters())
         for box in params["environment.boxes"]:
             for key in ("center", "size"):
                 name = f"environment.{box}.{key}"
-                if name not in params:
-                    params[name] = self.declare_parameter(name, Parameter.Type.DOUBLE_ARRAY).value
-        self.status_rate = float(self.declare_parameter("status_rate", 2.0).value)
-        self.path_rate = float(self.declare_parameter("path_rate", 10.0).value)
-        self.gripper_speed = float(self.declare_parameter("gripper_speed", 0.5).value)
-        self.gripper_force = float(self.declare_parameter("gripper_force", 0.5).value)
-        self.realtime_priority = int(self.declare_parameter("realtime_priority", 0).value)
+                if box and name not in params:
+                    params[name] = declare(self, ParameterSpec(name, list[float]))
+        node = declare_dataclass(self, WbcNodeParameters)
+        self.status_rate, self.path_rate = node.status_rate, node.path_rate
+        self.gripper_speed, self.gripper_force = node.gripper_speed, node.gripper_force
+        self.realtime_priority = node.realtime_priority
+        self.support_priority = node.support_priority
+        return params
+
+    def _create_controller(self, params: dict) -> None:
+        """The Controller of these parameters; this (the executor's) thread at support_priority."""
         self.cfg = controller_config_from_params(params)
         self.controller = Controller(self.cfg)
         error = getattr(self.controller.optimizer, "priority_error", None)
@@ -97,8 +123,7 @@ class WbcNode(Node):
                                    f"{self.cfg.optimiser_priority} not available ({error})")
         # The executor (this thread: the node is built by the thread that spins it) and the chunk
         # optimiser thread it starts share the GIL with the control thread: see gr2_contract.realtime.
-        fifo_or_warn(int(self.declare_parameter("support_priority", 0).value), self.get_logger(),
-                     "executor and optimiser threads")
+        fifo_or_warn(self.support_priority, self.get_logger(), "executor and optimiser threads")
         robot = self.controller.robot
         self.joint_names = list(robot.description.arm_joints)
         self.gripper_joint = robot.description.gripper_joint
@@ -109,6 +134,8 @@ class WbcNode(Node):
         self._gripper_closed = False
         self._meas_lock = threading.Lock()
 
+    def _create_interfaces(self) -> None:
+        """Publishers, subscriptions, the stop and resume services and the status/path timers."""
         self.cmd_pub = self.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
         self.gripper_pub = self.create_publisher(GripperCommand, contract.GRIPPER_COMMAND, 10)
         self.state_pub = self.create_publisher(RobotState, contract.ROBOT_STATE, 10)
@@ -129,6 +156,8 @@ class WbcNode(Node):
         self.create_timer(1.0 / self.status_rate, self.publish_status)
         self.create_timer(1.0 / self.path_rate, self.publish_path)
 
+    def _start_threads(self) -> None:
+        """The chunk optimiser thread and the 200 Hz control thread."""
         self._running = True
         # Chunks are handed to a thread of their own, so a slow optimisation never delays the
         # executor's /joint_states callbacks; only the newest chunk waits. OSQP keeps the GIL
@@ -143,9 +172,6 @@ class WbcNode(Node):
         self._thread = threading.Thread(target=run_essential, name="wbc_control", daemon=True,
                                         args=(self, "wbc_control", self.control_loop, lambda: not self._running))
         self._thread.start()
-        self.get_logger().info(
-            f"WBC at {1.0 / self.cfg.period:.0f} Hz, {len(robot.pairs)} collision pairs, "
-            f"obstacles {[b.name for b in self.cfg.model.obstacles]}")
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

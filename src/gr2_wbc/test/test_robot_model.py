@@ -92,14 +92,3 @@ def test_self_collision_pairs_exclude_neighbours_and_home_overlaps(robot):
     assert "half_arm_1_link|table" in names and "base_link|table" not in names
     robot.update(np.array(robot.description.home))
     assert robot.proximities(0.1).min_distance > 0.0
-
-
-def test_dataclass_defaults_are_the_shipped_yaml():
-    """One value per parameter: ControllerConfig() (used by library callers) gives what
-    config/wbc.yaml ships, except the deployment choices that only the node makes."""
-    from gr2_wbc.config import default_parameters, load_parameters
-    deployment = {"optimiser_process", "optimiser_priority"}   # in-process, normal priority as a library
-    shipped, defaults = load_parameters(), default_parameters()
-    differ = {k: (shipped[k], defaults[k]) for k in shipped if k in defaults and k not in deployment
-              and shipped[k] != defaults[k]}
-    assert not differ, differ

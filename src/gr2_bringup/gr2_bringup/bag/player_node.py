@@ -13,18 +13,33 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 
+from gr2_contract.parameters import declare_dataclass
+
 from .playback import play, restamp
 from .reader import read_info, read_messages
 from .ros_types import message_class
 from .types import bag_typestore
+
+
+@dataclass
+class PlayerParameters:
+    """The player node's parameters (gr2_contract.parameters.declare_dataclass)."""
+    bag: str = field(default="", metadata={"description": "the bag directory to play (required)"})
+    rate: float = 1.0                     # times real time
+    topics: list[str] = field(default_factory=lambda: [""])  # empty: every topic in the bag
+    clock: bool = False                   # also publish /clock (bag time)
+    clock_rate: float = 100.0             # Hz of /clock
+    restamp: bool = False                 # shift header stamps to the replay time
+    wait_for_subscribers: float = 0.0     # s to wait for a subscriber on every topic before playing
+    queue_depth: int = 10
 
 
 class BagPlayer(Node):
@@ -35,36 +50,27 @@ class BagPlayer(Node):
 
     def __init__(self, **kwargs):
         super().__init__("gr2_bag_player", **kwargs)
-        strings = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
-        self.declare_parameter("bag", "")
-        self.declare_parameter("rate", 1.0)
-        self.declare_parameter("topics", [""], strings)  # empty: every topic in the bag
-        self.declare_parameter("clock", False)
-        self.declare_parameter("clock_rate", 100.0)
-        self.declare_parameter("restamp", False)
-        self.declare_parameter("wait_for_subscribers", 0.0)
-        self.declare_parameter("queue_depth", 10)
-        p = self.get_parameter
-        self.bag = p("bag").value
+        params = declare_dataclass(self, PlayerParameters)
+        self.bag = params.bag
         if not self.bag:
             raise ValueError("parameter 'bag' (the bag directory to play) is required")
-        self.rate = float(p("rate").value)
+        self.rate = params.rate
         if not self.rate > 0:
             raise ValueError(f"parameter 'rate' must be > 0, got {self.rate}")
         info = read_info(self.bag)
-        wanted = [t for t in p("topics").value if t] or list(info.topics)
+        wanted = [t for t in params.topics if t] or list(info.topics)
         unknown = set(wanted) - set(info.topics)
         if unknown:
             raise ValueError(f"topic(s) {sorted(unknown)} are not in {self.bag}; it has {sorted(info.topics)}")
         self.topics = [t for t in wanted if info.topics[t].count > 0]
-        qos = QoSProfile(depth=int(p("queue_depth").value))
+        qos = QoSProfile(depth=params.queue_depth)
         self.pubs = {t: self.create_publisher(message_class(info.topics[t].msgtype), t, qos)
                      for t in self.topics}
-        self.clock_pub = self.create_publisher(Clock, "/clock", 10) if p("clock").value else None
-        self.clock_period = 1.0 / float(p("clock_rate").value)
+        self.clock_pub = self.create_publisher(Clock, "/clock", 10) if params.clock else None
+        self.clock_period = 1.0 / params.clock_rate
         self._last_clock = 0.0
-        self.restamp = bool(p("restamp").value)
-        self.wait_s = float(p("wait_for_subscribers").value)
+        self.restamp = params.restamp
+        self.wait_s = params.wait_for_subscribers
         self.info = info
 
     def wait_for_subscribers(self) -> None:

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from gr2_contract import RECORDED_TOPICS
+from gr2_contract.parameters import declare_dataclass
 
 from .qos import is_sensor_stream
 from .ros_types import message_class
@@ -41,6 +42,18 @@ def _offered(info) -> OfferedQos:
                       q.liveliness_lease_duration.nanoseconds)
 
 
+@dataclass
+class RecorderParameters:
+    """The recorder node's parameters (gr2_contract.parameters.declare_dataclass)."""
+    output: str = field(default="", metadata={"description": "bag directory; empty: gr2_bag_<date-time>"})
+    topics: list[str] = field(default_factory=lambda: list(RECORDED_TOPICS))
+    sensor_depth: int = 5                 # queue depth of sensor streams (best effort)
+    queue_depth: int = 100                # queue depth of the other topics (reliable)
+    discovery_period: float = 0.5         # s between looks at the graph for requested topics
+    max_duration: float = 0.0             # s; 0: until SIGINT/SIGTERM
+    flush_period: float = 0.1             # s between flushes to disk: what a SIGKILL of the recorder can lose at most
+
+
 class BagRecorder(Node):
     """Node that records `topics` into an MCAP bag at `output` (raw CDR, receive-time stamps).
 
@@ -49,30 +62,21 @@ class BagRecorder(Node):
 
     def __init__(self, **kwargs):
         super().__init__("gr2_bag_recorder", **kwargs)
-        strings = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
-        self.declare_parameter("output", "")
-        self.declare_parameter("topics", list(RECORDED_TOPICS), strings)
-        self.declare_parameter("sensor_depth", 5)
-        self.declare_parameter("queue_depth", 100)
-        self.declare_parameter("discovery_period", 0.5)
-        self.declare_parameter("max_duration", 0.0)
-        # s between flushes to disk: what a SIGKILL of the recorder can lose at most
-        self.declare_parameter("flush_period", 0.1)
-        p = self.get_parameter
-        output = p("output").value or default_bag_name()
-        self.topics = [t for t in p("topics").value if t]
+        params = declare_dataclass(self, RecorderParameters)
+        output = params.output or default_bag_name()
+        self.topics = [t for t in params.topics if t]
         if not self.topics:
             raise ValueError("parameter 'topics' is empty: nothing to record")
-        self.sensor_depth = int(p("sensor_depth").value)
-        self.queue_depth = int(p("queue_depth").value)
-        self.max_duration = float(p("max_duration").value)
+        self.sensor_depth = params.sensor_depth
+        self.queue_depth = params.queue_depth
+        self.max_duration = params.max_duration
         self.writer = BagWriter(Path(output))
         self._recording = {}
         self._started = time.monotonic()
         self.get_logger().info(f"recording {len(self.topics)} topic(s) into {self.writer.path}")
         self._discover()
-        self.create_timer(float(p("discovery_period").value), self._discover)
-        self.create_timer(float(p("flush_period").value), self.writer.flush)
+        self.create_timer(params.discovery_period, self._discover)
+        self.create_timer(params.flush_period, self.writer.flush)
 
     def _discover(self) -> None:
         if self.max_duration > 0 and time.monotonic() - self._started >= self.max_duration:
