@@ -1,8 +1,8 @@
 """The episode format of the stack's training data: who records it (the sim's dataset generator,
-`gr2-bag to-dataset`, DAgger rounds) writes with `write_episode`, the policy reads with
-`load_episode`. A data contract like the topic names, so it lives beside them: the recorders and
-the reader depend on it instead of on each other (the policy must not import the simulator, the
-simulator must not install the policy's torch).
+`gr2-bag to-dataset`, DAgger rounds, `gr2_bringup.sim_frames`' random motions for the VQGAN)
+writes with `write_episode`, the policy reads with `load_episode`. A data contract like the topic
+names, so it lives beside them: the recorders and the reader depend on it instead of on each
+other (the policy must not import the simulator, the simulator must not install the policy's torch).
 
 On-disk format (documented in SIM.md), chosen so that training can stream windows of frames
 without decoding whole episodes: every stream is one uncompressed .npy file whose first axis

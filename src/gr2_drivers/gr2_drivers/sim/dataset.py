@@ -42,18 +42,23 @@ def _pose_xyzw(target: StepTarget) -> np.ndarray:
     return np.concatenate([target.pos, np.roll(quat, -1)])
 
 
-def record_state(world: World, label: StepTarget, streams: dict[str, list], width: int, height: int,
-                 chunk: list[StepTarget] | None = None) -> None:
+def record_observation(world: World, streams: dict[str, list], width: int, height: int) -> None:
     """Append the current sim state (both cameras at width x height, joints, gripper, TCP pose)
-    and `label` (the expert's target for this state) to `streams` (lists keyed by STREAMS);
-    `chunk` (the expert's plan from this state, `ScriptedExpert.relabel_chunk`) also to the
-    CHUNK_STREAMS lists, which `streams` must then hold."""
+    to `streams` (lists keyed by STREAMS): every stream but the action streams."""
     pos, quat = world.ee_pose()
     streams["head_rgb"].append(world.render(HEAD_CAMERA, width, height))
     streams["wrist_rgb"].append(world.render(WRIST_CAMERA, width, height))
     streams["joint_pos"].append(world.joint_positions())
     streams["gripper"].append(world.gripper_position())
     streams["ee_pose"].append(np.concatenate([pos, quat]))
+
+
+def record_state(world: World, label: StepTarget, streams: dict[str, list], width: int, height: int,
+                 chunk: list[StepTarget] | None = None) -> None:
+    """Append the current sim state (record_observation) and `label` (the expert's target for this
+    state) to `streams` (lists keyed by STREAMS); `chunk` (the expert's plan from this state,
+    `ScriptedExpert.relabel_chunk`) also to the CHUNK_STREAMS lists, which `streams` must then hold."""
+    record_observation(world, streams, width, height)
     streams["action_ee_pose"].append(_pose_xyzw(label))
     streams["action_gripper"].append(label.gripper)
     if chunk is not None:
