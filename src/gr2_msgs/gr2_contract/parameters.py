@@ -11,15 +11,20 @@
 Every field is a parameter of the same name (`prefix` + name); its type is the field's annotation
 (bool, int, float, str, or a list/tuple of one of those: an array parameter), its default the
 field's default (or the instance's value when an instance is passed), its description the field's
-`metadata["description"]`. A field that is itself a dataclass is flattened with a dotted name
-(`tracking.position_gain`). Values are read back (a --params-file or -p override wins) and
-checked against the field type; a value of the wrong type raises ParameterTypeError naming the
-parameter. `parameter_defaults` gives the same flat names and defaults without a node, so a test
-can hold every node's defaults against its config/*.yaml.
+`metadata["description"]`. A field that is itself a dataclass is flattened with a dotted name (the
+sim's `head_camera: CameraPose` -> `head_camera.pos`, ...). Parameters that are no dataclass field
+(the WBC's flat `tracking.*` names, which gr2_wbc.config maps onto its nested ControllerConfig) go
+through `declare_mapping`, the same declaration and check. Values are read back (a --params-file
+or -p override wins) and checked against the field type; a value of the wrong type raises
+ParameterTypeError naming the parameter. `parameter_defaults` gives the same flat names and
+defaults without a node, so a test can hold every node's defaults against its config/*.yaml.
 
 ROS-free at import: the node is duck-typed (`declare_parameter(name, value, descriptor)` returning
-something with `.value`) and rcl_interfaces/rclpy are imported only when they are installed, to
-build a ParameterDescriptor and to declare an empty array by its type.
+something with `.value`). rcl_interfaces is imported when installed, to build a
+ParameterDescriptor (type and description); rclpy only to declare a parameter by its type (one
+without default, or an empty array, which rclpy would otherwise take for a byte array). rclpy's
+own type check of an override (an int for a float parameter is refused) comes first and is
+re-raised as ParameterTypeError; the helper's check covers duck-typed nodes.
 """
 
 from __future__ import annotations
