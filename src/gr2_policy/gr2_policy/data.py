@@ -6,8 +6,10 @@ a video clip is an episode with one view and no robot state or actions.
 Robot episodes come in two layouts, picked by `open_episodes`:
 - the sim/recording dataset format of src/gr2_drivers/SIM.md (`index.jsonl` + one directory of
   `.npy` streams per episode, read with `gr2_contract.episode.load_episode`): `SimDatasetReader`.
-  Action targets are the recorded commands (`action_ee_pose`, `action_gripper`).
-- a compact single-file layout, one `*.npz` per episode (what `gr2_bringup.sim_frames` writes):
+  Action targets are the recorded commands (`action_ee_pose`, `action_gripper`), or the expert's
+  k-step plans where the episode has them (DAgger: `action_chunk_*`). Every recorder writes it.
+- a compact single-file layout, one `*.npz` per episode (`write_npz_episode`; files recorded
+  before every recorder wrote the format above):
     instruction      str (0-d array)
     <view>           (T, R, R, 3) uint8 RGB for each view name (head_camera, wrist_camera)
     ee_position      (T, 3) float, metres, base_link
