@@ -67,8 +67,8 @@ def bench_one(name: str, dtype: str, compiled: bool, args, text) -> dict:
         out = policy.predict(obs, instruction)
         lat.append(time.perf_counter() - t)
         fwd.append(out.timings["action_s"])
-    row = {"config": name, "dtype": dtype, "compile": compiled, "tokens_in_context": 1 + cfg.history * cfg.step_len,
-           "history": cfg.history, "chunk": cfg.chunk, "image_tokens_per_view": cfg.n_img,
+    row = {"config": name, "dtype": dtype, "compile": compiled, "tokens_in_context": 1 + cfg.n_obs_steps * cfg.step_len,
+           "n_obs_steps": cfg.n_obs_steps, "chunk_size": cfg.chunk_size, "image_tokens_per_view": cfg.n_img,
            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
            "iters": args.iters, "warmup_s": round(t_compile, 2),
            "action_p50_ms": percentile_ms(lat, 50), "action_p95_ms": percentile_ms(lat, 95),
@@ -87,7 +87,7 @@ def bench_one(name: str, dtype: str, compiled: bool, args, text) -> dict:
 def random_batch(cfg, batch: int, steps: int, device: str):
     """Random tokens, a fixed TCP pose and zero action targets: timing input only."""
     from gr2_policy.model import Batch
-    S, k = steps, cfg.chunk
+    S, k = steps, cfg.chunk_size
     return Batch(text=torch.randn(batch, cfg.text.dim),
                  tokens=torch.randint(0, cfg.vqgan.codebook_size, (batch, S, len(cfg.views), cfg.n_img)),
                  state_pos=torch.tensor([0.45, 0.0, 0.3]).expand(batch, S, 3),
@@ -122,23 +122,23 @@ def model_level(args) -> dict:
             ts.append(time.perf_counter() - t)
         row["train_step_ms_batch4_bf16"] = float(np.median(ts[2:]) * 1e3)
         m.eval()
-        bi = random_batch(cfg, 1, cfg.history, dev)
+        bi = random_batch(cfg, 1, cfg.n_obs_steps, dev)
         for dtype in args.dtypes.split(","):
             lat = []
             for _ in range(args.iters + 3):
                 sync()
                 t = time.perf_counter()
                 with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-                    _, h, cache = m.predict_actions(bi)
+                    m.predict_actions(bi)
                 sync()
                 lat.append(time.perf_counter() - t)
             row[f"action_p50_ms_{dtype}"] = percentile_ms(lat[3:], 50)
             row[f"action_p95_ms_{dtype}"] = percentile_ms(lat[3:], 95)
         with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16):
-            _, h, cache = m.predict_actions(bi)
+            pred = m.predict_actions(bi)
             sync()
             t = time.perf_counter()
-            m.generate_frame(bi, h, cache)
+            m.generate_frame(bi, pred.hidden, pred.cache)
             sync()
             row["video_frame_s_bf16"] = time.perf_counter() - t
         out[name] = row

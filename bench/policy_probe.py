@@ -44,7 +44,8 @@ def probe(checkpoint: str, tokens: str, episodes: int, seed: int = 0) -> dict:
         rows = {}
         for t in (0, 5, 10):
             b = collate([sampler.window(e, t) for e in eps], c, model.vqgan, None)
-            a, h, _ = model.predict_actions(b)
+            pred = model.predict_actions(b)
+            a, h = pred.actions, pred.hidden
             label = b.actions[:, -1]
             end = (a[:, -1, :2] - label[:, -1, :2]).numpy() * c.pos_scale
             spread = (label[:, -1, :2] - label[:, -1, :2].mean(0)).numpy() * c.pos_scale
@@ -56,7 +57,7 @@ def probe(checkpoint: str, tokens: str, episodes: int, seed: int = 0) -> dict:
                 for what in ("tokens", "text"):
                     b2 = collate([sampler.window(e, t) for e in eps], c, model.vqgan, None)
                     setattr(b2, what, getattr(b, what)[perm])
-                    a2, _, _ = model.predict_actions(b2)
+                    a2 = model.predict_actions(b2).actions
                     moved[what] = float(((a2 - a)[:, -1, :2] * c.pos_scale).norm(dim=1).mean())
                 row["end_moves_when_shuffled_m"] = {"images": moved["tokens"], "instructions": moved["text"]}
                 act = h[:, model.act_index(b.tokens.shape[1] - 1)]

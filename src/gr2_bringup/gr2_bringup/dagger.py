@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"seeds up to {last_seed} reach the evaluation seeds (>= {EVAL_FIRST_SEED})")
     runner, cfg = build_runner(args.checkpoint, "", args.task, args.max_time, args.delay, args.switch_lead)
     world, size = runner.world, cfg.image_size
-    k = runner.policy.model.config.chunk
+    k = runner.policy.model.config.chunk_size
     out = Path(args.out)
     ident = fingerprint(args.checkpoint)
     bar = tqdm(total=args.episodes * len(args.settings), desc="dagger", unit="ep", dynamic_ncols=True)

@@ -90,7 +90,7 @@ class LockstepEpisode:
         model_cfg = self.policy.model.config
         views = tuple(model_cfg.views)
         assembler = ObservationAssembler(views, model_cfg.vqgan.resolution, self.runtime_cfg)
-        clock = ChunkClock(self.runtime_cfg, model_cfg.action_dt, model_cfg.chunk)
+        clock = ChunkClock(self.runtime_cfg, model_cfg.action_dt, model_cfg.chunk_size)
         self.policy.reset()
         controller = self.make_controller()
         wbc_dt = controller.cfg.period

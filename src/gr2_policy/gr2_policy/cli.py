@@ -34,7 +34,7 @@ def info(name: str, text: str | None = None, vqgan: str | None = None) -> dict:
             "breakdown": {"policy_trainable": counts["trainable"], "vqgan_frozen": vq,
                           f"text_{cfg.text.kind}_frozen": text_params},
             "layout": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head,
-                       "history": cfg.history, "chunk": cfg.chunk, "views": list(cfg.views),
+                       "n_obs_steps": cfg.n_obs_steps, "chunk_size": cfg.chunk_size, "views": list(cfg.views),
                        "tokens_per_view": cfg.n_img, "block_size": cfg.block_size,
                        "vqgan_resolution": cfg.vqgan.resolution, "codebook": cfg.vqgan.codebook_size}}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 
 
@@ -63,7 +64,10 @@ class TextEncoderConfig:
 
     @property
     def dim(self) -> int:
-        return {"minilm": 384, "clip": 512}[self.kind]
+        return TEXT_KINDS[self.kind]
+
+
+TEXT_KINDS = {"minilm": 384, "clip": 512}   # kind -> embedding size
 
 
 @dataclass
@@ -74,8 +78,8 @@ class GR2Config:
     n_head: int = 2
     n_embd: int = 64
     dropout: float = 0.0
-    history: int = 2                # h: observed steps in the context window
-    chunk: int = 8                  # k: predicted action steps
+    n_obs_steps: int = 2            # h: observed steps in the context window
+    chunk_size: int = 8             # k: predicted action steps
     action_dt: float = 0.1          # seconds between predicted poses
     latent_dim: int = 16            # cVAE latent size
     cvae_layers: int = 2            # depth of the cVAE encoder/decoder MLPs
@@ -87,9 +91,10 @@ class GR2Config:
     # 8 px patch) are rare, so per-id vectors learn slowly; the codebook vectors already place
     # codes of similar content near each other, which the projection shares across ids.
     embed_codebook: bool = False
-    loss_video: float = 1.0
-    loss_action: float = 1.0
-    loss_kl: float = 0.01
+    # Loss weights: next-frame cross-entropy, cVAE action L1, cVAE KL.
+    video_weight: float = 1.0
+    action_weight: float = 1.0
+    kl_weight: float = 0.01
     vqgan: VQGANConfig = field(default_factory=lambda: copy.deepcopy(VQGAN_PRESETS["tiny"]))
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
 
@@ -106,7 +111,7 @@ class GR2Config:
     @property
     def n_steps(self) -> int:
         """Steps the position table covers: h observed + 1 predicted frame."""
-        return self.history + 1
+        return self.n_obs_steps + 1
 
     @property
     def block_size(self) -> int:
@@ -126,7 +131,13 @@ class GR2Config:
 
     @staticmethod
     def from_dict(d: dict) -> "GR2Config":
+        """The config `to_dict` wrote, also one written before the field renames (RENAMED_FIELDS)."""
         d = dict(d)
+        for old, new in RENAMED_FIELDS.items():
+            if old in d:
+                if new in d:
+                    raise ValueError(f"config has both {old!r} and its new name {new!r}")
+                d[new] = d.pop(old)
         vq = dict(d.pop("vqgan"))
         vq["ch_mult"] = tuple(vq["ch_mult"])
         text = TextEncoderConfig(**d.pop("text"))
@@ -134,9 +145,21 @@ class GR2Config:
         return GR2Config(**d, vqgan=VQGANConfig(**vq), text=text)
 
 
+# Old field name -> new one: the names follow LeRobot's (chunk_size, n_obs_steps, kl_weight), the
+# other loss weights named like kl_weight. Checkpoints written before the rename store the old
+# names; GR2Config.from_dict reads them through this mapping.
+RENAMED_FIELDS = {
+    "history": "n_obs_steps",
+    "chunk": "chunk_size",
+    "loss_video": "video_weight",
+    "loss_action": "action_weight",
+    "loss_kl": "kl_weight",
+}
+
+
 def _size(name: str, n_layer: int, n_head: int, n_embd: int, **kw) -> GR2Config:
     """Named sizes use the paper-scale tokenizer (f16, 256 px) and CLIP ViT-B/32 text."""
-    base = dict(history=4, chunk=10, action_dt=0.1, latent_dim=32, cvae_layers=3,
+    base = dict(n_obs_steps=4, chunk_size=10, action_dt=0.1, latent_dim=32, cvae_layers=3,
                 vqgan=copy.deepcopy(VQGAN_PRESETS["paper"]), text=TextEncoderConfig(kind="clip", max_tokens=77))
     base.update(kw)
     return GR2Config(name=name, n_layer=n_layer, n_head=n_head, n_embd=n_embd, **base)
@@ -144,8 +167,8 @@ def _size(name: str, n_layer: int, n_head: int, n_embd: int, **kw) -> GR2Config:
 
 PRESETS = {
     "tiny": lambda: GR2Config(),
-    "tiny-sim": lambda: GR2Config(name="tiny-sim", n_layer=4, n_head=4, n_embd=128, history=2,
-                                  chunk=10, vqgan=copy.deepcopy(VQGAN_PRESETS["small"])),
+    "tiny-sim": lambda: GR2Config(name="tiny-sim", n_layer=4, n_head=4, n_embd=128, n_obs_steps=2,
+                                  chunk_size=10, vqgan=copy.deepcopy(VQGAN_PRESETS["small"])),
     "S": lambda: _size("S", 8, 8, 512),
     "B": lambda: _size("B", 12, 12, 768),
     "L": lambda: _size("L", 24, 16, 1024),
@@ -157,18 +180,51 @@ PAPER_TRAINABLE = {"S": 30e6, "B": 95e6, "L": 312e6, "XL": 719e6}
 PAPER_TOTAL_B = 230e6
 
 
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _checked(name: str, tp, value):
+    """`value` for the GR2Config field `name` of type `tp` (an int is taken for a float, a list for a
+    tuple); TypeError for a value of another type."""
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp in (int, str, bool):
+        ok = isinstance(value, tp) and (tp is bool or not isinstance(value, bool))   # bool is an int
+    elif typing.get_origin(tp) is tuple:
+        element = typing.get_args(tp)[0]
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, element) for v in value)
+        value = tuple(value) if ok else value
+    else:   # a nested config dataclass
+        ok = isinstance(value, tp)
+    if not ok:
+        raise TypeError(f"GR2Config.{name} must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    return value
+
+
 def get_config(name: str, **overrides) -> GR2Config:
-    """A fresh GR2Config of preset `name` with `overrides` applied (`vqgan` and `text` may be
-    preset names); ValueError for an unknown preset or field."""
+    """A fresh GR2Config of preset `name` with `overrides` applied.
+
+    `vqgan` may be a VQGAN_PRESETS name and `text` a text encoder kind instead of a config.
+    ValueError for an unknown preset or field (naming the known ones, and the new name of a renamed
+    field), TypeError for a value of the wrong type (an int is taken for a float field).
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown model config {name!r}; choose one of {sorted(PRESETS)}")
     cfg = PRESETS[name]()
+    types = typing.get_type_hints(GR2Config)
     for key, value in overrides.items():
+        if key not in types:
+            hint = f" (renamed to {RENAMED_FIELDS[key]!r})" if key in RENAMED_FIELDS else ""
+            raise ValueError(f"GR2Config has no field {key!r}{hint}; fields: {sorted(types)}")
         if key == "vqgan" and isinstance(value, str):
+            if value not in VQGAN_PRESETS:
+                raise ValueError(f"unknown VQGAN preset {value!r}; choose one of {sorted(VQGAN_PRESETS)}")
             value = copy.deepcopy(VQGAN_PRESETS[value])
         if key == "text" and isinstance(value, str):
+            if value not in TEXT_KINDS:
+                raise ValueError(f"unknown text encoder {value!r}; choose one of {list(TEXT_KINDS)}")
             value = TextEncoderConfig(kind=value, max_tokens=77 if value == "clip" else 64)
-        if not hasattr(cfg, key):
-            raise ValueError(f"GR2Config has no field {key!r}")
-        setattr(cfg, key, value)
+        setattr(cfg, key, _checked(key, types[key], value))
     return cfg

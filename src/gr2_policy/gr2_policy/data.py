@@ -255,7 +255,7 @@ class WindowSampler:
 
     def window(self, ep: Episode, end: int):
         c = self.config
-        S, k = c.n_steps, c.chunk
+        S, k = c.n_steps, c.chunk_size
         idx = np.clip(np.arange(end - S + 1, end + 1), 0, ep.length - 1)
         T = ep.length
         if ep.tokens is not None:      # token cache: one randomly chosen variant per view
@@ -347,5 +347,5 @@ def collate(items: list[dict], config: GR2Config, vqgan, text_encoder, device="c
         tokens=tokens,
         state_pos=get("state_pos", zeros(S, 3)), state_quat=get("state_quat", quat_id.expand(S, 4)),
         gripper_closure=get("gripper_closure", zeros(S)), state_valid=valid,
-        actions=get("actions", zeros(S, c.chunk, 10)), action_valid=valid.clone(),
+        actions=get("actions", zeros(S, c.chunk_size, 10)), action_valid=valid.clone(),
     ).to(device)

@@ -8,13 +8,14 @@ s feeds the cVAE that outputs the k-step trajectory starting at s.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .action_head import CVAEActionHead
+from .action_head import CVAEActionHead, decode_actions
 from .config import GR2Config
 from .state_encoder import StateEncoder
 from .transformer import GPT, KVCache
@@ -42,6 +43,23 @@ class Batch:
         return Batch(**{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()})
 
 
+@dataclass
+class ActionPrediction:
+    """`GR2.predict_actions`' output for a batch of B contexts; k = chunk_size poses at action_dt.
+
+    positions (B, k, 3) metres, base_link; quaternions (B, k, 4) x, y, z, w, base_link; gripper (B, k)
+    command 0 open .. 1 closed. actions (B, k, 10): the same chunk as the cVAE outputs it
+    (action_head module docstring). hidden (B, T, n_embd) and cache: the transformer's final
+    hidden states and KV cache of the context, from which `generate_frame` continues.
+    """
+    positions: torch.Tensor
+    quaternions: torch.Tensor
+    gripper: torch.Tensor
+    actions: torch.Tensor
+    hidden: torch.Tensor
+    cache: KVCache
+
+
 class GR2(nn.Module):
     """The GR-2 model (module docstring): text, image tokens and robot state in; next-frame image
     token logits and the cVAE action chunk out. The VQGAN tokenizer is part of it, frozen."""
@@ -57,10 +75,15 @@ class GR2(nn.Module):
         self.step_emb = nn.Parameter(torch.zeros(c.n_steps, d))
         self.act_emb = nn.Parameter(torch.zeros(d))
         self.state = StateEncoder(d, c.workspace_scale)
-        self.gpt = GPT(c.n_layer, d, c.n_head, c.block_size, c.dropout)
+        self.gpt = GPT(n_layer=c.n_layer, n_head=c.n_head, n_embd=d, block_size=c.block_size, dropout=c.dropout)
         self.img_heads = nn.ModuleList(nn.Linear(d, c.vqgan.codebook_size) for _ in range(nv))
-        self.action_head = CVAEActionHead(d, c.chunk, c.latent_dim, c.cvae_layers)
+        self.action_head = CVAEActionHead(d, c.chunk_size, c.latent_dim, c.cvae_layers)
         self.apply(self._init)
+        # GPT-2's residual scaling (Radford et al. 2019, sec. 2.3: weights of residual layers scaled
+        # by 1/sqrt(N), N residual layers; nanoGPT model.py: c_proj weights at 0.02/sqrt(2*n_layer)):
+        # each block adds two outputs to the residual stream, so its variance stays independent of depth.
+        for proj in self.gpt.residual_projections():
+            nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * c.n_layer))
         self.vqgan = VQGAN(c.vqgan).requires_grad_(False)   # frozen tokenizer, own init
         self.code_proj = None
         if c.embed_codebook:
@@ -70,12 +93,33 @@ class GR2(nn.Module):
 
     @staticmethod
     def _init(m):
+        """GPT-2's initialisation: linear and embedding weights N(0, 0.02), biases zero."""
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
+
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        """The learned embeddings: token tables and the additive view/patch/step/[ACT] vectors."""
+        tables = [p for m in self.modules() if isinstance(m, nn.Embedding) for p in m.parameters()]
+        return tables + [self.view_emb, self.patch_emb, self.step_emb, self.act_emb]
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW parameter groups of the trainable parameters: [decayed, not decayed].
+
+        Decayed: the weight matrices (>= 2-D; linear layers and projections). Not decayed: biases,
+        LayerNorm weights (1-D, as nanoGPT's configure_optimizers) and the embeddings (as minGPT's):
+        an embedding row is looked up, not multiplied, and AdamW's decoupled decay shrinks every row
+        each step, also the rows of rare image codes that seldom get a gradient to balance it.
+        """
+        embeddings = {id(p) for p in self.embedding_parameters()}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        decay = [p for p in trainable if p.dim() >= 2 and id(p) not in embeddings]
+        chosen = {id(p) for p in decay}
+        return [{"params": decay, "weight_decay": weight_decay},
+                {"params": [p for p in trainable if id(p) not in chosen], "weight_decay": 0.0}]
 
     def enable_codebook_embedding(self) -> None:
         """Add the projection of the frozen codebook vectors to the image token embedding.
@@ -176,15 +220,22 @@ class GR2(nn.Module):
                 out["action_end_error_m"] = end_err * c.pos_scale
         else:
             out["action_l1"] = out["kl"] = video * 0.0
-        out["loss"] = c.loss_video * video + c.loss_action * out["action_l1"] + c.loss_kl * out["kl"]
+        out["loss"] = c.video_weight * video + c.action_weight * out["action_l1"] + c.kl_weight * out["kl"]
         return out
 
     @torch.no_grad()
-    def predict_actions(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, KVCache]:
-        """One forward pass over the observed steps -> (B, k, 10) chunk from the last [ACT]."""
+    def predict_actions(self, b: Batch) -> ActionPrediction:
+        """One forward pass over the observed steps -> the chunk decoded (z = 0) from the last [ACT];
+        its poses are absolute (base_link), decoded from the offsets to the last observed EE pose of `b`."""
         h, cache = self(b)
         S = b.tokens.shape[1]
-        return self.action_head.decode(h[:, self.act_index(S - 1)].float()), h, cache
+        actions = self.action_head.decode(h[:, self.act_index(S - 1)].float())
+        # poses in fp32 also under bf16 autocast: its 8-bit mantissa would round a 0.5 m position to 2 mm
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            pos, quat, grip = decode_actions(b.state_pos[:, -1].float(), b.state_quat[:, -1].float(),
+                                             actions.float(), self.config.pos_scale)
+        return ActionPrediction(positions=pos, quaternions=quat, gripper=grip, actions=actions,
+                                hidden=h, cache=cache)
 
     @torch.no_grad()
     def generate_frame(self, b: Batch, h: torch.Tensor | None = None, cache: KVCache | None = None,

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .action_head import decode_actions
 from .model import GR2, Batch
 from .text_encoder import TextEncoder
 
@@ -72,7 +71,7 @@ class GR2Policy:
         self.model = model.eval().to(device)
         self.text = text_encoder
         self.device, self.dtype = device, dtype
-        self.history: deque[tuple[Observation, torch.Tensor]] = deque(maxlen=model.config.history)
+        self.history: deque[tuple[Observation, torch.Tensor]] = deque(maxlen=model.config.n_obs_steps)
 
     def reset(self) -> None:
         self.history.clear()
@@ -104,7 +103,7 @@ class GR2Policy:
     def _batch(self, instruction: str) -> Batch:
         c = self.model.config
         hist = list(self.history)
-        hist = [hist[0]] * (c.history - len(hist)) + hist
+        hist = [hist[0]] * (c.n_obs_steps - len(hist)) + hist
         obs = [o for o, _ in hist]
         tokens = torch.stack([t for _, t in hist])                                  # S,V,n_img
 
@@ -129,18 +128,16 @@ class GR2Policy:
         t1 = time.perf_counter()
         with torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype,
                             enabled=self.dtype != torch.float32):
-            a, h, cache = self.model.predict_actions(b)
+            pred = self.model.predict_actions(b)
             t2 = time.perf_counter()
             frames = None
             if predict_frames:
-                ids = self.model.generate_frame(b, h, cache, temperature=temperature)
+                ids = self.model.generate_frame(b, pred.hidden, pred.cache, temperature=temperature)
                 token_grid = ids[0].view(len(c.views), c.vqgan.grid, c.vqgan.grid)
                 imgs = tensor_to_frames(self.model.vqgan.decode(token_grid).float())
                 frames = {v: imgs[i] for i, v in enumerate(c.views)}
         t3 = time.perf_counter()
-        p0 = b.state_pos[0, -1]
-        q0 = b.state_quat[0, -1]
-        pos, quat, grip = decode_actions(p0, q0, a[0].float(), c.pos_scale)
+        pos, quat, grip = pred.positions[0], pred.quaternions[0], pred.gripper[0]
         if not torch.isfinite(pos).all() or not torch.isfinite(quat).all():
             raise RuntimeError("model produced a non-finite action chunk")
         return ActionChunkResult(positions=pos.cpu().numpy(), quaternions=quat.cpu().numpy(),

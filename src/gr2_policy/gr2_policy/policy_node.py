@@ -78,8 +78,12 @@ class PolicyParameters:
     device: str = "cpu"            # torch device: cpu, cuda, cuda:1
     precision: str = "fp32"        # fp32 or bf16 (autocast)
     predict_frames_every: int = 0  # publish predicted frames every N chunks (0: never)
-    history: int = 0               # h; 0: whatever the checkpoint was trained with
+    n_obs_steps: int = 0           # h; 0: whatever the checkpoint was trained with
     cpu_threads: int = 0           # torch intra-op threads; 0: torch's default
+
+
+# Parameter names before the renames to LeRobot's terms (GR2Config.n_obs_steps, RuntimeConfig.n_action_steps).
+RENAMED_PARAMETERS = {"history": "n_obs_steps", "execution_horizon": "n_action_steps"}
 
 
 class PolicyNode(Node):
@@ -91,21 +95,21 @@ class PolicyNode(Node):
         self.checkpoint = params.checkpoint
         untrained, device, precision = params.untrained_preset, params.device, params.precision
         self.predict_frames_every = params.predict_frames_every  # 0: never
-        history = params.history     # 0: whatever the checkpoint was trained with
+        n_obs_steps = params.n_obs_steps   # 0: whatever the checkpoint was trained with
         if params.cpu_threads > 0:   # torch intra-op threads; 0: torch's default
             import torch
             torch.set_num_threads(params.cpu_threads)
 
         self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
         model_cfg = self.loaded.policy.model.config
-        if history and history != model_cfg.history:
-            raise ValueError(f"parameter history={history} but the checkpoint uses h={model_cfg.history}")
+        if n_obs_steps and n_obs_steps != model_cfg.n_obs_steps:
+            raise ValueError(f"parameter n_obs_steps={n_obs_steps} but the checkpoint uses h={model_cfg.n_obs_steps}")
         if set(model_cfg.views) - set(CAMERAS):
             raise ValueError(f"model views {model_cfg.views} are not cameras of this robot {CAMERAS}")
         self.device = device
         self._warm_up(model_cfg)
         self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg)
-        self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk)
+        self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk_size)
 
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -135,11 +139,16 @@ class PolicyNode(Node):
                                        args=(self, "gr2-inference", self._work, self._shutdown.is_set))
         self.worker.start()
         self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {device} ({precision}), "
-                               f"h={model_cfg.history}, k={model_cfg.chunk}, dt={model_cfg.action_dt}")
+                               f"h={model_cfg.n_obs_steps}, k={model_cfg.chunk_size}, dt={model_cfg.action_dt}")
 
     def _declare_parameters(self) -> tuple[PolicyParameters, RuntimeConfig]:
         """PolicyParameters' and RuntimeConfig's fields as parameters of the same names (their
-        defaults the dataclasses')."""
+        defaults the dataclasses'). ValueError for a value given under a name from before a rename:
+        rclpy would ignore an undeclared parameter, and the node run with the default instead."""
+        given = getattr(self, "_parameter_overrides", {})   # rclpy's store of -p / --params-file values
+        old = sorted(set(given) & set(RENAMED_PARAMETERS))
+        if old:
+            raise ValueError("renamed parameter(s): " + ", ".join(f"{o} -> {RENAMED_PARAMETERS[o]}" for o in old))
         return declare_dataclass(self, PolicyParameters), declare_dataclass(self, RuntimeConfig)
 
     def _warm_up(self, model_cfg) -> None:

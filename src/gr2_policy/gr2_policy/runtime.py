@@ -24,7 +24,7 @@ class RuntimeConfig:
     max_observation_age: float = 0.25   # s: a frame or state older than this at inference is stale
     max_view_skew: float = 0.1          # s: views/state further apart than this are not one observation
     max_future_stamp: float = 0.05      # s: an input stamped further ahead of the node's clock is refused
-    execution_horizon: int = 4          # chunk steps executed before the next chunk should take over
+    n_action_steps: int = 4             # chunk steps executed before the next chunk should take over
     max_rate_hz: float = 10.0           # upper bound on inference starts per second
     handover_time: float = 0.1          # s from a chunk's publication until the WBC executes it
                                         # (transport, trajectory optimisation, switch lead)
@@ -92,17 +92,17 @@ class ChunkClock:
     """When to start the next inference so the next chunk takes over before the current one runs out.
 
     A chunk predicted from an observation at t0 covers t0 + dt .. t0 + k*dt. The next chunk
-    should take over after `execution_horizon` steps, at t0 + horizon*dt. Between starting an
+    should take over after `n_action_steps` steps, at t0 + n_action_steps*dt. Between starting an
     inference and that chunk executing lie the observation's age, the inference, and the WBC's
     handover; `delay` tracks the first two as measured (observation stamp -> publication), so
-    the next inference starts at t0 + horizon*dt - delay - handover_time (never faster than
+    the next inference starts at t0 + n_action_steps*dt - delay - handover_time (never faster than
     max_rate_hz). If the delay exceeds the chunk's whole span the WBC runs dry: the node
     reports it in its status.
     """
 
     def __init__(self, config: RuntimeConfig, dt: float, chunk_len: int):
-        if not 1 <= config.execution_horizon <= chunk_len:
-            raise ValueError(f"execution_horizon {config.execution_horizon} must be in 1..{chunk_len}")
+        if not 1 <= config.n_action_steps <= chunk_len:
+            raise ValueError(f"n_action_steps {config.n_action_steps} must be in 1..{chunk_len}")
         self.cfg, self.dt, self.k = config, dt, chunk_len
         self.last_obs_stamp: float | None = None
         self.last_start: float = -math.inf
@@ -115,7 +115,7 @@ class ChunkClock:
         """Time at which the next inference should start (-inf: now)."""
         if self.last_obs_stamp is None:
             return -math.inf
-        return self.last_obs_stamp + self.cfg.execution_horizon * self.dt - self.delay - self.cfg.handover_time
+        return self.last_obs_stamp + self.cfg.n_action_steps * self.dt - self.delay - self.cfg.handover_time
 
     def due(self, now: float) -> bool:
         if now - self.last_start < 1.0 / self.cfg.max_rate_hz:

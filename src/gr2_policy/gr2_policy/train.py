@@ -296,7 +296,7 @@ def train_policy(args, stage: str) -> dict:
     if args.embed_codebook and not model.config.embed_codebook:   # a new policy, or one built without it
         model.enable_codebook_embedding()
     cfg = model.config
-    for name in ("loss_video", "loss_action", "loss_kl"):     # loss weights: the config's unless given
+    for name in ("video_weight", "action_weight", "kl_weight"):     # loss weights: the config's unless given
         if getattr(args, name, None) is not None:
             setattr(cfg, name, float(getattr(args, name)))
     vq_fp = meta.get("extra", {}).get("vqgan_fingerprint", "")
@@ -318,10 +318,14 @@ def train_policy(args, stage: str) -> dict:
         vs = WindowSampler(val_reader, cfg, seed=12345)
         val_batches = [collate(vs.sample(args.batch), cfg, model.vqgan, text, device) for _ in range(args.val_batches)]
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    opt = torch.optim.AdamW(model.optimizer_groups(args.weight_decay), lr=args.lr, betas=(0.9, 0.95))
     step = 0
     if args.resume and state_file.is_file():
         st = torch.load(state_file, weights_only=False)
+        if len(st["opt"]["param_groups"]) != len(opt.param_groups):
+            raise SystemExit(f"{state_file} holds {len(st['opt']['param_groups'])} optimiser parameter group(s), "
+                             f"this code {len(opt.param_groups)} (decayed / not decayed): it cannot resume that "
+                             f"run; start a new one from its checkpoint (--init {out / 'ckpt'})")
         opt.load_state_dict(st["opt"])
         step = st["step"]
         sampler.rng = np.random.default_rng(args.seed + 1000 * rank + step)
@@ -453,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")
         s.add_argument("--val-every", type=int, default=200)
         for name, what in (("video", "next-frame cross-entropy"), ("action", "action L1"), ("kl", "cVAE KL")):
-            s.add_argument(f"--loss-{name}", type=float, default=None,
+            # --loss-NAME (and loss_NAME in a --config file): the name before GR2Config's renames
+            s.add_argument(f"--{name}-weight", f"--loss-{name}", dest=f"{name}_weight", type=float, default=None,
                            help=f"weight of the {what} (default: the model config's; stored in the checkpoint)")
         s.add_argument("--halt-at", type=int, default=0, help="stop at this step while the LR schedule runs to "
                                                                "--steps (ablations compared early; resumable)")

@@ -88,12 +88,20 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """A stack of pre-norm blocks over already-embedded tokens."""
-    def __init__(self, n_layer: int, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0):
+    """A stack of pre-norm blocks over already-embedded tokens (B, T, n_embd), T <= block_size.
+
+    Keyword-only arguments, named as in GR2Config, so that n_head and n_embd cannot be swapped.
+    """
+    def __init__(self, *, n_layer: int, n_head: int, n_embd: int, block_size: int, dropout: float = 0.0):
         super().__init__()
         self.block_size = block_size
         self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd)
+
+    def residual_projections(self) -> list[nn.Linear]:
+        """The layers whose output is added to the residual stream: per block the attention output
+        projection and the MLP's second linear layer (GPT-2 scales their initialisation)."""
+        return [m for b in self.blocks for m in (b.attn.proj, b.mlp[2])]
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None,
                 keep_cache: bool = True) -> tuple[torch.Tensor, KVCache | None]:

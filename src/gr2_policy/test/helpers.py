@@ -14,7 +14,7 @@ def episode_batch(cfg: GR2Config, batch: int = 4, steps: int | None = None, seed
     """`batch` episodes of `steps` steps: random image tokens and a smooth EE path with a grasp."""
     g = torch.Generator().manual_seed(seed)
     S = cfg.n_steps if steps is None else steps
-    k = cfg.chunk
+    k = cfg.chunk_size
     T = S + k
     t = torch.arange(T, dtype=torch.float32)
     phase = torch.rand(batch, 1, generator=g) * 2 * math.pi

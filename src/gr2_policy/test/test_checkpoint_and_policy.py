@@ -85,9 +85,9 @@ def test_predict_returns_a_chunk_and_frames(model, minilm):
     policy = GR2Policy(model, minilm)
     rng = np.random.default_rng(0)
     cfg = model.config
-    for _ in range(cfg.history + 1):
+    for _ in range(cfg.n_obs_steps + 1):
         out = policy.predict(_obs(cfg, rng), "pick up the red cube", predict_frames=True)
-    assert out.positions.shape == (cfg.chunk, 3) and out.quaternions.shape == (cfg.chunk, 4)
+    assert out.positions.shape == (cfg.chunk_size, 3) and out.quaternions.shape == (cfg.chunk_size, 4)
     np.testing.assert_allclose(np.linalg.norm(out.quaternions, axis=1), 1.0, atol=1e-5)
     assert out.gripper.min() >= 0 and out.gripper.max() <= 1
     assert out.dt == cfg.action_dt and out.stamp == 12.5 and out.frame_id == "base_link"

@@ -60,14 +60,14 @@ def test_causality_future_step_does_not_change_past_outputs():
 def test_kv_cache_generation_equals_full_recomputation():
     model = _model(1)
     cfg = model.config
-    b = episode_batch(cfg, batch=2, steps=cfg.history)
+    b = episode_batch(cfg, batch=2, steps=cfg.n_obs_steps)
     cached = model.generate_frame(b, use_cache=True)
     full = model.generate_frame(b, use_cache=False)
     assert torch.equal(cached, full)
     # logits equality along the generated path, not only the argmax
     seq = model.embed(b)
     h_full, cache = model.gpt(seq)
-    e = model.image_embed(cached[:, 0, 0], cfg.history, 0, torch.tensor(0))[:, None]
+    e = model.image_embed(cached[:, 0, 0], cfg.n_obs_steps, 0, torch.tensor(0))[:, None]
     h_inc, _ = model.gpt(e, cache)
     h_ref, _ = model.gpt(torch.cat([seq, e], 1))
     torch.testing.assert_close(h_inc[:, -1], h_ref[:, -1], rtol=1e-5, atol=1e-5)

@@ -83,8 +83,8 @@ def test_missing_inputs_are_named():
         a.add_frame("side", 1.0, frame())
 
 
-def test_next_inference_starts_so_the_chunk_takes_over_after_the_execution_horizon():
-    cfg = RuntimeConfig(execution_horizon=4, max_rate_hz=100.0, handover_time=0.1)
+def test_next_inference_starts_so_the_chunk_takes_over_after_n_action_steps():
+    cfg = RuntimeConfig(n_action_steps=4, max_rate_hz=100.0, handover_time=0.1)
     clock = ChunkClock(cfg, dt=0.1, chunk_len=10)
     assert clock.due(0.0)                      # nothing executing: start at once
     clock.started(0.0)
@@ -109,9 +109,9 @@ def test_rate_cap_and_reset():
     assert clock.next_start() == -math.inf
 
 
-def test_execution_horizon_must_fit_the_chunk():
-    with pytest.raises(ValueError, match="execution_horizon 11"):
-        ChunkClock(RuntimeConfig(execution_horizon=11), dt=0.1, chunk_len=10)
+def test_n_action_steps_must_fit_the_chunk():
+    with pytest.raises(ValueError, match="n_action_steps 11"):
+        ChunkClock(RuntimeConfig(n_action_steps=11), dt=0.1, chunk_len=10)
 
 
 @pytest.mark.parametrize("seconds, fields", [

@@ -41,7 +41,7 @@ def test_shipped_policy_loads_and_predicts():
                       ee_position=np.array([0.45, 0.0, 0.29]), ee_quaternion=np.array([0.7071068, 0.7071068, 0.0, 0.0]),
                       gripper_closure=False)
     out = loaded.policy.predict(obs, "pick up the red cube")
-    assert out.positions.shape == (c.chunk, 3) and np.isfinite(out.positions).all()
+    assert out.positions.shape == (c.chunk_size, 3) and np.isfinite(out.positions).all()
     assert np.allclose(np.linalg.norm(out.quaternions, axis=1), 1.0, atol=1e-5)
 
 

@@ -147,7 +147,7 @@ def test_chunk_labels_are_cached_and_become_the_window_targets(tmp_path):
     from gr2_policy.action_head import decode_actions
     write_sim_dataset(tmp_path / "plain", n=1)
     cfg = get_config("tiny")
-    T, k, rng = 9, cfg.chunk, np.random.default_rng(1)
+    T, k, rng = 9, cfg.chunk_size, np.random.default_rng(1)
     ee = np.tile([0.45, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0], (T, 1)).astype(np.float32)
     plan = np.repeat(ee[:, None], k, axis=1)
     plan[..., 2] += 0.03 * np.arange(k)[None]                 # every state's plan: rise 3 cm per step
