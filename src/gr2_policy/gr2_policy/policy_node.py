@@ -83,7 +83,8 @@ class PolicyParameters:
 
 
 # Parameter names before the renames to LeRobot's terms (GR2Config.n_obs_steps, RuntimeConfig.n_action_steps).
-RENAMED_PARAMETERS = {"history": "n_obs_steps", "execution_horizon": "n_action_steps"}
+RENAMED_PARAMETERS = {"history": "n_obs_steps", "execution_horizon": "n_action_steps"}   # both integers
+RENAMED_UNSET = -1
 
 
 class PolicyNode(Node):
@@ -144,9 +145,12 @@ class PolicyNode(Node):
     def _declare_parameters(self) -> tuple[PolicyParameters, RuntimeConfig]:
         """PolicyParameters' and RuntimeConfig's fields as parameters of the same names (their
         defaults the dataclasses'). ValueError for a value given under a name from before a rename:
-        rclpy would ignore an undeclared parameter, and the node run with the default instead."""
-        given = getattr(self, "_parameter_overrides", {})   # rclpy's store of -p / --params-file values
-        old = sorted(set(given) & set(RENAMED_PARAMETERS))
+        rclpy would ignore an undeclared parameter, and the node run with the default instead, so
+        the old names are declared (integers, -1 = not given) to see whether a value came for them."""
+        from rcl_interfaces.msg import ParameterDescriptor
+        old = [name for name, new in RENAMED_PARAMETERS.items()
+               if self.declare_parameter(name, RENAMED_UNSET,
+                                         ParameterDescriptor(description=f"renamed: set {new}")).value != RENAMED_UNSET]
         if old:
             raise ValueError("renamed parameter(s): " + ", ".join(f"{o} -> {RENAMED_PARAMETERS[o]}" for o in old))
         return declare_dataclass(self, PolicyParameters), declare_dataclass(self, RuntimeConfig)

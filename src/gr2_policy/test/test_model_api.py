@@ -124,9 +124,26 @@ def test_loss_weight_options_accept_the_old_names(tmp_path):
 
 
 def test_policy_node_refuses_a_parameter_under_its_old_name():
-    from types import SimpleNamespace
+    """A real rclpy node given `execution_horizon` (now n_action_steps) is refused by name; without
+    old names the parameters declare."""
+    import os
+
+    import rclpy
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
 
     from gr2_policy.policy_node import PolicyNode
-    node = SimpleNamespace(_parameter_overrides={"execution_horizon": 6, "device": "cpu"})
-    with pytest.raises(ValueError, match="execution_horizon -> n_action_steps"):
-        PolicyNode._declare_parameters(node)
+    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int.from_bytes(os.urandom(1), "little") % 100 + 100)
+    try:
+        old = Node("renamed_check", context=context, parameter_overrides=[Parameter("execution_horizon", value=6)])
+        with pytest.raises(ValueError, match="execution_horizon -> n_action_steps"):
+            PolicyNode._declare_parameters(old)
+        old.destroy_node()
+        fresh = Node("renamed_check_ok", context=context)
+        params, runtime = PolicyNode._declare_parameters(fresh)
+        assert runtime.n_action_steps > 0
+        fresh.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
