@@ -38,7 +38,7 @@ class RecordConfig:
 
 def _pose_xyzw(target: StepTarget) -> np.ndarray:
     quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, tcp_rotation(target.yaw).ravel())
+    mujoco.mju_mat2Quat(quat, tcp_rotation(target.yaw, target.tilt).ravel())
     return np.concatenate([target.pos, np.roll(quat, -1)])
 
 

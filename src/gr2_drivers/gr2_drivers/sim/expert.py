@@ -29,10 +29,12 @@ class ExpertConfig:
 
 @dataclass
 class StepTarget:
-    """What the expert commands in one control step (the Cartesian action of the dataset)."""
+    """What the expert commands in one control step (the Cartesian action of the dataset): TCP
+    position (base_link, m), yaw and tilt (rad, `tasks.tcp_rotation`), gripper (0 open .. 1 closed)."""
     pos: np.ndarray
     yaw: float
     gripper: float
+    tilt: float = 0.0
 
 
 def interpolate(start: StepTarget, waypoints: list[Waypoint], cfg: ExpertConfig):
@@ -41,13 +43,16 @@ def interpolate(start: StepTarget, waypoints: list[Waypoint], cfg: ExpertConfig)
     for wp in waypoints:
         dist = float(np.linalg.norm(wp.pos - current.pos))
         dyaw = wp.yaw - current.yaw
+        dtilt = wp.tilt - current.tilt
         speed = wp.speed or cfg.speed
-        n = max(1, int(np.ceil(max(dist / speed, abs(dyaw) / cfg.yaw_speed) / cfg.control_dt)))
+        # Tilt turns at the yaw speed; a plan without tilt gets the same step count as before.
+        n = max(1, int(np.ceil(max(dist / speed, abs(dyaw) / cfg.yaw_speed, abs(dtilt) / cfg.yaw_speed)
+                               / cfg.control_dt)))
         for i in range(1, n + 1):
             a = i / n
             yield StepTarget(current.pos + a * (wp.pos - current.pos), current.yaw + a * dyaw,
-                             wp.gripper)
-        current = StepTarget(np.array(wp.pos, dtype=float), wp.yaw, wp.gripper)
+                             wp.gripper, current.tilt + a * dtilt)
+        current = StepTarget(np.array(wp.pos, dtype=float), wp.yaw, wp.gripper, wp.tilt)
         for _ in range(int(round(wp.dwell / cfg.control_dt))):
             yield current
     for _ in range(int(round(cfg.settle / cfg.control_dt))):
@@ -77,7 +82,7 @@ class DartNoise:
         self.state = a * self.state + np.sqrt(1.0 - a * a) * scale * self.rng.standard_normal(4)
         pos = target.pos + self.state[:3]
         pos[2] = max(pos[2], target.pos[2])   # never pushed below the plan (into the table or cube)
-        return StepTarget(pos, target.yaw + self.state[3], target.gripper)
+        return StepTarget(pos, target.yaw + self.state[3], target.gripper, target.tilt)
 
 
 class ScriptedExpert:
@@ -93,6 +98,8 @@ class ScriptedExpert:
         pos, _ = w.ee_pose()
         rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
         yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))  # inverse of tasks.tcp_rotation
+        # Tilt starts at 0: episodes start at home, pointing down. (Relabelling assumes the same:
+        # only tasks that never tilt have a state-feedback expert.)
         return interpolate(StepTarget(pos, yaw, w.gripper_position()), w.task.expert(w), self.cfg)
 
     def relabel(self, gripper_command: float) -> StepTarget:
@@ -136,7 +143,7 @@ class ScriptedExpert:
             if perturb is not None:
                 target = perturb(target)
             q, _ = solve_ik(w.model, w.tcp_site, w.arm_qpos, w.arm_dof, q_prev, target.pos,
-                            tcp_rotation(target.yaw), w.lower, w.upper, iters=50, scratch=self.scratch)
+                            tcp_rotation(target.yaw, target.tilt), w.lower, w.upper, iters=50, scratch=self.scratch)
             qd = np.clip((q - q_prev) / self.cfg.control_dt, -w.velocity_limit, w.velocity_limit)
             w.set_joint_command(q, qd)
             w.set_gripper(float(np.clip(target.gripper, 0.0, 1.0)))

@@ -39,22 +39,31 @@ CUBE_HALF = 0.02
 DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # TCP pointing down (home)
 
 
-def tcp_rotation(yaw: float) -> np.ndarray:
-    """TCP pointing down, turned by `yaw` about the vertical (fingers open along yaw+90 deg)."""
+def tcp_rotation(yaw: float, tilt: float = 0.0) -> np.ndarray:
+    """TCP pointing down, turned by `yaw` about the vertical (fingers open along yaw+90 deg), then
+    tilted by `tilt` (rad) about its own x axis, the line through the finger pads: a positive tilt
+    swings the TCP's approach axis towards -y_tcp, i.e. tips a held cup's mouth towards
+    (cos yaw, sin yaw) in the world."""
     c, s = np.cos(yaw), np.sin(yaw)
     rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    return rz @ DOWN
+    if tilt == 0.0:  # the untilted product exactly as before tilt existed (bit-identical plans)
+        return rz @ DOWN
+    ct, st = np.cos(tilt), np.sin(tilt)
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, ct, -st], [0.0, st, ct]])
+    return rz @ DOWN @ rx
 
 
 @dataclass
 class Waypoint:
-    """A TCP target (base_link, m), its yaw (rad), the gripper (0 open .. 1 closed), a dwell (s)
-    and the TCP speed (m/s) of the segment that reaches it (None: the expert's default)."""
+    """A TCP target (base_link, m), its yaw (rad), the gripper (0 open .. 1 closed), a dwell (s),
+    the TCP speed (m/s) of the segment that reaches it (None: the expert's default) and its tilt
+    (rad, about the pads' line: `tcp_rotation`; 0 points straight down, as in every task but pouring)."""
     pos: np.ndarray
     yaw: float = 0.0
     gripper: float = 0.0
     dwell: float = 0.0
     speed: float | None = None
+    tilt: float = 0.0
 
 
 # ---------------------------------------------------------------------------- scene helpers
@@ -586,6 +595,272 @@ class BinPickingTask(Task):
         return float((best + np.pi / 2) % np.pi - np.pi / 2)  # fingers are symmetric: least wrist turn
 
 
+# ---------------------------------------------------------------------------- shared geometry
+def add_ring(body, name: str, n: int, inner_radius: float, thickness: float, z: float, half_height: float,
+             mass: float = 0.0, static: bool = False) -> None:
+    """A vertical wall around `body`'s z axis made of `n` boxes (inner radius and thickness in m,
+    centred at height `z`, `half_height` m): MuJoCo has no hollow cylinder, and a mesh would
+    collide as its convex hull (a solid). Boxes are wide enough to touch at the inner face."""
+    half_w = inner_radius * np.tan(np.pi / n) + 1e-4
+    r = inner_radius + thickness / 2
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        kwargs = {} if static else {"mass": mass / n}
+        body.add_geom(name=f"{name}{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[thickness / 2, half_w, half_height],
+                      pos=[r * np.cos(a), r * np.sin(a), z], quat=[np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)],
+                      friction=[1.0, 0.01, 0.001], contype=SCENE_BIT, condim=4,
+                      conaffinity=(SCENE_BIT | ROBOT_BIT) if static else (SCENE_BIT | ROBOT_BIT | PART_BIT), **kwargs)
+
+
+def set_body_rgb(world, body: str, rgb) -> None:
+    """Colour (RGB, 0..1) every geom of `body`."""
+    m = world.model
+    b = m.body(body).id
+    adr, num = m.body_geomadr[b], m.body_geomnum[b]
+    m.geom_rgba[adr:adr + num, :3] = rgb
+
+
+def upright(world, body: str, min_cos: float = 0.95) -> bool:
+    """Whether `body`'s z axis is within acos(min_cos) of the world's vertical."""
+    return bool(world.data.body(body).xmat[8] > min_cos)
+
+
+# ---------------------------------------------------------------------------- cap / uncap
+# A jar (solid cylinder) and a lid: a disc with a skirt that hangs around the jar's top, so a
+# lid set down within the skirt's play slides onto the jar and stays centred. Capping is placing
+# the lid, uncapping lifting it off: there is no thread.
+JAR_RADIUS, JAR_HALF_HEIGHT = 0.025, 0.04
+LID_RADIUS, LID_DISC_HALF = 0.034, 0.005         # disc (m); the skirt below it is 4 mm thick
+LID_SKIRT_HEIGHT = 0.010
+LID_SKIRT_INNER = 0.0295                         # 4.5 mm radial play around the jar
+LID_REST_Z = LID_DISC_HALF + LID_SKIRT_HEIGHT    # lid origin (disc centre) above the table it stands on, m
+LID_SEATED_Z = LID_DISC_HALF                     # ... above the jar's top it is seated on (skirt around the jar)
+
+
+def add_jar(spec, i: int) -> None:
+    """Free jar `jar{i}` (heavy, 0.3 kg, so lifting the lid does not drag it) and its lid `lid{i}`."""
+    add_free_object(spec, f"jar{i}", "cylinder", [JAR_RADIUS, JAR_HALF_HEIGHT], mass=0.3)
+    lid = spec.worldbody.add_body(name=f"lid{i}", pos=[0.0, 0.0, -1.0])
+    lid.add_freejoint(name=f"lid{i}/free")
+    lid.add_geom(name=f"lid{i}", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[LID_RADIUS, LID_DISC_HALF], mass=0.02,
+                 friction=[1.0, 0.01, 0.001], contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT | PART_BIT,
+                 condim=4)
+    add_ring(lid, f"lid{i}/skirt", 12, LID_SKIRT_INNER, LID_RADIUS - LID_SKIRT_INNER,
+             -LID_DISC_HALF - LID_SKIRT_HEIGHT / 2, LID_SKIRT_HEIGHT / 2, mass=0.01)
+
+
+class JarTask(Task):
+    """'take the lid off the <colour> jar' / 'put the lid on the <colour> jar'. In `distractor` and
+    `cluttered` a second, capped jar of another colour stands beside the named one."""
+    capping = False
+
+    def __init__(self):
+        self.name = "cap_jar" if self.capping else "uncap_jar"
+        self.skill = "cap" if self.capping else "uncap"
+
+    def n_jars(self, setting: str) -> int:
+        return 2 if setting in ("distractor", "cluttered") else 1
+
+    def build_objects(self, spec, setting):
+        for i in range(self.n_jars(setting)):
+            add_jar(spec, i)
+
+    def layout(self, world, rng, setting):
+        n = self.n_jars(setting)
+        names = list(COLORS)
+        picked = rng.choice(len(names), size=n, replace=False)
+        self.colors = [names[i] for i in picked]
+        self.used_colors = set(self.colors)
+        spots = sample_positions(rng, n, self.workspace_x, self.workspace_y, 0.13)
+        self.jars, self.spot = spots, self.beside(rng, spots)
+        for i, p in enumerate(self.jars):
+            set_free_pose(world, f"jar{i}", [p[0], p[1], JAR_HALF_HEIGHT + 1e-4])
+            set_body_rgb(world, f"jar{i}", COLORS[self.colors[i]])
+            set_body_rgb(world, f"lid{i}", COLORS[self.colors[i]])
+            on_jar = not (self.capping and i == 0)
+            lid = ([p[0], p[1], 2 * JAR_HALF_HEIGHT + LID_SEATED_Z + 5e-4] if on_jar
+                   else [self.spot[0], self.spot[1], LID_REST_Z + 5e-4])
+            set_free_pose(world, f"lid{i}", lid, rng.uniform(-np.pi, np.pi))
+        self.occupied = [*spots, self.spot]   # distractors keep clear of the lid's spot too
+        colour = self.colors[0]
+        return f"put the lid on the {colour} jar" if self.capping else f"take the lid off the {colour} jar"
+
+    def beside(self, rng, jars: list[np.ndarray]) -> np.ndarray:
+        """A spot 11-16 cm from jar0 (x, y in m), inside the workspace and 11 cm from the other
+        jars: where the lid starts (capping) or is put down (uncapping)."""
+        lo = np.array([self.workspace_x[0], self.workspace_y[0]])
+        hi = np.array([self.workspace_x[1], self.workspace_y[1]])
+        for _ in range(1000):
+            a, r = rng.uniform(-np.pi, np.pi), rng.uniform(0.11, 0.16)
+            p = jars[0] + r * np.array([np.cos(a), np.sin(a)])
+            if np.all(p >= lo) and np.all(p <= hi) and all(np.linalg.norm(p - q) >= 0.11 for q in jars[1:]):
+                return p
+        raise RuntimeError("no room for the lid beside the jar")
+
+    def lid_on_jar(self, world, i: int = 0) -> bool:
+        """Lid i seated on jar i: centred within the skirt's play, at the rim's height, level."""
+        lid, jar = free_pos(world, f"lid{i}"), free_pos(world, f"jar{i}")
+        return bool(np.linalg.norm(lid[:2] - jar[:2]) < LID_SKIRT_INNER - JAR_RADIUS + 0.002
+                    and abs(lid[2] - jar[2] - JAR_HALF_HEIGHT - LID_SEATED_Z) < 0.004 and upright(world, f"lid{i}"))
+
+    def success(self, world):
+        released = world.gripper_position() < 0.3
+        if not (released and upright(world, "jar0")):
+            return False
+        if self.capping:
+            return self.lid_on_jar(world)
+        lid, jar = free_pos(world, "lid0"), free_pos(world, "jar0")
+        on_table = abs(lid[2] - LID_REST_Z) < 0.01
+        return bool(on_table and np.linalg.norm(lid[:2] - jar[:2]) > JAR_RADIUS + LID_RADIUS)
+
+    def expert(self, world):
+        jar = free_pos(world, "jar0")
+        top = jar + [0.0, 0.0, JAR_HALF_HEIGHT]
+        # The pads pinch the lid's disc; their lower ends then pass outside the jar (lid wider than jar).
+        if self.capping:
+            lid = free_pos(world, "lid0")
+            # Released with the skirt's lower edge 3 mm above the jar's top, so it falls around it.
+            return pick_and_place_waypoints(lid, 0.0, top, LID_REST_Z + 0.003)
+        table = np.array([*self.spot, 0.0])
+        return pick_and_place_waypoints(free_pos(world, "lid0"), 0.0, table, LID_REST_Z + 0.003)
+
+
+class CapJarTask(JarTask):
+    """'put the lid on the <colour> jar': the lid starts on the table beside its jar."""
+    capping = True
+
+
+# ---------------------------------------------------------------------------- pour
+CUP_RADIUS, CUP_HALF_HEIGHT, CUP_WALL = 0.030, 0.035, 0.004   # outer radius, m
+CUP_FLOOR_HALF = 0.004
+# Floors are thick: a falling bead moves ~3 mm per 2 ms step, and one whose centre crosses a thin
+# floor's mid-plane is pushed out through the far side.
+BEAD_RADIUS = 0.008
+N_BEADS = 8
+BOWL_INNER, BOWL_WALL, BOWL_HEIGHT = 0.08, 0.006, 0.045
+BOWL_FLOOR = 0.012           # m, floor thickness
+POUR_TILT = np.deg2rad(120.0)    # rad: past 90 deg the cup's floor slopes towards its mouth
+CUP_GRASP_Z = CUP_HALF_HEIGHT    # m, TCP height of the grasp: the pads pinch the cup at mid-height
+# Tipped past 90 deg the wrist hangs below the TCP: at 0.15 m its links reach the table at 110 deg;
+# at 0.28 m they clear it by about 1 cm at 120 deg.
+POUR_HEIGHT = 0.28
+POUR_OFFSET = 0.07               # m, TCP short of the bowl's centre: the beads fly on a few cm
+CARRY_SPEED, POUR_SPEED = 0.2, 0.03   # m/s: carrying a full cup; edging forward while tipping
+POUR_DWELL = 1.0                 # s held fully tipped
+# Fraction of the beads that must end in the bowl: a pour that lands most of the contents, with
+# a bead or two allowed to bounce off the rim or stay in the cup (see SIM.md for the measured spread).
+POUR_SUCCESS_FRACTION = 0.7
+
+
+def add_cup(spec, i: int) -> None:
+    """Free cup `cup{i}` (floor + ring wall, 60 g) holding N_BEADS beads `cup{i}/bead{k}` (3 g each)."""
+    cup = spec.worldbody.add_body(name=f"cup{i}", pos=[0.0, 0.0, -1.0])
+    cup.add_freejoint(name=f"cup{i}/free")
+    cup.add_geom(name=f"cup{i}/floor", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CUP_RADIUS, CUP_FLOOR_HALF],
+                 pos=[0.0, 0.0, -CUP_HALF_HEIGHT + CUP_FLOOR_HALF], mass=0.02, friction=[1.0, 0.01, 0.001],
+                 contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT | PART_BIT, condim=4)
+    add_ring(cup, f"cup{i}/wall", 16, CUP_RADIUS - CUP_WALL, CUP_WALL, 0.0, CUP_HALF_HEIGHT, mass=0.04)
+    for k in range(N_BEADS):
+        bead = spec.worldbody.add_body(name=f"cup{i}/bead{k}", pos=[0.0, 0.0, -1.0])
+        bead.add_freejoint(name=f"cup{i}/bead{k}/free")
+        # Smooth beads (sliding friction 0.3, used in all their contacts by `priority`): rubbery
+        # beads (1.0) jam against each other and the wall and stay in a cup tipped 120 deg. A little
+        # rolling friction lets a bead on the bowl's floor come to rest. Stiff contacts (time
+        # constant 2 steps, as the gripper pads'): with the default 20 ms a bead falling 20 cm
+        # sinks more than its radius into the floor and is pushed through it.
+        bead.add_geom(name=f"cup{i}/bead{k}", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[BEAD_RADIUS], mass=0.003,
+                      friction=[0.3, 0.005, 0.0001], condim=6, priority=1, solref=[0.004, 1.0],
+                      rgba=[0.95, 0.93, 0.85, 1.0],
+                      contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT | PART_BIT)
+
+
+def add_bowl(spec) -> None:
+    """Static bowl `bowl`: a floor and a ring wall BOWL_HEIGHT high, inner radius BOWL_INNER (m)."""
+    bowl = spec.worldbody.add_body(name="bowl", pos=[0.5, 0.0, 0.0])
+    bowl.add_geom(name="bowl/floor", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                  size=[BOWL_INNER + BOWL_WALL, BOWL_FLOOR / 2], pos=[0.0, 0.0, BOWL_FLOOR / 2],
+                  contype=SCENE_BIT, conaffinity=SCENE_BIT | ROBOT_BIT)
+    add_ring(bowl, "bowl/wall", 24, BOWL_INNER, BOWL_WALL, BOWL_HEIGHT / 2, BOWL_HEIGHT / 2, static=True)
+
+
+class PourTask(Task):
+    """'pour the <colour> cup into the bowl': a cup of beads and a bowl. In `distractor` and
+    `cluttered` a second full cup of another colour stands on the table too."""
+    name = "pour_cup"
+    skill = "pour"
+
+    def n_cups(self, setting: str) -> int:
+        return 2 if setting in ("distractor", "cluttered") else 1
+
+    def build_objects(self, spec, setting):
+        add_bowl(spec)
+        for i in range(self.n_cups(setting)):
+            add_cup(spec, i)
+
+    def layout(self, world, rng, setting):
+        n = self.n_cups(setting)
+        names = list(COLORS)
+        picked = rng.choice(len(names), size=n + 1, replace=False)
+        self.colors = [names[i] for i in picked]
+        self.used_colors = set(self.colors)
+        m = world.model
+        bowl = np.array([rng.uniform(0.42, 0.56), rng.uniform(-0.15, 0.15)])
+        m.body_pos[m.body("bowl").id, :2] = bowl
+        set_body_rgb(world, "bowl", COLORS[self.colors[-1]])
+        # 13 cm apart and from the bowl's centre: clear of its wall (8.6 cm) with a cup's radius to spare.
+        cups = sample_positions(rng, n, self.workspace_x, self.workspace_y, 0.13, avoid=[bowl])
+        for i, p in enumerate(cups):
+            set_free_pose(world, f"cup{i}", [p[0], p[1], CUP_HALF_HEIGHT + 1e-4], rng.uniform(-np.pi, np.pi))
+            set_body_rgb(world, f"cup{i}", COLORS[self.colors[i]])
+            floor = 2 * CUP_FLOOR_HALF + BEAD_RADIUS + 1e-3
+            for k in range(N_BEADS):     # two layers of four, in the cup's middle
+                layer, j = divmod(k, 4)
+                a = np.pi / 2 * j + np.pi / 4 * layer
+                set_free_pose(world, f"cup{i}/bead{k}", [p[0] + 0.012 * np.cos(a), p[1] + 0.012 * np.sin(a),
+                                                           floor + layer * (2 * BEAD_RADIUS + 1e-3)])
+        # Points around the bowl's rim too, so that distractors (kept 8 cm from these) land outside it.
+        rim = [bowl + 0.06 * np.array([np.cos(a), np.sin(a)]) for a in np.arange(6) * np.pi / 3]
+        self.occupied = [bowl, *rim, *cups]
+        return f"pour the {self.colors[0]} cup into the bowl"
+
+    def beads_in_bowl(self, world, i: int = 0) -> int:
+        """Beads of cup i inside the bowl's wall, below its rim."""
+        c = world.data.body("bowl").xpos
+        return sum(1 for k in range(N_BEADS) if
+                   np.linalg.norm(free_pos(world, f"cup{i}/bead{k}")[:2] - c[:2]) < BOWL_INNER
+                   and free_pos(world, f"cup{i}/bead{k}")[2] < BOWL_HEIGHT + 0.01)
+
+    def success(self, world):
+        cup = free_pos(world, "cup0")
+        outside = np.linalg.norm(cup[:2] - world.data.body("bowl").xpos[:2]) > BOWL_INNER + BOWL_WALL
+        return bool(self.beads_in_bowl(world) >= POUR_SUCCESS_FRACTION * N_BEADS and outside
+                    and upright(world, "cup0", 0.9))
+
+    def expert(self, world):
+        cup = free_pos(world, "cup0")
+        bowl = world.data.body("bowl").xpos.copy()
+        # Fingers open along x (yaw 90 deg), so the cup tips about x and pours along y, towards the
+        # robot's centre line: tilting outwards there runs the wrist into its joint limits.
+        yaw = np.pi / 2
+        side = 1.0 if bowl[1] <= 0.0 else -1.0            # +1: the mouth tips towards +y
+        grasp = np.array([cup[0], cup[1], CUP_GRASP_Z])
+        pour = bowl - [0.0, side * POUR_OFFSET, 0.0]
+        pour[2] = POUR_HEIGHT
+        above = pour + [0.0, 0.0, 0.05]
+        tipping = side * np.deg2rad(70.0)   # the beads start to roll out beyond this
+        tilt = side * POUR_TILT
+        # Tip to the brim quickly, then pour slowly while edging 2 cm towards the bowl (a slow
+        # segment: the expert turns tilt at the speed that lets the TCP cover the segment).
+        poured = pour + [0.0, side * 0.02, 0.0]
+        return [Waypoint(grasp + [0, 0, 0.12], yaw, 0.0), Waypoint(grasp, yaw, 0.0, 0.1),
+                Waypoint(grasp, yaw, 1.0, 0.6), Waypoint(grasp + [0, 0, 0.15], yaw, 1.0, speed=CARRY_SPEED),
+                Waypoint(above, yaw, 1.0, speed=CARRY_SPEED), Waypoint(pour, yaw, 1.0, speed=CARRY_SPEED),
+                Waypoint(pour, yaw, 1.0, tilt=tipping),
+                Waypoint(poured, yaw, 1.0, POUR_DWELL, speed=POUR_SPEED, tilt=tilt),
+                Waypoint(above, yaw, 1.0, tilt=0.0),
+                Waypoint(grasp + [0, 0, 0.01], yaw, 1.0, speed=CARRY_SPEED),
+                Waypoint(grasp + [0, 0, 0.01], yaw, 0.0, 0.5), Waypoint(grasp + [0, 0, 0.12], yaw, 0.0)]
+
 TASKS: dict[str, type[Task]] = {
     "pick_cube": PickTask,
     "pick_cylinder": PickCylinderTask,
@@ -595,6 +870,9 @@ TASKS: dict[str, type[Task]] = {
     "close_drawer": CloseDrawerTask,
     "press_button": PressButtonTask,
     "bin_picking": BinPickingTask,
+    "uncap_jar": JarTask,
+    "cap_jar": CapJarTask,
+    "pour_cup": PourTask,
 }
 
 
