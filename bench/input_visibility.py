@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                     with torch.no_grad():
                         rec64 = tensor_to_frames(vq.decode(vq.encode(frames_to_tensor(frame64[None]))))[0]
                     rows.append({"setting": setting, "seed": seed, "stage": stage, "view": view,  # noqa: B023
+                                 "colour": names[colour_index],  # noqa: B023
                                  **measure(frame64, rec64, cov, palette, colour_index)})  # noqa: B023
 
             snap("start")
@@ -161,13 +162,23 @@ def main(argv: list[str] | None = None) -> int:
                 "centroid_error_px_median": round(float(np.median(errs)), 2) if errs else None,
                 "centroid_error_px_p90": round(float(np.percentile(errs, 90)), 2) if errs else None,
                 "lost": sum(r["centroid_error_px"] is None for r in vis)}
+    # colour kept per target colour: which colours the tokenizer merges (the policy's grounding errors)
+    per_colour = {}
+    for stage in ("start", "pre_grasp", "grasp"):
+        for view in ("head_camera", "wrist_camera"):
+            for colour in names:
+                vis = [r for r in rows if r["stage"] == stage and r["view"] == view and r["colour"] == colour
+                       and r.get("visible")]
+                per_colour[f"{stage}/{view}/{colour}"] = {
+                    "visible": len(vis), "colour_readable_in_input": sum(r["colour_readable_in_input"] for r in vis),
+                    "colour_kept": sum(r["colour_kept"] for r in vis)}
     doc = {"benchmark": "target-object visibility in the model input and after VQGAN tokenisation",
            "command": " ".join(["python", "bench/input_visibility.py", *(argv if argv is not None else sys.argv[1:])]),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(args.vqgan)},
            "model_resolution": R, "token_grid": vq.config.grid, "camera_size": [W, H],
            "head_camera": {k: sim[f"head_camera.{k}"] for k in ("pos", "lookat", "fovy_deg")},
-           "summary": summary, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
+           "summary": summary, "per_colour": per_colour, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     print("| stage / view | n | visible | width px (median) | colour readable in input | colour kept by VQGAN | "
@@ -176,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     for k, s in summary.items():
         print(f"| {k} | {s['n']} | {s['visible']} | {s['width_px_median']} | {s['colour_readable_in_input']} "
               f"| {s['colour_kept']} | {s['centroid_error_px_median']} / {s['centroid_error_px_p90']} | {s['lost']} |")
+    print("\n| stage / view | " + " | ".join(names) + " |  (colour kept by VQGAN / visible)")
+    print("|---|" + "---|" * len(names))
+    for stage in ("start", "pre_grasp", "grasp"):
+        for view in ("head_camera", "wrist_camera"):
+            cells = [per_colour[f"{stage}/{view}/{c}"] for c in names]
+            print(f"| {stage}/{view} | " + " | ".join(f"{c['colour_kept']}/{c['visible']}" for c in cells) + " |")
     print(f"wrote {args.out}")
     return 0
 
