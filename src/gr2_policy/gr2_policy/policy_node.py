@@ -93,25 +93,38 @@ class PolicyNode(Node):
     def __init__(self):
         super().__init__("gr2_policy")
         params, cfg = self._declare_parameters()
-        self.checkpoint = params.checkpoint
-        untrained, device, precision = params.untrained_preset, params.device, params.precision
+        model_cfg = self._load_policy(params)
+        self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg)
+        self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk_size)
+        self._init_state()
+        self._create_interfaces(model_cfg)
+        self.worker = threading.Thread(target=run_essential, name="gr2-inference", daemon=True,
+                                       args=(self, "gr2-inference", self._work, self._shutdown.is_set))
+        self.worker.start()
+        self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {self.device} ({params.precision}), "
+                               f"h={model_cfg.n_obs_steps}, k={model_cfg.chunk_size}, dt={model_cfg.action_dt}")
+
+    def _load_policy(self, params: PolicyParameters):
+        """Load the checkpoint (or untrained preset), check it fits this robot and the parameters,
+        warm it up; returns its model config. ValueError for a mismatch."""
+        self.checkpoint, self.device = params.checkpoint, params.device
         self.predict_frames_every = params.predict_frames_every  # 0: never
-        n_obs_steps = params.n_obs_steps   # 0: whatever the checkpoint was trained with
         if params.cpu_threads > 0:   # torch intra-op threads; 0: torch's default
             import torch
             torch.set_num_threads(params.cpu_threads)
-
-        self.loaded = load_runtime_policy(self.checkpoint, device, precision, untrained)
+        self.loaded = load_runtime_policy(self.checkpoint, params.device, params.precision, params.untrained_preset)
         model_cfg = self.loaded.policy.model.config
-        if n_obs_steps and n_obs_steps != model_cfg.n_obs_steps:
-            raise ValueError(f"parameter n_obs_steps={n_obs_steps} but the checkpoint uses h={model_cfg.n_obs_steps}")
+        # n_obs_steps 0: whatever the checkpoint was trained with
+        if params.n_obs_steps and params.n_obs_steps != model_cfg.n_obs_steps:
+            raise ValueError(f"parameter n_obs_steps={params.n_obs_steps} but the checkpoint uses "
+                             f"h={model_cfg.n_obs_steps}")
         if set(model_cfg.views) - set(CAMERAS):
             raise ValueError(f"model views {model_cfg.views} are not cameras of this robot {CAMERAS}")
-        self.device = device
         self._warm_up(model_cfg)
-        self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg)
-        self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk_size)
+        return model_cfg
 
+    def _init_state(self) -> None:
+        """The episode and inference state the callbacks and the worker share (under `_lock`)."""
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._shutdown = threading.Event()
@@ -123,24 +136,21 @@ class PolicyNode(Node):
         self.chunks_published = 0
         self.latencies: list[float] = []
         self.last_obs_age = float("nan")
+        self._wbc_halted = False   # last WBC mode seen was a halt (acts on the transition only)
 
+    def _create_interfaces(self, model_cfg) -> None:
+        """Publishers, subscriptions (one per camera the model uses) and timers."""
         self.chunk_pub = self.create_publisher(ActionChunk, ACTION_CHUNK, RELIABLE)
         self.status_pub = self.create_publisher(PolicyStatus, POLICY_STATUS, RELIABLE)
         self.pred_pubs = {v: self.create_publisher(Image, PREDICTED_IMAGE[v], 1) for v in model_cfg.views}
         self.create_subscription(String, INSTRUCTION, self._on_instruction, RELIABLE)
         self.create_subscription(RobotState, ROBOT_STATE, self._on_state, qos_profile_sensor_data)
         self.create_subscription(WbcStatus, WBC_STATUS, self._on_wbc_status, latched_qos())
-        self._wbc_halted = False   # last WBC mode seen was a halt (acts on the transition only)
         for view in model_cfg.views:
             self.create_subscription(Image, image_topic(view), lambda m, v=view: self._on_image(v, m),
                                      qos_profile_sensor_data)
         self.create_timer(1.0, self.publish_status)
         self.create_timer(0.01, self._tick)
-        self.worker = threading.Thread(target=run_essential, name="gr2-inference", daemon=True,
-                                       args=(self, "gr2-inference", self._work, self._shutdown.is_set))
-        self.worker.start()
-        self.get_logger().info(f"GR-2 policy ready: {self.loaded.source} on {device} ({precision}), "
-                               f"h={model_cfg.n_obs_steps}, k={model_cfg.chunk_size}, dt={model_cfg.action_dt}")
 
     def _declare_parameters(self) -> tuple[PolicyParameters, RuntimeConfig]:
         """PolicyParameters' and RuntimeConfig's fields as parameters of the same names (their
