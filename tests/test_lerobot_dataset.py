@@ -234,6 +234,8 @@ def test_bad_mapping_key_is_a_clear_error(exported, tmp_path, capsys):
     with pytest.raises(IndexError, match="outside"):
         lr.import_dataset(out, tmp_path / "back2", lr.load_mapping(None) | {
             "action": {"key": "action", "position": [0, 1, 2], "quaternion": [3, 4, 5, 6], "gripper": 9}})
+    with pytest.raises(KeyError, match="joints.key"):
+        lr.import_dataset(out, tmp_path / "back3", lr.load_mapping(None) | {"joints": {"key": "q", "index": [0] * 7}})
     mapping.write_text("camera: observation.images.head\n")
     with pytest.raises(ValueError, match="unknown mapping entries"):
         lr.load_mapping(mapping)

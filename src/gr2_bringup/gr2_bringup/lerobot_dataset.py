@@ -473,7 +473,7 @@ def import_dataset(src: Path | str, out: Path | str, mapping: dict | None = None
     if version not in ("v3.0", "v2.1", "v2.0"):
         raise ValueError(f"{src}: codebase_version {version!r}; v3.0 and v2.1 are supported")
     features = info["features"]
-    if not mapping.get("joints") or mapping["joints"]["key"] not in features:
+    if mapping.get("joints") == DEFAULT_MAPPING["joints"] and mapping["joints"]["key"] not in features:
         mapping = mapping | {"joints": None}   # the default's joints are only in the stack's own exports
     _check_mapping(mapping, features)
     fps = float(info["fps"])
