@@ -17,7 +17,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "src").glob("*/*.md")), *sorted((ROO
 PROGRAM = re.compile(r"^(gr2-(model|up|bag)\b|python -m gr2_[a-z0-9_.]+|python bench/[a-z_]+\.py)")
 # Not command-line tools: ROS nodes started by the launch files, a child process of the WBC.
 NOT_CLIS = ("gr2_drivers.sim_node", "gr2_wbc.optimiser_process")
-SUBCOMMANDS = {"gr2-model", "gr2-bag", "python -m gr2_policy.train", "python -m gr2_bringup.bag.cli"}
+SUBCOMMANDS = {"gr2-model", "gr2-bag", "python -m gr2_policy.train", "python -m gr2_bringup.bag.cli",
+               "python -m gr2_bringup.lerobot_dataset"}
 
 
 def _doc_commands() -> list[str]:
