@@ -15,7 +15,8 @@ from gr2_policy.transformer import GPT
 
 from helpers import episode_batch
 
-SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "checkpoints" / "pick_cube" / "config.json"
+# the config.json of the pick_cube checkpoint shipped at commit e31bb12 (stage 13), written before the renames
+OLD_CONFIG = Path(__file__).resolve().parent / "data" / "config_before_renames.json"
 
 
 def test_gpt_takes_keyword_arguments_only():
@@ -78,7 +79,7 @@ def test_get_config_refuses_unknown_fields_and_wrong_types():
 
 
 def test_config_json_with_the_old_names_loads_as_the_new_names():
-    old = json.loads(SHIPPED_CONFIG.read_text())["config"]   # written before the renames
+    old = json.loads(OLD_CONFIG.read_text())["config"]
     assert set(RENAMED_FIELDS) <= set(old)
     new = {RENAMED_FIELDS.get(k, k): v for k, v in old.items()}
     cfg = GR2Config.from_dict(old)
