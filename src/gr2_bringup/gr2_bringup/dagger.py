@@ -73,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
             def record(t: float, gripper_command: float) -> None:
                 # runner.run below calls it within this episode: this episode's expert and streams
+                # one plan per state: the chunk label's first target is the step label
                 chunk = expert.relabel_chunk(gripper_command, k, 1.0 / args.fps) if args.chunk_labels else None  # noqa: B023
-                record_state(world, expert.relabel(gripper_command), streams, *size, chunk=chunk)  # noqa: B023
+                label = chunk[0] if chunk else expert.relabel(gripper_command)  # noqa: B023
+                record_state(world, label, streams, *size, chunk=chunk)  # noqa: B023
 
             result = runner.run(args.task, setting, seed, on_record=record, record_period=1.0 / args.fps)
             arrays = stack_streams(streams)

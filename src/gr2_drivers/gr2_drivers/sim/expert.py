@@ -93,25 +93,26 @@ class ScriptedExpert:
         self.cfg = config or ExpertConfig()
         self.scratch = mujoco.MjData(world.model)
 
-    def targets(self):
+    def _current(self, gripper: float) -> StepTarget:
+        """The TCP as it is now (position, yaw) with `gripper`: where a plan starts."""
         w = self.world
         pos, _ = w.ee_pose()
         rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
         yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))  # inverse of tasks.tcp_rotation
+        return StepTarget(pos, yaw, gripper)
+
+    def targets(self):
+        w = self.world
         # Tilt starts at 0: episodes start at home, pointing down. (Relabelling assumes the same:
         # only tasks that never tilt have a state-feedback expert.)
-        return interpolate(StepTarget(pos, yaw, w.gripper_position()), w.task.expert(w), self.cfg)
+        return interpolate(self._current(w.gripper_position()), w.task.expert(w), self.cfg)
 
     def relabel(self, gripper_command: float) -> StepTarget:
         """The expert's target one control step from the CURRENT state (`Task.replan`): the label
         DAgger gives a state the policy visited. Raises NotImplementedError for tasks without a
         state-feedback expert."""
         w = self.world
-        pos, _ = w.ee_pose()
-        rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
-        yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))
-        plan = interpolate(StepTarget(pos, yaw, gripper_command), w.task.replan(w, gripper_command), self.cfg)
-        return next(iter(plan))
+        return next(iter(interpolate(self._current(gripper_command), w.task.replan(w, gripper_command), self.cfg)))
 
     def relabel_chunk(self, gripper_command: float, k: int, spacing: float) -> list[StepTarget]:
         """The expert's plan from the CURRENT state as k targets `spacing` s apart, the first one
@@ -119,10 +120,7 @@ class ScriptedExpert:
         state for a policy that predicts k-step chunks (gr2_contract.episode, CHUNK_STREAMS).
         Raises NotImplementedError for tasks without a state-feedback expert."""
         w = self.world
-        pos, _ = w.ee_pose()
-        rot = w.data.site_xmat[w.tcp_site].reshape(3, 3)
-        yaw = float(np.arctan2(-rot[0, 0], rot[1, 0]))
-        plan = list(interpolate(StepTarget(pos, yaw, gripper_command), w.task.replan(w, gripper_command), self.cfg))
+        plan = list(interpolate(self._current(gripper_command), w.task.replan(w, gripper_command), self.cfg))
         stride = max(1, int(round(spacing / self.cfg.control_dt)))
         return [plan[min(j * stride, len(plan) - 1)] for j in range(k)]
 
