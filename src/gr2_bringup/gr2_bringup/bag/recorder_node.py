@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -134,6 +135,11 @@ def main(args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException, _DurationReached):
         pass
+    except RCLError:
+        # a signal shut the context down while spin was building its wait set: a stop like
+        # ExternalShutdownException (the bag is still finalised below); anything else re-raises
+        if rclpy.ok():
+            raise
     except (ValueError, FileExistsError) as err:
         print(f"gr2_bag_recorder: {err}", file=sys.stderr)
         return 2
