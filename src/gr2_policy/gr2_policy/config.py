@@ -48,6 +48,10 @@ VQGAN_PRESETS: dict[str, VQGANConfig] = {
     "small": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4)),
     # the pick_cube recipe's: as small, 512 codes (small objects of six colours need their own codes)
     "sim": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=512),
+    # pick_cube tokenizer v2 candidates: "sim" decoded red and orange cubes of the head view as
+    # yellow (bench/input_visibility.py: colour kept 0/30 red, 0/34 orange): two and four times the codes
+    "sim_1024": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=1024),
+    "sim_2048": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=2048),
     # paper scale: f16 at 256 px -> 16x16 tokens (taming ImageNet f16 layout)
     "paper": VQGANConfig(resolution=256, channels=128, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2,
                          z_channels=256, embed_dim=256, codebook_size=1024, disc_channels=64,
