@@ -32,6 +32,7 @@ class RobotDescription:
     table_size: tuple[float, float, float]
     gripper_mjcf: Path | None = None    # the gripper at the flange as a MuJoCo model (None: the URDF's)
     gripper_urdf_link_prefix: str = ""  # the URDF's own gripper links, replaced by gripper_mjcf
+    gripper_collision_hull: Path | None = None   # its hull vertices (gripper_geometry), beside robot.yaml
     arm_joints: tuple[str, ...] = ARM_JOINTS
     gripper_joint: str = GRIPPER_JOINT
     extra: dict = field(default_factory=dict)
@@ -78,6 +79,7 @@ def load_robot_description(config_path: Path | str | None = None) -> RobotDescri
     if gripper.get("mjcf"):
         gdist = gripper.get("python_distribution") or ""
         gripper_mjcf = _installed_file(gdist, gripper["mjcf"]) if gdist else Path(gripper["mjcf"]).expanduser()
+    hull = path.parent / gripper["collision_hull"] if gripper_mjcf and gripper.get("collision_hull") else None
     if len(cfg["home"]) != len(ARM_JOINTS):
         raise ValueError(f"{path}: home has {len(cfg['home'])} values, the arm has {len(ARM_JOINTS)} joints")
     return RobotDescription(
@@ -93,4 +95,5 @@ def load_robot_description(config_path: Path | str | None = None) -> RobotDescri
         table_size=tuple(float(v) for v in cfg["table"]["size"]),
         gripper_mjcf=gripper_mjcf,
         gripper_urdf_link_prefix=gripper.get("urdf_link_prefix", "") if gripper_mjcf else "",
+        gripper_collision_hull=hull,
     )

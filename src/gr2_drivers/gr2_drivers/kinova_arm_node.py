@@ -8,7 +8,6 @@ callbacks only hand commands over. Publishes /joint_states (7 arm joints + finge
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 import time
@@ -109,7 +108,6 @@ class KinovaArmNode(Node):
         config = params.driver_config()
         desc = load_robot_description(params.robot_config or None)
         limits = read_joint_limits(desc.urdf_path, ARM_JOINTS + (GRIPPER_JOINT,))
-        config = dataclasses.replace(config, gripper_closed_joint_rad=limits[GRIPPER_JOINT].upper)
         self.driver = KinovaDriver(KinovaArm(api, config.connection), limits, ARM_JOINTS, GRIPPER_JOINT, config)
         return config
 

@@ -8,6 +8,7 @@ s feeds the cVAE that outputs the k-step trajectory starting at s.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -142,11 +143,38 @@ class GR2(nn.Module):
             e = e + self.code_proj(vec.to(e.dtype))
         return e
 
-    def reset_vqgan(self, vqgan: VQGAN) -> None:
-        """Install a trained tokenizer (its config must match)."""
-        if vqgan.config != self.config.vqgan:
-            raise ValueError("VQGAN config differs from the one this policy was built for")
+    def reset_vqgan(self, vqgan: VQGAN) -> list[str]:
+        """Install a trained tokenizer; returns the names of the modules re-initialised for it.
+
+        Same config: its weights replace the policy's copy and nothing else changes ([]). Another
+        tokenizer with the same resolution and token grid (e.g. more codes): the policy is moved to
+        its vocabulary. What means a code of the old tokenizer is re-initialised (token table,
+        next-frame heads, codebook projection: their rows name old codes); the GPT, text, state and
+        action parts keep their weights, so fine-tuning re-learns the visual vocabulary only.
+        Raises ValueError for another resolution or grid (the token layout would change).
+        """
+        new, old = vqgan.config, self.config.vqgan
+        if new == old:
+            self.vqgan.load_state_dict(vqgan.state_dict())
+            return []
+        if (new.resolution, new.grid) != (old.resolution, old.grid):
+            raise ValueError(f"tokenizer {new.resolution} px / {new.grid}x{new.grid} tokens differs in token "
+                             f"layout from this policy's {old.resolution} px / {old.grid}x{old.grid}")
+        c = self.config
+        c.vqgan = copy.deepcopy(new)
+        device = self.tok_emb.weight.device
+        self.vqgan = VQGAN(c.vqgan).requires_grad_(False).to(device)
         self.vqgan.load_state_dict(vqgan.state_dict())
+        self.tok_emb = nn.Embedding(c.vocab, c.n_embd)
+        self.img_heads = nn.ModuleList(nn.Linear(c.n_embd, c.vqgan.codebook_size) for _ in c.views)
+        changed = ["tok_emb", "img_heads"]
+        if self.code_proj is not None:
+            self.code_proj = nn.Linear(c.vqgan.embed_dim, c.n_embd, bias=False)
+            changed.append("code_proj")
+        for name in changed:
+            getattr(self, name).apply(self._init)
+            getattr(self, name).to(device)
+        return changed
 
     # ---------------- layout helpers ----------------
     def step_start(self, s: int) -> int:

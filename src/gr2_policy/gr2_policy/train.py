@@ -302,7 +302,10 @@ def train_policy(args, stage: str) -> dict:
     vq_fp = meta.get("extra", {}).get("vqgan_fingerprint", "")
     if args.vqgan:
         vq, _ = load_vqgan(args.vqgan)
-        model.reset_vqgan(vq)
+        reinitialised = model.reset_vqgan(vq)
+        if reinitialised:
+            print(f"tokenizer {args.vqgan} has another vocabulary than the policy's: {', '.join(reinitialised)} "
+                  "re-initialised, the rest kept", flush=True)
         vq_fp = vqgan_fingerprint(args.vqgan)
     text = load_text_encoder(cfg.text)
     if args.freeze_pretrained:   # paper sec. 3.5: pre-trained weights frozen, new parts trained

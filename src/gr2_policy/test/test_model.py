@@ -149,3 +149,32 @@ def test_early_fraction_draws_windows_from_episode_starts():
     assert max(ends) >= 30 and np.mean(np.array(ends) < 5) < 0.3
     with pytest.raises(ValueError):
         WindowSampler(Reader([Ep()]), get_config("tiny"), seed=0, early_fraction=1.5)
+
+
+def test_reset_vqgan_moves_a_policy_to_a_larger_vocabulary_keeping_the_rest():
+    """Fine-tuning a trained policy onto a new tokenizer with more codes: the token table, the
+    next-frame heads and the codebook projection take the new vocabulary; the GPT keeps its weights;
+    a tokenizer with another token grid is refused."""
+    import copy
+    import dataclasses
+
+    from gr2_policy.vqgan import VQGAN
+    torch.manual_seed(0)
+    model = GR2(get_config("tiny", embed_codebook=True))
+    gpt_before = copy.deepcopy(model.gpt.state_dict())
+    same = VQGAN(model.config.vqgan)
+    assert model.reset_vqgan(same) == []
+    bigger = VQGAN(dataclasses.replace(model.config.vqgan, codebook_size=2 * model.config.vqgan.codebook_size))
+    assert model.reset_vqgan(bigger) == ["tok_emb", "img_heads", "code_proj"]
+    c = model.config
+    assert c.vqgan == bigger.config and model.tok_emb.num_embeddings == c.vocab == 2 * 64 + 1
+    assert model.img_heads[0].out_features == c.vqgan.codebook_size
+    assert all(torch.equal(v, model.gpt.state_dict()[k]) for k, v in gpt_before.items())
+    torch.testing.assert_close(model.vqgan.quantizer.codebook.weight, bigger.quantizer.codebook.weight)
+    b = episode_batch(c)
+    b.tokens[..., 0] = c.vqgan.codebook_size - 1          # an id only the new vocabulary has
+    losses = model.loss(b)
+    assert all(torch.isfinite(v) for v in losses.values())
+    other_grid = VQGAN(dataclasses.replace(c.vqgan, ch_mult=(1, 2, 2)))
+    with pytest.raises(ValueError, match="token layout"):
+        model.reset_vqgan(other_grid)

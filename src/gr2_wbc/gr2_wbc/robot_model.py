@@ -20,7 +20,7 @@ import coal
 import numpy as np
 import pinocchio as pin
 
-from gr2_description.gripper_geometry import gripper_collision_points
+from gr2_description.gripper_geometry import load_gripper_hull
 from gr2_description.robot import RobotDescription, load_robot_description
 from gr2_wbc import _cycle
 
@@ -175,7 +175,9 @@ class RobotModel:
             # The mounted gripper is a body of its own (on the flange's joint), so that it can have
             # its own margin to the environment: its pads must reach objects lying on the table.
             flange = self.model.frames[self.model.getFrameId(self.description.flange_link)]
-            pts = gripper_collision_points(self.description.gripper_mjcf)
+            if self.description.gripper_collision_hull is None:
+                raise ValueError("robot.yaml names a gripper mjcf but no gripper.collision_hull")
+            pts = load_gripper_hull(self.description.gripper_collision_hull, self.description.gripper_mjcf)
             bodies_points.append((GRIPPER_BODY, flange.parentJoint,
                                   pts @ flange.placement.rotation.T + flange.placement.translation))
         # The controller's own geometry model: one hull per link, placed at the centre of its

@@ -44,7 +44,6 @@ class DriverConfig:
     backoff_max_s: float = 8.0
     velocity_scale: float = 1.0               # fraction of the URDF joint speed the setpoint may move
     max_command_deviation: float = 0.3        # rad from the measured position; farther commands are refused
-    gripper_closed_joint_rad: float = 0.8     # URDF upper limit of the finger joint
 
 
 @dataclass
@@ -100,6 +99,8 @@ class KinovaDriver:
         self.config = config
         self.joint_names = tuple(joint_names)
         self.gripper_joint = gripper_joint
+        # the 2F-85's stroke as a joint angle: the URDF's closed position of its finger joint
+        self.gripper_stroke_rad = limits[gripper_joint].upper
         self.limits = [limits[n] for n in self.joint_names]
         self.continuous = [lim.continuous for lim in self.limits]
         self.max_speed = np.array([lim.velocity * config.velocity_scale for lim in self.limits])
@@ -319,7 +320,7 @@ class KinovaDriver:
         if feedback.gripper_percent is not None:
             names.append(self.gripper_joint)
             position = position + [units.gripper_percent_to_joint(feedback.gripper_percent,
-                                                                   self.config.gripper_closed_joint_rad)]
+                                                                   self.gripper_stroke_rad)]
             velocity = velocity + [0.0]
             effort = effort + [0.0]
         return JointSample(names, position, velocity, effort, now)

@@ -21,12 +21,12 @@ import numpy as np
 from gr2_description.robot import RobotDescription
 
 GRIPPER_PREFIX = "gripper/"
-# The menagerie gripper's driver joint: 0 open .. 0.8 rad closed, reported as the contract's
-# robotiq_85_left_knuckle_joint (same range and sense as the URDF's knuckle joint).
+# The menagerie gripper's driver joint: 0 open .. its range's upper end closed (the stroke, read
+# from the compiled model), reported as the contract's robotiq_85_left_knuckle_joint (same range
+# and sense as the URDF's knuckle joint).
 GRIPPER_DRIVER_JOINT = GRIPPER_PREFIX + "right_driver_joint"
 GRIPPER_ACTUATOR = GRIPPER_PREFIX + "fingers_actuator"
 GRIPPER_CTRL_MAX = 255.0        # the menagerie actuator's control range is 0..255
-GRIPPER_STROKE_RAD = 0.8
 TCP_SITE = "tcp"
 
 # Contact classes (contype/conaffinity bits): the scene collides with everything, the robot

@@ -25,7 +25,6 @@ from .model_builder import (
     GRIPPER_ACTUATOR,
     GRIPPER_CTRL_MAX,
     GRIPPER_DRIVER_JOINT,
-    GRIPPER_STROKE_RAD,
     ROBOT_BIT,
     SCENE_BIT,
     TCP_SITE,
@@ -339,6 +338,7 @@ class World:
         self.velocity_limit = np.array(_urdf_velocity_limits(self.desc))
         self.gripper_qpos = m.jnt_qposadr[m.joint(GRIPPER_DRIVER_JOINT).id]
         self.gripper_dof = m.jnt_dofadr[m.joint(GRIPPER_DRIVER_JOINT).id]
+        self.gripper_stroke = float(m.jnt_range[m.joint(GRIPPER_DRIVER_JOINT).id, 1])   # rad, closed
         self.gripper_act = m.actuator(GRIPPER_ACTUATOR).id
         self.tcp_site = m.site(TCP_SITE).id
         self.clearance_monitor = EnvironmentClearance(m, self.desc.base_link, self.config.clearance_exempt_bodies)
@@ -474,14 +474,14 @@ class World:
         return self.data.qfrc_actuator[self.arm_dof].copy()
 
     def gripper_angle(self) -> float:
-        """Driver-joint angle, rad (0 open .. 0.8 closed): the contract's knuckle joint."""
+        """Driver-joint angle, rad (0 open .. `gripper_stroke` closed): the contract's knuckle joint."""
         return float(self.data.qpos[self.gripper_qpos])
 
     def gripper_velocity(self) -> float:
         return float(self.data.qvel[self.gripper_dof])
 
     def gripper_position(self) -> float:
-        return float(np.clip(self.gripper_angle() / GRIPPER_STROKE_RAD, 0.0, 1.0))
+        return float(np.clip(self.gripper_angle() / self.gripper_stroke, 0.0, 1.0))
 
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """TCP position (m) and orientation (x, y, z, w) in base_link."""
