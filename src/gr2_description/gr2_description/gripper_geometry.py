@@ -76,6 +76,7 @@ def compute_gripper_hull(mjcf: Path) -> np.ndarray:
 
 
 def mjcf_sha256(mjcf: Path) -> str:
+    """Hex sha256 of the MJCF file's bytes: the identity of the gripper model a hull was made from."""
     return hashlib.sha256(Path(mjcf).read_bytes()).hexdigest()
 
 
