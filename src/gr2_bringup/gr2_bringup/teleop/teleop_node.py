@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-import rclpy
 from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from std_msgs.msg import String
