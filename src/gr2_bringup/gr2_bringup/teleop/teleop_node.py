@@ -66,7 +66,7 @@ class TeleopNode(Node):
         self._next_open = 0.0
         self._open_device(first=True)
         self.has_control = False
-        self._status_seen = False
+        self._want_control = self.p.take_control_on_start   # asked again on each status until granted
         self._control_pending = False
         self.twist_pub = self.create_publisher(TwistStamped, contract.SERVO_TWIST, 10)
         self.gripper_pub = self.create_publisher(GripperCommand, contract.SERVO_GRIPPER, 10)
@@ -92,9 +92,10 @@ class TeleopNode(Node):
 
     def _on_status(self, msg: WbcStatus) -> None:
         self.has_control = msg.mode == WbcStatus.MODE_TELEOP
-        if not self._status_seen and self.p.take_control_on_start and not self.has_control:
+        if self.has_control:
+            self._want_control = False
+        elif self._want_control:   # (the WBC refuses before its first joint state)
             self._request_control(True)
-        self._status_seen = True
 
     def _request_control(self, take: bool) -> None:
         if self._control_pending:
@@ -108,8 +109,11 @@ class TeleopNode(Node):
         def done(f):
             self._control_pending = False
             result = f.result()
-            log = self.get_logger().info if result and result.success else self.get_logger().warn
+            ok = bool(result and result.success)
+            log = self.get_logger().info if ok else self.get_logger().warn
             log(f"{'take' if take else 'hand back'} control: {result.message if result else 'no answer'}")
+            if ok and take:
+                self.has_control = True   # (the status confirms within 20 ms)
         future.add_done_callback(done)
 
     def _tick(self) -> None:
@@ -154,7 +158,13 @@ class TeleopNode(Node):
 
 
 def main(args=None) -> None:
-    """Run the teleop node until Ctrl-C."""
+    """Run the teleop node until Ctrl-C (`--help`: what it does and its parameters)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] in (["--help"], ["-h"]):
+        print(__doc__)
+        print("parameters (config/teleop.yaml): " + ", ".join(
+            f.name for f in __import__("dataclasses").fields(TeleopParameters)))
+        return
     spin_until_shutdown(TeleopNode, args)
 
 
