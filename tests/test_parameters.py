@@ -200,6 +200,11 @@ def _realsense():
     return {**parameter_defaults(CameraConfig), **parameter_defaults(ReconnectParameters)}
 
 
+def _teleop():
+    from gr2_bringup.teleop.teleop_node import TeleopParameters
+    return parameter_defaults(TeleopParameters)
+
+
 def _policy():
     from gr2_policy.policy_node import PolicyParameters
     from gr2_policy.runtime import RuntimeConfig
@@ -226,6 +231,7 @@ NODES = {
     "policy": ("policy.yaml", _policy, {"checkpoint", "cpu_threads"}),
     # the controller as a library: optimiser in-process at normal priority (ControllerConfig)
     "wbc": ("wbc.yaml", _wbc, PRIORITIES | {"optimiser_process", "optimiser_priority"}),
+    "teleop": ("teleop.yaml", _teleop, set()),
 }
 
 

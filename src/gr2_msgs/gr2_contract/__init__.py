@@ -48,6 +48,13 @@ STOP_SERVICE = "/gr2/stop"                          # std_srvs/Trigger: halt, th
 RESUME_SERVICE = "/gr2/resume"                      # std_srvs/Trigger: end STOPPED (a new instruction does too)
 DIAGNOSTICS = "/diagnostics"
 
+# Teleoperation (MoveIt Servo convention: a TCP twist in a named frame) and demonstration sessions.
+SERVO_TWIST = "/gr2/servo/twist"                # geometry_msgs/TwistStamped (base_link or TCP frame): operator -> WBC
+SERVO_GRIPPER = "/gr2/servo/gripper_command"    # gr2_msgs/GripperCommand: operator -> WBC
+OPERATOR_CONTROL = "/gr2/operator_control"      # std_srvs/SetBool: true: the operator takes control; false: hands back
+TELEOP_EVENT = "/gr2/teleop/event"              # std_msgs/String: episode marks from the device (start, success, ...)
+EPISODE_OUTCOME = "/gr2/teleop/episode_success"  # std_msgs/Bool: a recorded demonstration's outcome (in its bag)
+
 # Simulation-only interfaces (the real robot has no equivalent; nothing outside sim and demo
 # may depend on them).
 SIM_RESET = "/gr2/sim/reset"                        # std_srvs/Trigger: reset to the task/setting/seed parameters

@@ -27,6 +27,7 @@ _TRACKING = {
 }
 _TRAJECTORY = ("grid_dt", "max_linear_velocity", "max_linear_acceleration", "max_angular_velocity",
                "max_angular_acceleration", "acceleration_weight", "jerk_weight", "blend_time")
+_SERVO = ("deadman_timeout", "max_lead", "max_lead_angle")
 _CONTROLLER = ("frame_id", "chunk_timeout", "joint_state_timeout", "joint_state_fault_timeout", "stop_time",
                "switch_lead", "max_switch_lead", "optimiser_process", "optimiser_priority")
 
@@ -49,6 +50,7 @@ def default_parameters() -> dict:
     params.update({name: getattr(cfg, name) for name in _CONTROLLER})
     params.update({f"tracking.{n}": getattr(getattr(cfg.tracking, term), f) for n, (term, f) in _TRACKING.items()})
     params.update({f"trajectory.{n}": getattr(cfg.trajectory, n) for n in _TRAJECTORY})
+    params.update({f"servo.{n}": getattr(cfg.servo, n) for n in _SERVO})
     params["acceleration_limits"] = list(cfg.model.acceleration_limits)
     params["velocity_scale"] = cfg.model.velocity_scale
     params["environment.boxes"] = [""]  # extra obstacles; the table comes from config/robot.yaml
@@ -73,6 +75,12 @@ def controller_config_from_params(params: dict) -> ControllerConfig:
     for name in _TRAJECTORY:
         if f"trajectory.{name}" in params:
             setattr(cfg.trajectory, name, float(params[f"trajectory.{name}"]))
+    for name in _SERVO:
+        if f"servo.{name}" in params:
+            value = float(params[f"servo.{name}"])
+            if not value > 0:
+                raise ValueError(f"servo.{name} must be > 0, got {value}")
+            setattr(cfg.servo, name, value)
     # The table the arm stands on is part of the robot description (the sim builds the same box).
     desc = load_robot_description()
     boxes = [BoxObstacle("table", desc.table_center, desc.table_size)]

@@ -29,9 +29,10 @@ from gr2_contract import stamp_problem
 from gr2_wbc.chunk_validation import ChunkValidator
 from gr2_wbc.controller_config import ControllerConfig
 from gr2_wbc.gripper_queue import GripperQueue
-from gr2_wbc.modes import HALTED, HaltRamp, Mode, StopLatch
+from gr2_wbc.modes import HALTED, NO_CHUNKS, TAKEOVER_FROM, HaltRamp, Mode, StopLatch
 from gr2_wbc.optimiser_process import OptimiserProcess
 from gr2_wbc.robot_model import RobotModel
+from gr2_wbc.servo import ServoTarget
 from gr2_wbc.statistics import RollingWindow, StatusSnapshot
 from gr2_wbc.tracking_qp import TrackingQP
 from gr2_wbc.trajectory import (
@@ -106,6 +107,8 @@ class Controller:
         self._resync_from = -np.inf           # no resync check before this (a burst of late messages drains)
         self._cycle = RollingWindow(self.cfg.stats_window)   # s, whole step
         self._qp = RollingWindow(self.cfg.stats_window)      # s, OSQP solve
+        self._servo: ServoTarget | None = None   # the operator's moving target while TELEOP
+        self.servo_ignored = 0                # servo commands that arrived while the operator had no control
         self.manipulability = 0.0
         self.min_distance = float("inf")
         self.position_error = self.orientation_error = 0.0
@@ -132,6 +135,8 @@ class Controller:
             for attempt in range(2):
                 with self._lock:
                     now_here = now + (self._opt_clock() - t_call)
+                    if self.mode == Mode.TELEOP:
+                        raise ChunkRejected("the operator has control (teleop); chunks wait for the handback")
                     if self.mode in HALTED:
                         raise ChunkRejected(f"controller is {self.mode.name.lower()}: {self._halt_reason}")
                     if attempt == 0:
@@ -154,7 +159,7 @@ class Controller:
                 self.optimise_time = elapsed if self.optimise_time == 0.0 else 0.8 * self.optimise_time + 0.2 * elapsed
                 ref.chunk = (int(chunk.sequence), float(chunk.stamp))
                 with self._lock:
-                    if self.mode in HALTED:
+                    if self.mode in NO_CHUNKS:
                         raise ChunkRejected(f"controller is {self.mode.name.lower()}")
                     if generation != self._generation:
                         if attempt == 0:
@@ -212,6 +217,8 @@ class Controller:
                 return False, f"faulted ({self._halt_reason}); waits for joint states"
             if self.mode == Mode.STOPPING:
                 return False, "still stopping; resume once stopped"
+            if self.mode == Mode.TELEOP:
+                return False, "the operator has control; chunks resume when it is handed back"
             self.chunks.new_stream()
             if self.mode != Mode.STOPPED:
                 return True, "new chunk stream"
@@ -219,11 +226,96 @@ class Controller:
             self.mode, self.message = Mode.HOLDING, f"resumed by {why}: holding until a chunk arrives"
             return True, "resumed"
 
+    # --- teleoperation (servo.py) ------------------------------------------------------------
+    def take_control(self, now: float) -> tuple[bool, str]:
+        """The operator takes control from the policy (or from STOPPED): TELEOP, chunks refused.
+
+        The servo target starts at the pose and twist the arm is commanded to now (the
+        controller's integrated joint state, which follows the measurement), so the tracking QP
+        sees no error and no velocity step: the handover does not jump."""
+        with self._lock:
+            if self.q is None:
+                return False, "no joint state yet"
+            if self.mode == Mode.TELEOP:
+                return True, "the operator already has control"
+            if self.mode not in TAKEOVER_FROM:
+                return False, f"controller is {self.mode.name.lower()} ({self._halt_reason}); take control once stopped"
+            self._start_servo(now)
+            self._generation += 1            # a chunk being optimised now is dropped
+            self.gripper.clear()             # so are the policy's pending gripper commands
+            self.mode, self.message = Mode.TELEOP, "the operator has control"
+            return True, "the operator has control"
+
+    def release_control(self, now: float) -> tuple[bool, str]:
+        """The operator hands back: the target brakes to rest at the Cartesian limits, then
+        HOLDING, and chunks are accepted again, from observations after `now` only (a plan made
+        while the operator moved the arm must not move it)."""
+        with self._lock:
+            if self.mode != Mode.TELEOP:
+                return False, f"the operator has no control (mode {self.mode.name.lower()})"
+            self._install(braking_reference(now, self._servo.sample(), self.cfg.trajectory), now)
+            self._old_ref = None
+            self._servo = None
+            self.stop_latch.latch(now, "operator handback")
+            self.chunks.new_stream()
+            self.mode, self.message = Mode.HOLDING, "handed back by the operator: holding until a chunk arrives"
+            return True, "handed back to the policy"
+
+    def servo_command(self, now: float, twist: np.ndarray, in_tcp_frame: bool = False,
+                      stamp: float | None = None) -> tuple[bool, str]:
+        """A servo twist (6: m/s, rad/s; base_link axes, or the TCP's with `in_tcp_frame`)
+        arrived at `now`; `stamp` is its header stamp on the same clock (None or 0: unstamped, the
+        arrival counts). Returns (used, reason). Only the operator's commands in TELEOP are used;
+        one stamped older than the dead-man timeout does not keep the servo alive."""
+        with self._lock:
+            if self.mode != Mode.TELEOP:
+                self.servo_ignored += 1
+                return False, f"servo command ignored: the operator has no control (mode {self.mode.name.lower()})"
+            twist = np.asarray(twist, dtype=float)
+            if twist.shape != (6,) or not np.all(np.isfinite(twist)):
+                return False, "servo command ignored: not 6 finite numbers"
+            if stamp:
+                problem = stamp_problem("servo command", stamp, now, self.cfg.servo.deadman_timeout,
+                                        self.cfg.servo.future_stamp_tolerance)
+                if problem:
+                    return False, f"servo command ignored: {problem}"
+            self._servo.set_command(now, twist, in_tcp_frame)
+            return True, ""
+
+    def servo_gripper(self, now: float, position: float) -> tuple[bool, str]:
+        """The operator's gripper command (0 open .. 1 closed), sent at the next cycle in TELEOP."""
+        with self._lock:
+            if self.mode != Mode.TELEOP:
+                return False, f"gripper command ignored: the operator has no control (mode {self.mode.name.lower()})"
+            if not np.isfinite(position):
+                return False, "gripper command ignored: not finite"
+            self.gripper.replace([now], [float(np.clip(position, 0.0, 1.0))], after=-np.inf)
+            return True, ""
+
+    def _start_servo(self, now: float) -> None:
+        self.robot.update(self.q)
+        pose = self.robot.tcp_pose().copy()
+        twist = self.robot.tcp_jacobian() @ self.qd
+        self._servo = ServoTarget(now, pose, twist, self.cfg.trajectory, self.cfg.servo)
+
+    def _servo_step(self, now: float) -> ReferenceSample:
+        """The servo target at the end of this cycle, leashed to the commanded TCP pose."""
+        servo = self._servo
+        servo.advance(now, self.cfg.period)
+        servo.leash(self.robot.forward(self.q))
+        if servo.deadman_active and servo.commands:
+            self.message = (f"dead man: no servo command for {now - servo.last_command:.2f} s "
+                            f"(> {self.cfg.servo.deadman_timeout:.2f} s): decelerated and holding")
+        elif self.message.startswith("dead man"):
+            self.message = "the operator has control"
+        return servo.sample()
+
     def _start_halt(self, now: float, mode: Mode, message: str) -> None:
         self._halt = HaltRamp.from_velocity(self.qd, self.robot.acceleration_limit, self.cfg.period,
                                             self.cfg.stop_time)
         self.gripper.clear()
         self._generation += 1
+        self._servo = None                    # a halt ends a teleoperation session too
         self.mode, self.message = mode, message
         self._halt_reason = message   # kept apart from self.message, which rejections overwrite
 
@@ -314,6 +406,9 @@ class Controller:
             if self.mode in (Mode.STOPPING, Mode.STOPPED):   # a stop stays a stop
                 self._halt = None
                 self.mode, self.message = Mode.STOPPED, "arm did not follow the halt; resynchronised, stopped"
+            elif self.mode == Mode.TELEOP:   # the operator keeps control, from where the arm is
+                self._start_servo(now)
+                self.message = "arm did not follow the command; resynchronised, the operator has control"
             else:
                 self.mode, self.message = Mode.HOLDING, "arm did not follow the command; resynchronised"
 
@@ -330,6 +425,8 @@ class Controller:
             self.qd = np.zeros(7)
             return ControlOutput(self.q.copy(), self.qd.copy(), None, self.mode)
 
+        if self.mode == Mode.TELEOP:
+            return self._track(now, self._servo_step(now), None, secondary=False)
         if self.mode == Mode.TRACKING and now - self.chunks.last_stamp > cfg.chunk_timeout:
             self._install(braking_reference(now, self._sample(now), cfg.trajectory), now)
             self._old_ref = None
@@ -343,13 +440,19 @@ class Controller:
         ref = active.sample(now + cfg.period)   # the command is valid at the end of this cycle
         # Climbing manipulability moves the null space: only while tracking, so that holding
         # means the joints stand still.
-        res = self.qp.solve(self.q, self.qd, ref.pose, ref.twist, secondary=self.mode == Mode.TRACKING)
+        chunk = active.chunk if self.mode == Mode.TRACKING else None
+        return self._track(now, ref, chunk, secondary=self.mode == Mode.TRACKING)
+
+    def _track(self, now: float, ref: ReferenceSample, chunk: tuple[int, float] | None,
+               secondary: bool) -> ControlOutput:
+        """One tracking-QP step towards `ref` (a chunk's reference or the servo target): the same
+        limits and collision barriers for both."""
+        res = self.qp.solve(self.q, self.qd, ref.pose, ref.twist, secondary=secondary)
         self._qp.add(res.solve_time)
         self.last_qp_time = res.solve_time
         self._advance(res.qd)
         self.manipulability, self.min_distance = res.manipulability, res.min_distance
         self.position_error, self.orientation_error = res.position_error, res.orientation_error
-        chunk = active.chunk if self.mode == Mode.TRACKING else None
         return ControlOutput(self.q.copy(), self.qd.copy(), self.gripper.due(now), self.mode, chunk)
 
     # Every commanded position stays inside the URDF limits: the arm's driver refuses anything
@@ -387,6 +490,8 @@ class Controller:
     def planned_path(self, now: float, points: int = 50) -> np.ndarray:
         """TCP positions of the active reference from now to its end (for RViz)."""
         with self._lock:
+            if self._servo is not None:
+                return self._servo.position[None, :].copy()
             if self._ref is None:
                 return np.zeros((0, 3))
             end = max(self._ref.end_time, now)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from gr2_contract import CONTROL_RATE_HZ
 from gr2_wbc.robot_model import ModelConfig
+from gr2_wbc.servo import ServoConfig
 from gr2_wbc.tracking_qp import TrackingConfig
 from gr2_wbc.trajectory import TrajectoryConfig
 
@@ -37,3 +38,4 @@ class ControllerConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    servo: ServoConfig = field(default_factory=ServoConfig)   # teleoperation input (servo.py)

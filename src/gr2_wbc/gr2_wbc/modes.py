@@ -4,6 +4,9 @@ Control authority (WBC.md "Authority"): chunks move the arm only in IDLE, TRACKI
 /gr2/stop -> STOPPING (halt within the acceleration limit) -> STOPPED, which holds until
 `resume`. A stale joint-state stream -> FAULT (halt, then stand still); when measurements return
 the controller re-synchronises to them and goes to STOPPED, never back into motion by itself.
+TELEOP: an operator took control (`Controller.take_control`, /gr2/operator_control): the servo
+twist moves the arm and every chunk is refused until the operator hands back (-> HOLDING, chunks
+again). Policy and operator never command at the same time; the mode says which one may.
 The transitions themselves run in `Controller.step` (controller.py), which owns the state they
 act on (commanded joints, references).
 """
@@ -24,9 +27,12 @@ class Mode(IntEnum):
     STOPPING = 3
     FAULT = 4
     STOPPED = 5      # halted by /gr2/stop or after a fault; holds until resume()
+    TELEOP = 6       # the operator's servo twist has control; chunks are refused until handed back
 
 
-HALTED = (Mode.STOPPING, Mode.STOPPED, Mode.FAULT)   # modes in which no chunk is accepted
+HALTED = (Mode.STOPPING, Mode.STOPPED, Mode.FAULT)   # modes in which nothing moves the arm
+NO_CHUNKS = (*HALTED, Mode.TELEOP)                   # modes in which no chunk is accepted
+TAKEOVER_FROM = (Mode.IDLE, Mode.TRACKING, Mode.HOLDING, Mode.STOPPED)   # an operator may take control
 
 
 @dataclass

@@ -8,6 +8,9 @@ executor. The status is also published within 20 ms of every mode change (the co
 a flag an executor timer checks; latched): the policy follows STOPPING/STOPPED/FAULT at once, not
 at the 2 Hz rate.
 A new instruction on /gr2/instruction (or /gr2/resume) gives chunks authority again after a stop.
+Teleoperation: /gr2/operator_control (std_srvs/SetBool) gives the operator control (TELEOP) or hands
+it back; while TELEOP the servo twist (/gr2/servo/twist, geometry_msgs/TwistStamped in base_link or
+the TCP frame) and /gr2/servo/gripper_command move the arm, through the same tracking QP.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ import numpy as np
 import pinocchio as pin
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
-from geometry_msgs.msg import Point, Pose, PoseStamped
+from geometry_msgs.msg import Point, Pose, PoseStamped, TwistStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 import gr2_contract as contract
@@ -128,6 +131,9 @@ class WbcNode(Node):
         self.joint_names = list(robot.description.arm_joints)
         self.gripper_joint = robot.description.gripper_joint
         self.gripper_stroke = robot.gripper_stroke   # from the URDF, as the Kinova driver reads it
+        # Servo twists may be expressed in base_link or in the TCP frame (MoveIt Servo's
+        # planning frame and EE frame); without TF no other frame can be resolved here.
+        self.tcp_frame_name = robot.model.frames[robot.tcp_frame].name
         self._fk_model = robot.model
         self._fk_data = robot.model.createData()   # the measured-state FK must not share the QP's data
         self._measured: tuple[float, np.ndarray, np.ndarray, float] | None = None
@@ -153,6 +159,9 @@ class WbcNode(Node):
         self.create_service(Trigger, contract.STOP_SERVICE, self.on_stop)
         self.create_service(Trigger, contract.RESUME_SERVICE, self.on_resume)
         self.create_subscription(String, contract.INSTRUCTION, self.on_instruction, 10)
+        self.create_service(SetBool, contract.OPERATOR_CONTROL, self.on_operator_control)
+        self.create_subscription(TwistStamped, contract.SERVO_TWIST, self.on_servo_twist, 10)
+        self.create_subscription(GripperCommand, contract.SERVO_GRIPPER, self.on_servo_gripper, 10)
         self.create_timer(1.0 / self.status_rate, self.publish_status)
         self.create_timer(1.0 / self.path_rate, self.publish_path)
 
@@ -213,7 +222,11 @@ class WbcNode(Node):
                 continue
             ok, why = self.controller.submit_chunk(chunk_from_msg(msg), self.now())
             if not ok:
-                self.get_logger().warn(f"rejected action chunk {msg.sequence}: {why}")
+                # while the operator has control a running policy's chunks are refused by design
+                if self.controller.mode == Mode.TELEOP:
+                    self.get_logger().warn(f"rejected action chunk {msg.sequence}: {why}", throttle_duration_sec=5.0)
+                else:
+                    self.get_logger().warn(f"rejected action chunk {msg.sequence}: {why}")
 
     def on_stop(self, request, response):
         response.message = self.controller.stop(self.now())
@@ -231,7 +244,35 @@ class WbcNode(Node):
             return   # an empty instruction idles the policy; its chunks stop and the WBC holds
         ok, why = self.controller.resume(self.now(), "new instruction")
         if not ok:
-            self.get_logger().warn(f"new instruction does not resume: {why}")
+            # (a recording session sends its instruction while the operator has control: no warning)
+            log = self.get_logger().info if self.controller.mode == Mode.TELEOP else self.get_logger().warn
+            log(f"new instruction does not resume: {why}")
+
+    def on_operator_control(self, request, response):
+        """/gr2/operator_control: data true = the operator takes control, false = hands back."""
+        control = self.controller.take_control if request.data else self.controller.release_control
+        response.success, response.message = control(self.now())
+        self._mode_changed.set()   # the authority change is published within 20 ms
+        self.get_logger().info(f"{contract.OPERATOR_CONTROL} {request.data}: {response.message}")
+        return response
+
+    def on_servo_twist(self, msg: TwistStamped) -> None:
+        frame = msg.header.frame_id or self.cfg.frame_id
+        if frame not in (self.cfg.frame_id, self.tcp_frame_name):
+            self.get_logger().warn(f"servo twist in frame '{frame}' ignored: use '{self.cfg.frame_id}' or "
+                                   f"'{self.tcp_frame_name}'", throttle_duration_sec=2.0)
+            return
+        t = msg.twist
+        twist = np.array([t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z])
+        ok, why = self.controller.servo_command(self.now(), twist, frame == self.tcp_frame_name,
+                                                contract.stamp_seconds(msg.header.stamp))
+        if not ok:
+            self.get_logger().warn(why, throttle_duration_sec=2.0)
+
+    def on_servo_gripper(self, msg: GripperCommand) -> None:
+        ok, why = self.controller.servo_gripper(self.now(), float(msg.position))
+        if not ok:
+            self.get_logger().warn(why, throttle_duration_sec=2.0)
 
     # --- the 200 Hz loop --------------------------------------------------------------------
     def control_loop(self) -> None:

@@ -4,7 +4,7 @@
     gr2-bag info BAG [--json]
     gr2-bag recover BAG OUT                                              # a killed recording -> a finished bag
     gr2-bag play BAG [--rate R] [--topics T ...] [--clock] [--restamp] [--wait S]
-    gr2-bag to-dataset BAG OUT [--rate HZ] [--failed]
+    gr2-bag to-dataset BAG [BAG ...] OUT [--rate HZ] [--failed] [--trim-idle M]
     gr2-bag open-loop SESSION REPLAY [--offset-ns N]                     # predicted chunks vs recorded motion
 
 record/play start the rclpy nodes in this process (their parameters can also come from
@@ -70,7 +70,8 @@ def _cmd_recover(ns: argparse.Namespace) -> int:
 def _cmd_to_dataset(ns: argparse.Namespace) -> int:
     from .dataset import convert_bag
 
-    print(convert_bag(ns.bag, ns.out, rate_hz=ns.rate, success=not ns.failed))
+    for bag in ns.bag:
+        print(convert_bag(bag, ns.out, rate_hz=ns.rate, success=not ns.failed, trim_idle_m=ns.trim_idle))
     return 0
 
 
@@ -107,10 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--wait", type=float, default=0.0,
                       help="wait up to S seconds for a subscriber on every played topic")
     conv = sub.add_parser("to-dataset", help="convert a recorded session into training data")
-    conv.add_argument("bag")
+    conv.add_argument("bag", nargs="+", help="one or more bags (a teleop session's episode_NNN)")
     conv.add_argument("out")
+    conv.add_argument("--trim-idle", type=float, default=0.0, metavar="M",
+                      help="drop leading/trailing steps whose TCP moves less than M metres (0: keep all)")
     conv.add_argument("--rate", type=float, default=10.0, help="dataset step rate, Hz")
-    conv.add_argument("--failed", action="store_true", help="mark the episodes unsuccessful (default: demos succeed)")
+    conv.add_argument("--failed", action="store_true",
+                      help="mark the episodes unsuccessful (default: demos succeed; a teleop session's bag says)")
     ol = sub.add_parser("open-loop", help="policy chunks (from a replay) vs the recorded motion")
     ol.add_argument("session", help="the recorded session bag that was replayed")
     ol.add_argument("replay", help="bag of /gr2/action_chunk recorded during the replay")

@@ -14,7 +14,11 @@ episode; steps before the first instruction, or before all streams have a messag
 A step whose camera or robot-state message must not be used by the rule every stamped input
 follows (`gr2_contract.stamp_problem`, checked against the step's receive time: stamped in the
 future, too old, or its stream stopped) is dropped too, with the reason, and splits the episode
-there: a policy would never have acted on it. ROS-free.
+there: a policy would never have acted on it. A demonstration recorded by a teleop session
+(gr2_bringup.teleop.session) carries its outcome on /gr2/teleop/episode_success: the last one sets
+the episodes' success. With `trim_idle_m` > 0 the steps before the first and after the last one in
+which the TCP moves at least that far (m, to the next step) or the gripper command changes are
+dropped: the operator reaching for the device, or letting go of it. ROS-free.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 
 from gr2_contract import (
     ARM_JOINTS,
+    EPISODE_OUTCOME,
     GRIPPER_COMMAND,
     HEAD_CAMERA,
     INSTRUCTION,
@@ -54,6 +59,7 @@ class ConvertConfig:
     success: bool = True  # recorded demos are taken as successful unless told otherwise
     max_age_s: float = 0.5  # a camera frame or robot state older than this at a step is not used
     future_tolerance_s: float = 0.5  # nor one stamped further ahead of its receive time (another clock)
+    trim_idle_m: float = 0.0  # m per step: leading/trailing steps with less TCP motion are dropped (0: keep all)
 
 
 def image_rgb(msg) -> np.ndarray:
@@ -146,18 +152,21 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig(),
         raise ValueError(f"bag {bag} has no messages on {missing}; a dataset needs cameras, "
                          f"robot state and an instruction")
     store = bag_typestore()
-    streams = {k: _Stream(k) for k in (*IMAGE_TOPICS, "state", "gripper_cmd", "instruction")}
+    streams = {k: _Stream(k) for k in (*IMAGE_TOPICS, "state", "gripper_cmd", "instruction", "outcome")}
     key_of = {**{t: k for k, t in IMAGE_TOPICS.items()}, ROBOT_STATE: "state",
-              GRIPPER_COMMAND: "gripper_cmd", INSTRUCTION: "instruction"}
+              GRIPPER_COMMAND: "gripper_cmd", INSTRUCTION: "instruction", EPISODE_OUTCOME: "outcome"}
     topics = [t for t in key_of if t in info.topics]
     for m in read_messages(bag, topics):
         msg = decode(m, store)
         key = key_of[m.topic]
         value = (image_rgb(msg) if key.endswith("rgb") else _state_row(msg) if key == "state"
-                 else float(msg.position) if key == "gripper_cmd" else msg.data)
+                 else float(msg.position) if key == "gripper_cmd" else msg.data)   # instruction, outcome
         header = getattr(msg, "header", None)
         streams[key].add(m.timestamp_ns, value, stamp_seconds(header.stamp) if header is not None else None)
 
+    if streams["outcome"].values:   # a teleop session said how the demonstration ended
+        from dataclasses import replace
+        cfg = replace(cfg, success=bool(streams["outcome"].values[-1]))
     period = int(round(1e9 / cfg.rate_hz))
     ready = max(streams[k].first() for k in (*IMAGE_TOPICS, "state"))
     instr = streams["instruction"]
@@ -173,9 +182,23 @@ def extract_episodes(bag: str | Path, cfg: ConvertConfig = ConvertConfig(),
             if problems and dropped is not None:
                 dropped.append(f"{(int(t) - info.start_ns) * 1e-9:.3f} s: " + "; ".join(problems))
         for run in _runs(grid, usable):
+            if cfg.trim_idle_m > 0:
+                run = _trim_idle(streams, run, cfg.trim_idle_m)
             if len(run) >= cfg.min_steps + 1:  # +1: the last step has no "next" for its action
                 episodes.append(_episode(streams, run, text, len(episodes), bag, cfg))
     return episodes
+
+
+def _trim_idle(streams: dict[str, _Stream], run: np.ndarray, min_motion: float) -> np.ndarray:
+    """`run` without its idle head and tail: kept from the step before the first active one to the
+    step after the last (an active step's action is the next step's pose, so that one stays)."""
+    poses = np.array([streams["state"].at(int(t))[2][:3] for t in run])
+    grip = np.array([-1.0 if (g := streams["gripper_cmd"].at(int(t))) is None else g for t in run])
+    active = (np.linalg.norm(np.diff(poses, axis=0), axis=1) >= min_motion) | (np.diff(grip) != 0)
+    steps = np.flatnonzero(active)
+    if not len(steps):
+        return run[:0]
+    return run[steps[0]:steps[-1] + 2]
 
 
 def _runs(grid: np.ndarray, usable: list[bool]) -> list[np.ndarray]:
@@ -210,13 +233,15 @@ def _episode(streams: dict[str, _Stream], grid: np.ndarray, text: str, index: in
     return meta, out
 
 
-def convert_bag(bag: str | Path, out: str | Path, rate_hz: float = 10.0, success: bool = True) -> str:
+def convert_bag(bag: str | Path, out: str | Path, rate_hz: float = 10.0, success: bool = True,
+                trim_idle_m: float = 0.0) -> str:
     """Write the bag's episodes with the dataset format's writer (gr2_contract.episode); returns a
     summary (a second line when steps were dropped for their inputs' stamps)."""
     from gr2_contract.episode import write_episode  # the one writer of the format
 
     dropped: list[str] = []
-    episodes = extract_episodes(bag, ConvertConfig(rate_hz=rate_hz, success=success), dropped)
+    episodes = extract_episodes(bag, ConvertConfig(rate_hz=rate_hz, success=success, trim_idle_m=trim_idle_m),
+                                dropped)
     if not episodes:
         raise ValueError(f"bag {bag} yields no episode (every instruction segment is shorter than "
                          f"{ConvertConfig.min_steps + 1} usable steps at {rate_hz} Hz once all streams are present)"
