@@ -1,11 +1,12 @@
 """Recording session end to end: `python -m gr2_bringup.teleop.collect` (sim + WBC as processes,
 teleop node and episode recorder in the foreground) driven by a gamepad test double for 3 episodes,
-then `gr2-bag to-dataset` of the 3 bags with idle trimming. Fine-tuning on the result is not part of
-this test (see the README's Collect demonstrations)."""
+then `gr2-bag to-dataset` of the 3 bags with idle trimming, then a few steps of the README's
+fine-tuning command from the shipped checkpoint on the result."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
@@ -86,3 +87,10 @@ def test_three_teleoperated_episodes_to_a_dataset(node_processes, tmp_path):
           f"(episode 0: {full} untrimmed)")
     assert full - rows[0]["frames"] >= 15         # ~3 s of idle at 10 Hz dropped
     assert rows[0]["frames"] >= 15                # ~2 s of motion kept
+    # the README's fine-tuning command (500 steps there), from the shipped policy
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "gr2_policy.train", "finetune", "--episodes", str(data), "--init",
+                        "package://gr2_policy/checkpoints/pick_cube", "--out", str(run), "--steps", "2",
+                        "--batch", "2", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert '"step": 2' in r.stdout and (run / "ckpt" / "model.safetensors").is_file()

@@ -97,10 +97,12 @@ def load_policy(path: str | Path, text_identity: dict | None = None,
                 map_location: str = "cpu", any_model_input: bool = False) -> tuple[GR2, dict]:
     """Build the model from the stored config and load the weights strictly.
 
+    path: a checkpoint folder or a package:// URI (resolve_checkpoint).
     text_identity: the encoder the caller will use; a mismatch raises CheckpointError.
     any_model_input: accept a checkpoint trained with another gripper input (only to start
     fine-tuning from it, which retrains it on this code's inputs); otherwise CheckpointError.
     """
+    path = resolve_checkpoint(str(path))
     meta = read_meta(path, FORMAT)
     trained = trained_gripper_input(meta)
     if not any_model_input and trained != GRIPPER_INPUT:
@@ -137,7 +139,9 @@ def save_vqgan(path: str | Path, vqgan: VQGAN, extra: dict | None = None) -> Pat
 
 
 def load_vqgan(path: str | Path) -> tuple[VQGAN, dict]:
-    """The VQGAN of the checkpoint folder at `path` and its config.json; CheckpointError for another format."""
+    """The VQGAN of the checkpoint folder (or package:// URI) at `path` and its config.json;
+    CheckpointError for another format."""
+    path = resolve_checkpoint(str(path))
     meta = read_meta(path, VQGAN_FORMAT)
     cfg = dict(meta["config"])
     cfg["ch_mult"] = tuple(cfg["ch_mult"])

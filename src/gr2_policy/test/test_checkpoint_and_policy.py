@@ -112,3 +112,13 @@ def test_bad_input_raises_clear_errors(model, minilm):
     with pytest.raises(ValueError, match="unit length"):
         policy.predict(_obs(cfg, rng, ee_quaternion=np.array([0.0, 0.0, 0.0, 2.0])), "go")
     assert len(policy.history) == 0  # rejected observations never enter the history
+
+
+def test_package_uris_load_like_folders():
+    """Fine-tuning and evaluating the shipped policy by its package:// URI (the README's commands)."""
+    from gr2_policy.checkpoint import load_policy, load_vqgan, resolve_checkpoint
+    uri = "package://gr2_policy/checkpoints/pick_cube"
+    model, meta = load_policy(uri)
+    assert meta == load_policy(resolve_checkpoint(uri))[1]
+    vq, _ = load_vqgan("package://gr2_policy/checkpoints/pick_cube_vqgan")
+    assert vq.config == model.config.vqgan
