@@ -1,7 +1,12 @@
 """`python -m gr2_bringup.lerobot_dataset`: the stack's episodes out as a LeRobot v3.0 dataset and
 back in.
 
-The layout checked here is LeRobot's own (huggingface/lerobot, read, not imported):
+The layout is checked against a dataset that LeRobot 0.6.1's own writer wrote
+(tests/data/lerobot/writer_v30, see its README): the export's files, info.json keys and templates,
+video info keys, parquet column names, order, types and metadata, and stats must equal it, and
+the import must read it. LeRobot is not imported here (scripts/lerobot_check.py loads an export
+with LeRobot itself where it is installed). The first test's expectations were written from
+LeRobot's source (huggingface/lerobot, read, not imported):
   src/lerobot/datasets/utils.py: INFO_PATH "meta/info.json", STATS_PATH "meta/stats.json",
     EPISODES_DIR "meta/episodes", DEFAULT_TASKS_PATH "meta/tasks.parquet", CHUNK_FILE_PATTERN
     "chunk-{chunk_index:03d}/file-{file_index:03d}", DEFAULT_DATA_PATH, DEFAULT_VIDEO_PATH,
@@ -21,6 +26,7 @@ on these 32x32 frames (gradients plus noise, sigma 8): max abs error 2, mean abs
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,6 +249,108 @@ def test_bad_mapping_key_is_a_clear_error(exported, tmp_path, capsys):
 
 
 def test_shipped_mapping_is_the_default():
-    from pathlib import Path
     path = Path(__file__).resolve().parents[1] / "config" / "lerobot_mapping.yaml"
     assert lr.load_mapping(path) == lr.DEFAULT_MAPPING
+
+
+# ---------------------------------------------------------------- against LeRobot's own writer
+# tests/data/lerobot/writer_v30: written by LeRobot 0.6.1's LeRobotDataset.create / add_frame /
+# save_episode / finalize (see its README), with the features this project's export writes.
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "lerobot" / "writer_v30"
+FIXTURE_TASKS = ("pick up the red cube", "pick up the green cube")
+
+
+def _fixture_state(e: int, t: int) -> np.ndarray:
+    return (e + t / 100 + np.arange(8) / 1000).astype(np.float32)
+
+
+def test_import_of_a_dataset_written_by_lerobot(tmp_path):
+    dirs = lr.import_dataset(FIXTURE, tmp_path / "back")
+    assert len(dirs) == 2
+    yy, xx = np.mgrid[0:32, 0:32]
+    for e, d in enumerate(dirs):
+        meta, s = load_episode(d, mmap=False)
+        assert meta["instruction"] == FIXTURE_TASKS[e] and meta["frames"] == 6 and meta["fps"] == 10
+        assert meta["source"]["codebase_version"] == "v3.0" and meta["source"]["episode_index"] == e
+        state = np.stack([_fixture_state(e, t) for t in range(6)])
+        np.testing.assert_array_equal(s["ee_pose"], state[:, :7])
+        np.testing.assert_array_equal(s["gripper"], state[:, 7])
+        np.testing.assert_array_equal(s["action_ee_pose"], (state + np.float32(0.5))[:, :7])
+        np.testing.assert_array_equal(s["action_gripper"], (state + np.float32(0.5))[:, 7])
+        np.testing.assert_array_equal(s["joint_pos"], -state[:, :7])
+        for t in range(6):
+            head = np.stack([xx * 255 // 32, yy * 255 // 32, np.full_like(xx, (40 * t + 60 * e) % 256)], -1)
+            for key, want in (("head_rgb", head), ("wrist_rgb", head[::-1])):
+                err = np.abs(s[key][t].astype(int) - want)
+                # AV1 at crf 30, yuv420p: measured mean 2.7, blue within 2; a neighbouring frame is 40 off.
+                assert err.mean() < 4, (e, t, key, err.mean())
+                assert abs(s[key][t][..., 2].mean() - want[..., 2].mean()) < 4, (e, t, key)
+
+
+def _strip_versions(pandas_meta: bytes) -> dict:
+    m = json.loads(pandas_meta)
+    m.pop("creator"), m.pop("pandas_version")
+    return m
+
+
+def test_export_layout_equals_lerobot_writer(exported):
+    """Everything but the values: the files, info.json's keys and templates, the video info
+    keys, the parquet column names, order and types, the parquet metadata and the stats."""
+    _, _, out = exported
+    files = sorted(str(p.relative_to(FIXTURE)) for p in FIXTURE.rglob("*") if p.is_file())
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == files
+
+    ours, theirs = (json.loads((d / "meta/info.json").read_text()) for d in (out, FIXTURE))
+    assert list(ours) == list(theirs)
+    for key in ("codebase_version", "chunks_size", "data_files_size_in_mb", "video_files_size_in_mb", "data_path",
+                "video_path", "robot_type"):
+        assert ours[key] == theirs[key], key
+    assert type(ours["fps"]) is int and ours["fps"] == theirs["fps"]
+    assert list(ours["features"]) == list(theirs["features"])
+    for key, ft in theirs["features"].items():
+        assert {k: v for k, v in ours["features"][key].items() if k != "info"} == \
+            {k: v for k, v in ft.items() if k != "info"}, key
+        if ft["dtype"] == "video":
+            assert list(ours["features"][key]["info"]) == list(ft["info"]), key
+            for k, v in ft["info"].items():
+                assert type(ours["features"][key]["info"][k]) is type(v) or v is None or ours["features"][key][
+                    "info"][k] is None, (key, k)
+            assert ours["features"][key]["info"]["video.codec"] == "h264"
+
+    for rel in ("data/chunk-000/file-000.parquet", "meta/tasks.parquet"):
+        a, b = pq.read_schema(out / rel), pq.read_schema(FIXTURE / rel)
+        assert a.names == b.names and a.types == b.types, rel
+    a, b = (pq.read_schema(d / "data/chunk-000/file-000.parquet").metadata[b"huggingface"] for d in (out, FIXTURE))
+    assert json.loads(a)["info"] == json.loads(b)["info"]
+    a, b = (pq.read_schema(d / "meta/tasks.parquet").metadata[b"pandas"] for d in (out, FIXTURE))
+    assert _strip_versions(a) == _strip_versions(b)
+
+    # The episodes table: LeRobot's columns in LeRobot's order and types, then this project's gr2/meta.
+    a, b = (pq.read_schema(d / "meta/episodes/chunk-000/file-000.parquet") for d in (out, FIXTURE))
+    assert a.names == b.names + [lr.META_COLUMN]
+    assert a.types[:-1] == b.types and a.field(lr.META_COLUMN).type == pa.string()
+
+    ours, theirs = (json.loads((d / "meta/stats.json").read_text()) for d in (out, FIXTURE))
+    assert set(ours) == set(theirs)   # LeRobot's feature order here comes from a set: not compared
+    for key in theirs:
+        assert list(ours[key]) == list(theirs[key]), key
+        for stat in theirs[key]:
+            assert np.shape(ours[key][stat]) == np.shape(theirs[key][stat]), (key, stat)
+
+
+def test_quantile_stats(exported):
+    """q01..q99 per feature (pi0.5 normalises state and action with q01/q99): exact per episode,
+    the dataset's the count-weighted mean of the episodes' (LeRobot's aggregation)."""
+    _, _, out = exported
+    data = pq.read_table(out / "data/chunk-000/file-000.parquet")
+    state = np.asarray(data.column("observation.state").to_pylist())
+    eps = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    first = 0
+    for row, T in zip(eps, LENGTHS, strict=True):
+        np.testing.assert_allclose(row["stats/observation.state/q01"], np.quantile(state[first:first + T], 0.01, 0))
+        first += T
+    stats = json.loads((out / "meta/stats.json").read_text())["observation.state"]
+    want = sum(np.asarray(r["stats/observation.state/q99"]) * T for r, T in zip(eps, LENGTHS, strict=True))
+    np.testing.assert_allclose(stats["q99"], want / sum(LENGTHS))
+    assert np.all(np.asarray(stats["q01"]) <= np.asarray(stats["q99"]))

@@ -1,17 +1,22 @@
 """LeRobot datasets out and in: the stack's episode format (gr2_contract.episode) to a LeRobot
 v3.0 dataset and back. ROS-free; needs pyarrow, PyAV (av) and PyYAML, not lerobot.
 
-    python -m gr2_bringup.lerobot_dataset export SRC OUT --repo-id NAME
+    python -m gr2_bringup.lerobot_dataset export SRC OUT [--repo-id NAME]
     python -m gr2_bringup.lerobot_dataset import SRC OUT [--mapping mapping.yaml]
 
-Export writes the v3.0 layout (paths, keys and column names as LeRobot's
-src/lerobot/datasets/utils.py and lerobot_dataset.py define them; none of its code is used):
+Export writes the v3.0 layout that LeRobot 0.6.1's own writer writes (checked file by file
+against a dataset written by LeRobotDataset.create/add_frame/save_episode/finalize, kept in
+tests/data/lerobot/writer_v30; `scripts/lerobot_check.py load OUT` loads an export with LeRobot
+itself). None of LeRobot's code is used:
 
-    OUT/meta/info.json                                codebase_version "v3.0", features, fps, totals, templates
-    OUT/meta/stats.json                               per feature: min, max, mean, std, count
+    OUT/meta/info.json                                LeRobot's keys only: codebase_version "v3.0", fps (int),
+                                                      features, totals, sizes, path templates, robot_type, splits
+    OUT/meta/stats.json                               per feature: min, max, mean, std, count, q01 q10 q50 q90 q99
     OUT/meta/tasks.parquet                            task (the pandas index) -> task_index
-    OUT/meta/episodes/chunk-000/file-000.parquet      one row per episode: tasks, length, data/video file
-                                                      indices, video from/to timestamps, stats/<feature>/<stat>
+    OUT/meta/episodes/chunk-000/file-000.parquet      one row per episode, LeRobot's columns in its order
+                                                      (tasks, length, data/video file indices, video from/to
+                                                      timestamps, stats/<feature>/<stat>, meta/episodes/*), then
+                                                      this project's gr2/meta
     OUT/data/chunk-000/file-000.parquet               one row per frame, every episode in one file
     OUT/videos/<video_key>/chunk-000/file-000.mp4     one video per camera, episodes one after another
 
@@ -19,12 +24,16 @@ Features: observation.images.head / observation.images.wrist (video), observatio
 (x y z qx qy qz qw of the TCP in base_link, gripper 0 open..1 closed), observation.joints
 (joint_1..joint_7, rad), action (the TCP target x..qw and the gripper command), and LeRobot's
 timestamp, frame_index, episode_index, index, task_index. Tasks are the episodes' instructions.
-The episode's own meta.json travels in the episodes table (column gr2/meta) so that an import of
-an export gives back task, setting and seed too.
+The episode's own meta.json travels in the episodes table (column gr2/meta, the last one; LeRobot
+reads past it) so that an import of an export gives back task, setting and seed too. A video
+feature's info block is probed from the written file as LeRobot does (codec and pix_fmt as the
+decoder names them), followed by the encoder settings and is_depth_map.
 
 Videos: H.264 (libx264) at crf 0 in yuv444p by default: lossless in YUV, so the only error is
 the RGB <-> YUV conversion (a pixel or two, see tests/test_lerobot_dataset.py); --pix-fmt yuv420p
-gives the most widely decodable file, --codec libx264rgb (pix_fmt rgb24) exact pixels.
+gives the most widely decodable file, --codec libx264rgb (rgb24 in, stored and recorded as gbrp)
+exact pixels: LeRobot loads that too, but its re-encoding tools cannot rebuild an encoder for
+h264 + gbrp.
 
 Import reads a v3.0 dataset (or a v2.1 one: per-episode parquet and mp4 files, meta/episodes.jsonl,
 meta/tasks.jsonl) into this format. A YAML mapping names the LeRobot keys (default: DEFAULT_MAPPING,
@@ -65,7 +74,7 @@ from gr2_contract.episode import load_episode, stack_streams, stream_shapes, wri
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
 DATA_FILES_SIZE_IN_MB = 100
-VIDEO_FILES_SIZE_IN_MB = 500
+VIDEO_FILES_SIZE_IN_MB = 200
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
@@ -81,7 +90,8 @@ POSE_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw"]
 STATE_NAMES = POSE_NAMES + ["gripper"]
 JOINT_NAMES = [f"joint_{i}" for i in range(1, 8)]
 META_COLUMN = "gr2/meta"
-STAT_NAMES = ("min", "max", "mean", "std", "count")
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+STAT_NAMES = ("min", "max", "mean", "std", "count", *QUANTILES)
 
 DEFAULT_MAPPING = {
     "head": "observation.images.head",
@@ -106,23 +116,26 @@ def _pa():
 # ---------------------------------------------------------------- statistics
 
 def _stats(x: np.ndarray) -> dict[str, list]:
-    """min, max, mean, std (population) and count of (N, D) values over N."""
+    """min, max, mean, std (population), count and the quantiles q01..q99 of (N, D) values over
+    N, in the order LeRobot writes them (policies such as pi0.5 normalise with q01/q99)."""
     x = np.asarray(x, dtype=np.float64)
+    q = np.quantile(x, list(QUANTILES.values()), axis=0)
+    quantiles = {k: v.tolist() for k, v in zip(QUANTILES, q, strict=True)}
     return {"min": x.min(0).tolist(), "max": x.max(0).tolist(), "mean": x.mean(0).tolist(),
-            "std": x.std(0).tolist(), "count": [int(x.shape[0])]}
+            "std": x.std(0).tolist(), "count": [int(x.shape[0])]} | quantiles
 
 
 def _image_stats(frames: np.ndarray) -> dict[str, list]:
     """Per-channel statistics of uint8 (T, H, W, 3) frames scaled to [0, 1], shaped (3, 1, 1) as
     LeRobot stores image statistics; count is the number of frames."""
     x = frames.reshape(-1, frames.shape[-1]).astype(np.float64) / 255.0
-    s = {k: [[[v]] for v in np.asarray(fn(x, 0)).tolist()]
-         for k, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))}
-    return s | {"count": [int(frames.shape[0])]}
+    s = _stats(x)
+    return {k: v if k == "count" else [[[c]] for c in v] for k, v in s.items()} | {"count": [int(frames.shape[0])]}
 
 
 def _merge_stats(parts: list[dict[str, list]]) -> dict[str, list]:
-    """Dataset statistics from per-episode ones (count-weighted mean and pooled variance)."""
+    """Dataset statistics from per-episode ones: count-weighted mean and pooled variance; the
+    quantiles are the count-weighted mean of the episodes' (as LeRobot aggregates them)."""
     n = np.array([p["count"][0] for p in parts], dtype=np.float64)
     mean = np.array([p["mean"] for p in parts], dtype=np.float64)
     std = np.array([p["std"] for p in parts], dtype=np.float64)
@@ -130,7 +143,8 @@ def _merge_stats(parts: list[dict[str, list]]) -> dict[str, list]:
     m = (w * mean).sum(0)
     var = (w * (std ** 2 + (mean - m) ** 2)).sum(0)
     return {"min": np.min([p["min"] for p in parts], 0).tolist(), "max": np.max([p["max"] for p in parts], 0).tolist(),
-            "mean": m.tolist(), "std": np.sqrt(var).tolist(), "count": [int(n.sum())]}
+            "mean": m.tolist(), "std": np.sqrt(var).tolist(), "count": [int(n.sum())]} | {
+        k: (w * np.array([p[k] for p in parts], dtype=np.float64)).sum(0).tolist() for k in QUANTILES}
 
 
 # ---------------------------------------------------------------- video
@@ -148,6 +162,7 @@ class _VideoWriter:
         self.stream.time_base = 1 / rate
         self.stream.options = {"crf": str(crf), "g": "2"}
         self.shape = (height, width)
+        self.path = path
         self.n = 0
 
     def add(self, frames: np.ndarray) -> None:
@@ -192,11 +207,23 @@ def decode_frames(path: Path, from_s: float, to_s: float | None, fps: float) -> 
     return np.stack(frames)
 
 
-def _video_info(height: int, width: int, codec: str, pix_fmt: str, fps: float) -> dict:
-    return {"video.height": height, "video.width": width,
-            "video.codec": "h264" if codec.startswith("libx264") else codec,
-            "video.pix_fmt": pix_fmt, "video.is_depth_map": False, "video.fps": fps, "video.channels": 3,
-            "has_audio": False}
+def _video_info(path: Path, crf: int) -> dict:
+    """A video feature's info block as LeRobot writes it: the stream's own values, probed from
+    the file (codec and pix_fmt as the decoder names them: libx264rgb's rgb24 is stored as
+    gbrp), then the encoder settings, then is_depth_map."""
+    import av
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        info = {"video.height": stream.height, "video.width": stream.width,
+                "video.codec": stream.codec_context.codec.canonical_name, "video.pix_fmt": stream.pix_fmt,
+                "video.fps": _fps_value(float(stream.base_rate)), "video.channels": 3, "has_audio": False}
+    return info | {"video.g": 2, "video.crf": crf, "video.preset": None, "video.fast_decode": 0,
+                   "video.video_backend": "pyav", "video.extra_options": {}, "is_depth_map": False}
+
+
+def _fps_value(fps: float) -> int | float:
+    """LeRobot's fps is an int: an integral rate is written as one (a fractional rate stays a float)."""
+    return int(round(fps)) if math.isclose(fps, round(fps), abs_tol=1e-9) else fps
 
 
 # ---------------------------------------------------------------- export
@@ -211,10 +238,11 @@ def _episode_dirs(src: Path) -> list[Path]:
     return [src / r["dir"] for r in rows]
 
 
-def export_dataset(src: Path | str, out: Path | str, repo_id: str, codec: str = "libx264",
+def export_dataset(src: Path | str, out: Path | str, repo_id: str | None = None, codec: str = "libx264",
                    pix_fmt: str = "yuv444p", crf: int = 0, robot_type: str = "kinova_gen3_2f85") -> dict:
     """Write the dataset at `src` (gr2_contract.episode format) as a LeRobot v3.0 dataset in
-    `out`; returns info.json's content."""
+    `out`; returns info.json's content. `repo_id` is not stored: LeRobot keeps a dataset's name
+    outside its files (the hub repository, or the `repo_id` given to LeRobotDataset with root=out)."""
     pa, pq = _pa()
     src, out = Path(src), Path(out)
     if out.exists() and any(out.iterdir()):
@@ -272,16 +300,29 @@ def export_dataset(src: Path | str, out: Path | str, repo_id: str, codec: str = 
                     f"videos/{key}/from_timestamp": start / fps, f"videos/{key}/to_timestamp": (start + T) / fps}
             stats[key] = _image_stats(frames)
         row["_stats"] = stats
-        row[META_COLUMN] = json.dumps(meta)
+        row["_meta"] = json.dumps(meta)
         episodes.append(row)
         first += T
     for w in writers.values():
         w.close()
+    fps_out = _fps_value(fps)
 
     def vec(name: str, width: int):
         flat = pa.array(np.concatenate(columns[name]).reshape(-1), type=pa.float32())
         return pa.FixedSizeListArray.from_arrays(flat, width)
 
+    features = {
+        **{key: {"dtype": "video", "shape": [w.shape[0], w.shape[1], 3], "names": ["height", "width", "channels"],
+                 "info": _video_info(w.path, crf)} for key, w in writers.items()},
+        "observation.state": {"dtype": "float32", "shape": [8], "names": STATE_NAMES},
+        "observation.joints": {"dtype": "float32", "shape": [7], "names": JOINT_NAMES},
+        "action": {"dtype": "float32", "shape": [8], "names": STATE_NAMES},
+        "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+        "frame_index": {"dtype": "int64", "shape": [1], "names": None},
+        "episode_index": {"dtype": "int64", "shape": [1], "names": None},
+        "index": {"dtype": "int64", "shape": [1], "names": None},
+        "task_index": {"dtype": "int64", "shape": [1], "names": None},
+    }
     data = pa.table({
         "observation.state": vec("observation.state", 8),
         "observation.joints": vec("observation.joints", 7),
@@ -290,15 +331,18 @@ def export_dataset(src: Path | str, out: Path | str, repo_id: str, codec: str = 
         **{k: pa.array(np.concatenate(columns[k]), type=pa.int64())
            for k in ("frame_index", "episode_index", "index", "task_index")},
     })
+    data = data.replace_schema_metadata({"huggingface": json.dumps(_hf_features(features))})
     (out / DATA_PATH.format(chunk_index=0, file_index=0)).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(data, out / DATA_PATH.format(chunk_index=0, file_index=0))
 
-    # Episodes table: the per-episode stats flattened to stats/<feature>/<stat>.
+    # Episodes table, columns in LeRobot's order: the per-episode stats flattened to
+    # stats/<feature>/<stat> (features in info.json's order), meta/episodes/*, then this
+    # project's own column gr2/meta last.
     ep_rows = []
     for row in episodes:
-        stats = row.pop("_stats")
-        row |= {f"stats/{feat}/{name}": value for feat, st in stats.items() for name, value in st.items()}
-        row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
+        stats, meta_json = row.pop("_stats"), row.pop("_meta")
+        row |= {f"stats/{feat}/{name}": stats[feat][name] for feat in features for name in STAT_NAMES}
+        row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0, META_COLUMN: meta_json}
         ep_rows.append(row)
     int_cols = {k for k in ep_rows[0] if k.endswith(("_index", "/count")) or k in ("length", "dataset_from_index",
                                                                                    "dataset_to_index")}
@@ -326,39 +370,41 @@ def export_dataset(src: Path | str, out: Path | str, repo_id: str, codec: str = 
     # tasks.parquet: LeRobot writes a pandas DataFrame indexed by the task string; the same
     # columns plus the pandas metadata that makes `pd.read_parquet` give that index back.
     names = list(tasks)
-    pandas_meta = {"index_columns": ["task"], "column_indexes": [], "columns": [
+    pandas_meta = {"index_columns": ["task"], "column_indexes": [
+        {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
+         "metadata": {"encoding": "UTF-8"}}], "columns": [
         {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
          "metadata": None},
         {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None}],
-        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.3"}
+        "attributes": {}, "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.3.3"}
     task_table = pa.table({"task_index": pa.array([tasks[n] for n in names], type=pa.int64()),
                            "task": pa.array(names, type=pa.string())})
     task_table = task_table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)})
     pq.write_table(task_table, out / TASKS_PATH)
 
-    feats = [k[len("stats/"):-len("/count")] for k in ep_rows[0] if k.startswith("stats/") and k.endswith("/count")]
-    all_stats = {f: _merge_stats([{n: r[f"stats/{f}/{n}"] for n in STAT_NAMES} for r in ep_rows]) for f in feats}
+    all_stats = {f: _merge_stats([{n: r[f"stats/{f}/{n}"] for n in STAT_NAMES} for r in ep_rows]) for f in features}
     (out / STATS_PATH).write_text(json.dumps(all_stats, indent=4))
 
-    features = {
-        **{key: {"dtype": "video", "shape": [w.shape[0], w.shape[1], 3], "names": ["height", "width", "channels"],
-                 "info": _video_info(w.shape[0], w.shape[1], codec, pix_fmt, fps)} for key, w in writers.items()},
-        "observation.state": {"dtype": "float32", "shape": [8], "names": STATE_NAMES},
-        "observation.joints": {"dtype": "float32", "shape": [7], "names": JOINT_NAMES},
-        "action": {"dtype": "float32", "shape": [8], "names": STATE_NAMES},
-        "timestamp": {"dtype": "float32", "shape": [1], "names": None},
-        "frame_index": {"dtype": "int64", "shape": [1], "names": None},
-        "episode_index": {"dtype": "int64", "shape": [1], "names": None},
-        "index": {"dtype": "int64", "shape": [1], "names": None},
-        "task_index": {"dtype": "int64", "shape": [1], "names": None},
-    }
-    info = {"codebase_version": CODEBASE_VERSION, "robot_type": robot_type, "total_episodes": len(episodes),
-            "total_frames": first, "total_tasks": len(tasks), "chunks_size": CHUNKS_SIZE,
-            "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB, "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB,
-            "fps": fps, "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH, "video_path": VIDEO_PATH,
-            "features": features, "repo_id": repo_id}
+    # info.json: LeRobot's keys in its order (no key of this project's own: LeRobot warns on those).
+    info = {"codebase_version": CODEBASE_VERSION, "fps": fps_out, "features": features,
+            "total_episodes": len(episodes), "total_frames": first, "total_tasks": len(tasks),
+            "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB,
+            "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB, "data_path": DATA_PATH, "video_path": VIDEO_PATH,
+            "robot_type": robot_type, "splits": {"train": f"0:{len(episodes)}"}}
     (out / INFO_PATH).write_text(json.dumps(info, indent=4))
     return info
+
+
+def _hf_features(features: dict) -> dict:
+    """The `huggingface` schema metadata of a data file: the non-video features as Hugging Face
+    `datasets` Features (what LeRobot's writer leaves in its parquet files)."""
+    out = {}
+    for key, ft in features.items():
+        if ft["dtype"] == "video":
+            continue
+        value = {"dtype": ft["dtype"], "_type": "Value"}
+        out[key] = value if list(ft["shape"]) == [1] else {"feature": value, "length": ft["shape"][0], "_type": "List"}
+    return {"info": {"features": out}}
 
 
 # ---------------------------------------------------------------- import
@@ -530,7 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("export", help="stack dataset -> LeRobot v3.0 dataset")
     e.add_argument("src", type=Path, help="dataset directory with index.jsonl")
     e.add_argument("out", type=Path, help="new LeRobot dataset directory")
-    e.add_argument("--repo-id", required=True, help="the dataset's name, e.g. user/gr2_pick_cube")
+    e.add_argument("--repo-id", default=None,
+                   help="the dataset's name, e.g. user/gr2_pick_cube (not stored: LeRobot names a dataset by its "
+                        "hub repository or the repo_id given with root=OUT; printed for that call)")
     e.add_argument("--codec", default="libx264", choices=["libx264", "libx264rgb"],
                    help="video encoder (libx264rgb: exact pixels, fewer decoders)")
     e.add_argument("--pix-fmt", default="yuv444p", choices=["yuv444p", "yuv420p"], help="pixel format for libx264")
@@ -546,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             info = export_dataset(args.src, args.out, args.repo_id, codec=args.codec, pix_fmt=args.pix_fmt,
                                   crf=args.crf)
             print(f"{args.out}: LeRobot {info['codebase_version']} dataset, {info['total_episodes']} episodes, "
-                  f"{info['total_frames']} frames, {info['total_tasks']} tasks")
+                  f"{info['total_frames']} frames, {info['total_tasks']} tasks; load it with "
+                  f"LeRobotDataset({args.repo_id or 'local/' + args.out.name!r}, root={str(args.out)!r})")
         else:
             dirs = import_dataset(args.src, args.out, load_mapping(args.mapping))
             print(f"{args.out}: {len(dirs)} episodes")
