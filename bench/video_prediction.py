@@ -182,6 +182,12 @@ def evaluate_episode(model, text_encoder, ep: HeldOutEpisode, cfg: BenchConfig, 
     return row, figure
 
 
+# (model metric, its copy-last baseline) compared per episode in the summary
+PAIRS = (("token_acc_teacher_forced", "token_acc_copy_last"), ("token_acc_generated", "token_acc_copy_last"),
+         ("psnr_vs_recon_generated", "psnr_vs_recon_copy_last"), ("psnr_vs_real_generated", "psnr_vs_real_copy_last"),
+         ("psnr_vs_real_generated", "psnr_vs_real_copy_last_real_frame"))
+
+
 def summarise(rows: list[dict], views: tuple[str, ...], horizon: int) -> dict:
     """Per view: every scalar metric as mean and 95% interval over episodes; open-loop per horizon."""
     from gr2_policy.video_metrics import mean_ci95
@@ -189,6 +195,11 @@ def summarise(rows: list[dict], views: tuple[str, ...], horizon: int) -> dict:
     for view in views:
         ms = [r["views"][view] for r in rows]
         s = {k: mean_ci95([m[k] for m in ms]) for k, val in ms[0].items() if isinstance(val, float)}
+        # model minus copy-last on the same episodes: the paired interval is the one that says
+        # whether the model beats the baseline (the episodes' spread cancels)
+        s["paired_model_minus_copy_last"] = {
+            f"{model_key}-{base_key}": mean_ci95([m[model_key] - m[base_key] for m in ms])
+            for model_key, base_key in PAIRS}
         loops = [m["open_loop"] for m in ms if "open_loop" in m]
         if loops:
             s["open_loop"] = {k: [mean_ci95([lp[k][i] for lp in loops]) for i in range(horizon)]
@@ -203,32 +214,33 @@ def draw(figures: list[dict], views: tuple[str, ...], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cols = max(len(f["real"]) for f in figures)
-    rows = len(figures) * len(views) * 2
-    fig, axes = plt.subplots(rows, cols, figsize=(0.95 * cols + 0.7, 1.0 * rows + 0.6), squeeze=False)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for side in ax.spines.values():
-            side.set_visible(False)
-    r = 0
-    for f in figures:
+    per_episode = len(views) * 2
+    band = 0.35                                   # inches of the figure title's own row
+    episode_h = 1.0 * per_episode + 0.5
+    fig = plt.figure(figsize=(0.95 * cols + 0.7, episode_h * len(figures) + band))
+    # subfigures: the title and each episode's caption get their own band instead of overlapping rows
+    head, *subs = fig.subfigures(len(figures) + 1, 1, height_ratios=[band] + [episode_h] * len(figures))
+    head.suptitle("GR-2 open-loop video prediction (pred) vs the real held-out episode (real); "
+                  "column 0 is the last real context frame", fontsize=9, y=0.6)
+    for sub, f in zip(subs, figures, strict=True):
+        sub.suptitle(f"{f['name']}: \"{f['instruction']}\" (open loop from frame {f['start']})", fontsize=8)
+        axes = sub.subplots(per_episode, cols, squeeze=False)
+        sub.subplots_adjust(left=0.7 / fig.get_figwidth(), right=0.995, bottom=0.01, top=0.9,
+                            wspace=0.04, hspace=0.25)
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+        r = 0
         for v, view in enumerate(views):
             for label, frames in (("real", f["real"]), ("pred", f["pred"])):
                 for j in range(len(frames)):
                     axes[r, j].imshow(frames[j, v], interpolation="nearest")
-                    if r == 0 or (label == "real" and v == 0):
+                    if r == 0:
                         axes[r, j].set_title("context t" if j == 0 else f"t+{j}", fontsize=7)
                 axes[r, 0].set_ylabel(f"{view.split('_')[0]}\n{label}", fontsize=7)
                 r += 1
-        top = axes[r - 2 * len(views), 0]
-        top.annotate(f"{f['name']}: \"{f['instruction']}\" (open loop from frame {f['start']})", (0, 1.35),
-                     xycoords="axes fraction", fontsize=8, ha="left", va="bottom")
-    fig.suptitle("GR-2 open-loop video prediction (pred) vs the real held-out episode (real); "
-                 "column 0 is the last real context frame", fontsize=9)
-    # fixed margins, not tight_layout: the episode captions above the first row of each episode
-    # overhang their axes, which tight_layout cannot fit into a grid this dense
-    fig.subplots_adjust(left=0.7 / fig.get_figwidth(), right=0.995, bottom=0.01,
-                        top=1 - 0.6 / fig.get_figheight(), wspace=0.04, hspace=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -264,6 +276,11 @@ def print_tables(summary: dict, horizon: int) -> None:
               f"{_fmt(s['psnr_vs_recon_copy_last'], 2)} | {_fmt(s['psnr_vs_real_generated'], 2)} / "
               f"{_fmt(s['psnr_vs_real_copy_last'], 2)} / {_fmt(s['psnr_vs_real_copy_last_real_frame'], 2)} / "
               f"{_fmt(s['psnr_vs_real_vqgan_ceiling'], 2)} |")
+    print("\npaired over episodes, model minus copy last (mean [95% interval])")
+    print("| view | " + " | ".join(f"{a} - {b}" for a, b in PAIRS) + " |")
+    print("|---|" + "---|" * len(PAIRS))
+    for view, s in summary.items():
+        print(f"| {view} | " + " | ".join(_fmt(d, 3) for d in s["paired_model_minus_copy_last"].values()) + " |")
     for view, s in summary.items():
         if "open_loop" not in s:
             continue
