@@ -49,35 +49,39 @@ def plot(summaries: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    colours = plt.get_cmap("tab20")
     offset = 0
-    for s in summaries:
+    # one colour per run in every panel, one legend (runs) beside the figure: thin lines are the
+    # training loss, dots validation, squares validation with the prior's z = 0 (what inference gets)
+    for i, s in enumerate(summaries):
         name = Path(s["run"]).name
+        colour = colours(i % 20)
         sc = s["scalars"]
         for ax, (train_tag, val_tag, title) in zip(axes[:2], [
                 ("finetune/action_l1", "finetune_val/action_l1", "action L1 (normalised chunk)"),
                 ("finetune/video", "finetune_val/video", "video cross-entropy (next-frame tokens)")], strict=False):
             if train_tag in sc:
                 st, v = zip(*sc[train_tag], strict=False)
-                ax.plot([x + offset for x in st], v, lw=0.8, alpha=0.6, label=f"{name} train")
+                ax.plot([x + offset for x in st], v, lw=0.6, alpha=0.4, color=colour)
             if val_tag in sc:
                 st, v = zip(*sc[val_tag], strict=False)
-                ax.plot([x + offset for x in st], v, "o-", ms=3, label=f"{name} validation")
-            ax.set_title(title)
-            ax.set_xlabel("step")
-        if "finetune_val/action_l1_prior" in sc:     # what inference gets (z = 0)
+                ax.plot([x + offset for x in st], v, "o-", ms=3, color=colour)
+            ax.set_title(title + "\nthin: train, dots: validation")
+            ax.set_xlabel("step (runs chained)")
+        if "finetune_val/action_l1_prior" in sc:
             st, v = zip(*sc["finetune_val/action_l1_prior"], strict=False)
-            axes[0].plot([x + offset for x in st], v, "s--", ms=3, label=f"{name} validation, prior z=0")
+            axes[0].plot([x + offset for x in st], v, "s--", ms=3, color=colour)
         if "finetune/lr" in sc:
             st, v = zip(*sc["finetune/lr"], strict=False)
-            axes[2].plot([x + offset for x in st], v, label=name)
+            axes[2].plot([x + offset for x in st], v, color=colour, label=name)
             axes[2].set_title("learning rate")
-            axes[2].set_xlabel("step")
+            axes[2].set_xlabel("step (runs chained)")
         steps = [p[0] for tag in sc.values() for p in tag]
         offset += max(steps) if steps else 0
     for ax in axes:
-        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     axes[0].set_yscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
