@@ -1,9 +1,6 @@
-"""Video-prediction metrics (gr2_policy.video_metrics) on constructed inputs, and the bench script
-bench/video_prediction.py end to end on a tiny untrained model and two synthetic episodes."""
-import json
+"""Video-prediction metrics (gr2_policy.video_metrics) on constructed inputs (the bench script
+bench/video_prediction.py end to end: tests/test_video_prediction_bench.py)."""
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +18,6 @@ from gr2_policy.video_metrics import (
     psnr_db,
     token_accuracy,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_token_accuracy_counts_equal_tokens_and_respects_the_mask():
@@ -126,41 +121,3 @@ def test_open_loop_rollout_feeds_back_its_own_frames():
     assert torch.equal(model.generate_frame(_batch(ep, torch.tensor([[1, 2]]), ctx))[0], roll[0, 1])
     with pytest.raises(ValueError):
         open_loop_rollout(model, ep, [4], 3)                        # frames 5..7 of a 7-frame episode
-
-
-def test_bench_script_on_a_tiny_model(tmp_path):
-    """bench/video_prediction.py end to end in seconds: a tiny untrained model saved as a checkpoint,
-    two 5-frame *.npz episodes read with --episodes-dir."""
-    from gr2_policy.checkpoint import save_policy
-    from gr2_policy.data import Episode, write_npz_episode
-    from gr2_policy.text_encoder import load_text_encoder
-    torch.manual_seed(0)
-    cfg = get_config("tiny")
-    save_policy(tmp_path / "ckpt", GR2(cfg), load_text_encoder(cfg.text).identity)
-    rng = np.random.default_rng(0)
-    r, T = cfg.vqgan.resolution, 5
-    (tmp_path / "eps").mkdir()
-    for i in range(2):
-        write_npz_episode(tmp_path / "eps" / f"{i}.npz", Episode(
-            instruction="pick up the red cube",
-            frames={v: rng.integers(0, 255, (T, r, r, 3), dtype=np.uint8) for v in cfg.views},
-            ee_position=np.tile([0.4, 0.0, 0.3], (T, 1)).astype(np.float32),
-            ee_quaternion=np.tile([0.0, 0.0, 0.0, 1.0], (T, 1)).astype(np.float32),
-            gripper_closure=np.zeros(T, np.float32), gripper_command=np.zeros(T, np.float32)))
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import video_prediction
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    out, png = tmp_path / "vp.json", tmp_path / "vp.png"
-    assert video_prediction.main(["--checkpoint", str(tmp_path / "ckpt"), "--episodes-dir", str(tmp_path / "eps"),
-                                  "--episodes", "2", "--horizon", "2", "--starts-every", "1",
-                                  "--picture-frames", "3", "--out", str(out), "--png", str(png)]) == 0
-    doc = json.loads(out.read_text())
-    assert doc["episodes_evaluated"] == 2 and png.stat().st_size > 0
-    assert doc["command"].startswith("python bench/video_prediction.py --checkpoint")
-    for view in cfg.views:
-        s = doc["summary"][view]
-        assert s["token_acc_copy_last"]["n"] == 2 and 0 <= s["token_acc_generated"]["mean"] <= 1
-        assert s["psnr_vs_real_vqgan_ceiling"]["mean"] > 0
-        assert len(s["open_loop"]["psnr_vs_real"]) == 2
