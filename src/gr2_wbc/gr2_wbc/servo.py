@@ -72,8 +72,8 @@ class ServoTarget:
         self.last_command = now
         self.commands += 1
 
-    def advance(self, now: float, period: float) -> ReferenceSample:
-        """Move the target one control period (s); returns it as the reference for the QP."""
+    def advance(self, now: float, period: float) -> None:
+        """Move the target one control period (s); `sample()` then gives the QP's reference."""
         lim = self.limits
         self.deadman_active = now - self.last_command > self.cfg.deadman_timeout
         wanted = np.zeros(6) if self.deadman_active else self.command
@@ -87,14 +87,13 @@ class ServoTarget:
         # trapezoidal: the position follows the velocity ramp without a half-step offset
         self.position = self.position + 0.5 * (v_old[:3] + self.velocity[:3]) * period
         self.rotation = pin.exp3(0.5 * (v_old[3:] + self.velocity[3:]) * period) @ self.rotation
-        return self.sample()
 
     def leash(self, tcp: pin.SE3) -> None:
         """Pull the target back to within max_lead / max_lead_angle of the commanded TCP pose
         `tcp` (see the module docstring: no wind-up against a limit or a collision barrier)."""
         # At the leash the target's velocity away from the arm is dropped too: otherwise the target
         # would keep its speed into the obstacle and take as long to turn round when the operator
-        # backs off (measured in test_servo before this: 0.2 s of no response at 0.3 m/s).
+        # backs off.
         offset = self.position - tcp.translation
         n = float(np.linalg.norm(offset))
         if n > self.cfg.max_lead:
