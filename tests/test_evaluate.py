@@ -29,11 +29,17 @@ def test_two_episode_smoke_run_writes_table_and_json(tmp_path):
         assert e["chunks"] > 3 and 1.4 < e["duration_s"] < 1.7
     rows = {r_["instruction"]: r_ for r_ in run["summary"]}
     assert rows["all"]["policy"]["episodes"] == 2 and rows["all"]["policy"]["ci95"] == [0.0, 0.6576]
-    # a second run of another setting keeps the first entry
-    r = subprocess.run([*cmd[:7], "--settings", "distractor", "--episodes", "1", "--max-time", "0.5",
-                        "--delay", "0.1", "--no-expert", "--out", str(out)], env=ENV, capture_output=True, text=True)
+    # a second run, of two other tasks in another setting, keeps the first entry
+    r = subprocess.run([*cmd[:5], "--tasks", "open_drawer", "press_button", "--settings", "distractor",
+                        "--episodes", "1", "--max-time", "0.5", "--delay", "0.1", "--no-expert", "--out", str(out)],
+                       env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert len(json.loads(out.read_text())["runs"]) == 2
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 2
+    assert [(e["task"], e["setting"]) for e in runs[1]["episodes"]] == [("open_drawer", "distractor"),
+                                                                         ("press_button", "distractor")]
+    assert {(r_["task"], r_["instruction"]) for r_ in runs[1]["summary"]} >= {("open_drawer", "all"),
+                                                                            ("press_button", "all")}
 
 
 def test_training_seeds_are_refused(tmp_path):

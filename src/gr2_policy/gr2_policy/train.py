@@ -81,12 +81,14 @@ def _autocast(device: str, bf16: bool):
 
 
 # ---------------------------------------------------------------- frames for the VQGAN
-def _episode_reader(args, views, resolution):
+def _episode_readers(args, views, resolution) -> list:
+    """One reader per --episodes folder (several may be given), or the --videos reader."""
     if getattr(args, "episodes", None):
-        return open_episodes(args.episodes, views, resolution)
+        folders = [args.episodes] if isinstance(args.episodes, str) else list(args.episodes)
+        return [open_episodes(f, views, resolution) for f in folders]
     if getattr(args, "videos", None):
-        return VideoClipReader(args.videos, resolution, stride=args.video_stride)
-    raise SystemExit("give --episodes DIR (robot episodes, *.npz) or --videos DIR (captioned videos)")
+        return [VideoClipReader(args.videos, resolution, stride=args.video_stride)]
+    raise SystemExit("give --episodes DIR [DIR ...] (robot episodes) or --videos DIR (captioned videos)")
 
 
 def _all_frames(reader, indices) -> np.ndarray:
@@ -94,6 +96,19 @@ def _all_frames(reader, indices) -> np.ndarray:
     for i in indices:
         out += [f for f in reader[i].frames.values()]
     return np.concatenate(out)
+
+
+def _split_frames(readers: list, holdout: float) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(training frames, held-out frames or None, held-out episode count): the last `holdout`
+    fraction of each reader's episodes is held out, so every folder is represented in both."""
+    train, held, n_held = [], [], 0
+    for reader in readers:
+        train_idx, held_idx = split_episodes(len(reader), holdout)
+        train.append(_all_frames(reader, train_idx))
+        if held_idx:
+            held.append(_all_frames(reader, held_idx))
+            n_held += len(held_idx)
+    return np.concatenate(train), (np.concatenate(held) if held else None), n_held
 
 
 def split_episodes(n: int, holdout: float) -> tuple[list[int], list[int]]:
@@ -145,12 +160,14 @@ def train_vqgan(args) -> dict:
     torch.manual_seed(args.seed)
     cfg = VQGAN_PRESETS[args.vqgan_preset]
     views = tuple(args.views.split(","))
-    reader = _episode_reader(args, views, cfg.resolution)
-    train_idx, held_idx = split_episodes(len(reader), args.holdout)
-    frames = _all_frames(reader, train_idx)
-    held = _all_frames(reader, held_idx) if held_idx else None
+    frames, held, n_held = _split_frames(_episode_readers(args, views, cfg.resolution), args.holdout)
     out = Path(args.out)
     vq, disc = VQGAN(cfg).to(device), PatchDiscriminator(cfg).to(device)
+    if args.init:   # continue a trained tokenizer on more data: its codebook replaces the data-dependent init
+        init, _ = load_vqgan(args.init)
+        if init.config != cfg:
+            raise SystemExit(f"--init {args.init} is a {init.config} tokenizer, not the {args.vqgan_preset} preset")
+        vq.load_state_dict(init.state_dict())
     opt_g = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
     step = 0
@@ -171,7 +188,7 @@ def train_vqgan(args) -> dict:
     bar = _progress(args.steps, step, rank, "vqgan")
     while step < args.steps:
         x = frames_to_tensor(frames[rng.integers(len(frames), size=args.batch)]).to(device)
-        if step == 0 and not args.resume:   # data-dependent codebook init avoids early collapse
+        if step == 0 and not args.resume and not args.init:   # data-dependent codebook init avoids early collapse
             with torch.no_grad():
                 z = vq.quant_conv(vq.encoder(x)).permute(0, 2, 3, 1).reshape(-1, cfg.embed_dim)
                 vq.quantizer.codebook.weight.copy_(z[torch.randint(len(z), (cfg.codebook_size,))])
@@ -220,7 +237,7 @@ def train_vqgan(args) -> dict:
     metrics = {"step": step}
     if rank == 0 and held is not None:
         metrics.update(evaluate_vqgan(vq, held, device))
-        metrics["held_out_episodes"] = len(held_idx)
+        metrics["held_out_episodes"] = n_held
         save_vqgan(out / "ckpt", vq, metrics)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(json.dumps(metrics))
@@ -412,8 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     v = sub.add_parser("train-vqgan")
     _common(v)
-    v.add_argument("--episodes")
+    v.add_argument("--episodes", nargs="+", help="episode folder(s) (SIM.md dataset or *.npz)")
     v.add_argument("--videos")
+    v.add_argument("--init", help="VQGAN checkpoint to continue from (same preset), e.g. on more tasks")
     v.add_argument("--vqgan-preset", default="small", choices=sorted(VQGAN_PRESETS))
     v.add_argument("--views", default="head_camera,wrist_camera")
     v.add_argument("--holdout", type=float, default=0.1)
@@ -424,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra L1 weight of pixels unlike the frame's median colour (0: plain L1)")
     e = sub.add_parser("eval-vqgan")
     e.add_argument("--vqgan", required=True)
-    e.add_argument("--episodes")
+    e.add_argument("--episodes", nargs="+", help="episode folder(s) (SIM.md dataset or *.npz)")
     e.add_argument("--videos")
     e.add_argument("--views", default="head_camera,wrist_camera")
     e.add_argument("--video-stride", type=int, default=3)
@@ -491,8 +509,9 @@ def main(argv: list[str] | None = None) -> int:
             train_vqgan(args)
         elif args.cmd == "eval-vqgan":
             vq, _ = load_vqgan(args.vqgan)
-            reader = _episode_reader(args, tuple(args.views.split(",")), vq.config.resolution)
-            print(json.dumps(evaluate_vqgan(vq.to(args.device), _all_frames(reader, range(len(reader))), args.device)))
+            readers = _episode_readers(args, tuple(args.views.split(",")), vq.config.resolution)
+            frames = np.concatenate([_all_frames(r, range(len(r))) for r in readers])
+            print(json.dumps(evaluate_vqgan(vq.to(args.device), frames, args.device)))
         else:
             print(json.dumps(train_policy(args, args.cmd)))
     finally:

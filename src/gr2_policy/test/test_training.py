@@ -62,6 +62,25 @@ def test_vqgan_training_writes_checkpoint_and_held_out_metrics(data):
     assert np.isfinite(m["psnr_db"]) and 0 < m["codebook_usage"] <= 1
 
 
+def test_vqgan_continues_from_init_on_several_folders(data, tmp_path):
+    """--init starts from a trained tokenizer (its codebook kept, no data-dependent re-init); each
+    --episodes folder gives its own held-out episodes; another preset is refused."""
+    import json
+    make_episodes(tmp_path / "more", n=3, seed=5)
+    out = tmp_path / "vq2"
+    common = ["train-vqgan", "--episodes", str(data / "episodes"), str(tmp_path / "more"), "--vqgan-preset", "tiny",
+              "--init", str(data / "vq" / "ckpt"), "--steps", "0", "--holdout", "0.3", "--threads", "1"]
+    run(common + ["--out", str(out)])
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["held_out_episodes"] == 2   # one from each folder
+    a = load_file(str(data / "vq" / "ckpt" / "model.safetensors"))
+    b = load_file(str(out / "ckpt" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)   # 0 steps from --init: the same tokenizer
+    r = subprocess.run([sys.executable, "-m", "gr2_policy.train", *common[:4], "--vqgan-preset", "small",
+                        *common[6:], "--out", str(tmp_path / "vq3")], env=ENV, capture_output=True, text=True)
+    assert r.returncode != 0 and "not the small preset" in r.stderr
+
+
 def test_pretrain_on_captioned_videos(data, tmp_path):
     vids = tmp_path / "videos"
     vids.mkdir()
