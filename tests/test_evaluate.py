@@ -29,6 +29,15 @@ def test_two_episode_smoke_run_writes_table_and_json(tmp_path):
         assert e["chunks"] > 3 and 1.4 < e["duration_s"] < 1.7
     rows = {r_["instruction"]: r_ for r_ in run["summary"]}
     assert rows["all"]["policy"]["episodes"] == 2 and rows["all"]["policy"]["ci95"] == [0.0, 0.6576]
+    # the same episodes spread over two worker processes: the same results, in the same order
+    r = subprocess.run([*cmd[:-1], str(tmp_path / "jobs2.json"), "--jobs", "2"], env=ENV, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run2,) = json.loads((tmp_path / "jobs2.json").read_text())["runs"]
+
+    def same(e):
+        return {k: v for k, v in e.items() if k != "extra"} | {"end": e["extra"]["gripper_closure_at_end"]}
+    assert [same(e) for e in run2["episodes"]] == [same(e) for e in run["episodes"]]
     # a second run, of two other tasks in another setting, keeps the first entry
     r = subprocess.run([*cmd[:5], "--tasks", "open_drawer", "press_button", "--settings", "distractor",
                         "--episodes", "1", "--max-time", "0.5", "--delay", "0.1", "--no-expert", "--out", str(out)],

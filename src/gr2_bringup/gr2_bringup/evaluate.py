@@ -3,6 +3,7 @@ lockstep, with the code the nodes run, on held-out seeds.
 
     python -m gr2_bringup.evaluate --config config/pick_cube/evaluate.yaml
     python -m gr2_bringup.evaluate --checkpoint DIR --task pick_cube --settings simple distractor --episodes 50
+    python -m gr2_bringup.evaluate --checkpoint DIR --tasks all --settings simple --episodes 20
 
 Per episode: `World.reset(task, setting, seed)`; then in simulated time, every WBC period
 (config/wbc.yaml, 5 ms) the controller gets the joint measurement and its command goes to the
@@ -192,6 +193,20 @@ def runtime_config_from_policy_yaml():
                             if f.name in params})
 
 
+def build_runner_config(delay: str, switch_lead: str = "e2e", task: str = "pick_cube",
+                        max_time: float = 15.0) -> EvalConfig:
+    """The EvalConfig of `build_runner`: `delay` / `switch_lead` in seconds, or "e2e" for the p50s
+    of bench/results/e2e.json; cameras of config/sim.yaml."""
+    from gr2_contract.config import config_dir
+    e2e = config_dir().parent / "bench" / "results" / "e2e.json"
+    seconds = e2e_latency(e2e) if delay == "e2e" else float(delay)
+    lead = e2e_latency(e2e, "chunk_to_first_command") if switch_lead == "e2e" else float(switch_lead)
+    sim = load_sim_params()
+    return EvalConfig(task=task, max_time=max_time, delay=seconds, switch_lead=lead,
+                      camera_rate=float(sim["camera_rate"]),
+                      image_size=(int(sim["image_width"]), int(sim["image_height"])))
+
+
 def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: float,
                  delay: str, switch_lead: str = "e2e") -> tuple[LockstepEpisode, EvalConfig]:
     """The lockstep runner the evaluator and DAgger share: the policy (checkpoint or untrained
@@ -199,24 +214,17 @@ def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: fl
     standing still), the sim world and cameras of config/sim.yaml, the policy node's runtime rules
     of config/policy.yaml. `delay`: seconds, or "e2e" = the frame -> chunk p50 of
     bench/results/e2e.json; `switch_lead`: seconds, or "e2e" = its chunk -> first command p50."""
-    from gr2_contract.config import config_dir
     from gr2_drivers.sim.world import World, load_sim_config
     from gr2_policy.runtime import load_runtime_policy
     from gr2_wbc.config import load_controller_config
     from gr2_wbc.controller import Controller
     from gr2_wbc.robot_model import RobotModel
 
-    e2e = config_dir().parent / "bench" / "results" / "e2e.json"
-    seconds = e2e_latency(e2e) if delay == "e2e" else float(delay)
-    lead = e2e_latency(e2e, "chunk_to_first_command") if switch_lead == "e2e" else float(switch_lead)
-    sim = load_sim_params()
-    cfg = EvalConfig(task=task, max_time=max_time, delay=seconds, switch_lead=lead,
-                     camera_rate=float(sim["camera_rate"]),
-                     image_size=(int(sim["image_width"]), int(sim["image_height"])))
+    cfg = build_runner_config(delay, switch_lead, task, max_time)
     loaded = load_runtime_policy(checkpoint or "", untrained_preset=untrained_preset)
     ctrl_cfg = load_controller_config()
     ctrl_cfg.optimiser_process = False     # one process: the optimiser runs in the caller (same code)
-    ctrl_cfg.switch_lead = lead
+    ctrl_cfg.switch_lead = cfg.switch_lead
     robot = RobotModel.load(ctrl_cfg.model)
 
     def controller() -> Controller:
@@ -225,6 +233,55 @@ def build_runner(checkpoint: str, untrained_preset: str, task: str, max_time: fl
     runner = LockstepEpisode(World(load_sim_config()), loaded.policy, controller, runtime_config_from_policy_yaml(),
                              cfg)
     return runner, cfg
+
+
+def run_episodes(jobs: list[tuple[str, str, int]], runner_args: dict, with_expert: bool, threads: int,
+                 processes: int = 1, on_result=None) -> list[EpisodeResult]:
+    """Evaluate the (task, setting, seed) `jobs`, in this process or spread over `processes`
+    worker processes (each builds its own runner from `runner_args`, the `build_runner` keywords);
+    results in the order of `jobs`. Episodes are lockstep and seeded, so the split does not change
+    them. `on_result(result)` is called as each one finishes (progress)."""
+    if processes <= 1:
+        _init_worker(runner_args, threads)
+        out = []
+        for job in jobs:
+            out.append(_run_job((job, with_expert)))
+            if on_result:
+                on_result(out[-1])
+        return out
+    import multiprocessing as mp
+    results: list[EpisodeResult | None] = [None] * len(jobs)
+    # spawn: a fresh interpreter per worker (no forked torch threads or GL contexts)
+    with mp.get_context("spawn").Pool(processes, initializer=_init_worker, initargs=(runner_args, threads)) as pool:
+        indexed = pool.imap_unordered(_run_indexed, [(i, job, with_expert) for i, job in enumerate(jobs)])
+        for i, r in indexed:
+            results[i] = r
+            if on_result:
+                on_result(r)
+    return results
+
+
+_RUNNER: LockstepEpisode | None = None
+
+
+def _init_worker(runner_args: dict, threads: int) -> None:
+    import torch
+    global _RUNNER
+    torch.set_num_threads(threads)
+    _RUNNER = build_runner(**runner_args)[0]
+
+
+def _run_job(item) -> EpisodeResult:
+    (task, setting, seed), with_expert = item
+    r = _RUNNER.run(task, setting, seed)
+    if with_expert:
+        r.expert_success = expert_success(_RUNNER.world, task, setting, seed)
+    return r
+
+
+def _run_indexed(item) -> tuple[int, EpisodeResult]:
+    i, job, with_expert = item
+    return i, _run_job((job, with_expert))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,9 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", help="policy checkpoint folder")
     p.add_argument("--untrained-preset", default="", help="no checkpoint: a randomly initialised preset "
                                                           "(format checks only; it cannot solve tasks)")
-    p.add_argument("--task", default="pick_cube")
+    p.add_argument("--tasks", "--task", nargs="+", default=["pick_cube"],
+                   help="task name(s) of gr2_drivers.sim.tasks.TASKS, or 'all'")
     p.add_argument("--settings", nargs="+", default=["simple"])
-    p.add_argument("--episodes", type=int, default=50, help="episodes per setting")
+    p.add_argument("--episodes", type=int, default=50, help="episodes per task and setting")
     p.add_argument("--first-seed", type=int, default=None, help="default: gr2_drivers.sim.tasks.EVAL_FIRST_SEED")
     p.add_argument("--allow-training-seeds", action="store_true")
     p.add_argument("--max-time", type=float, default=15.0, help="s of simulated time per episode")
@@ -248,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                                                          "chunk->first command p50 of bench/results/e2e.json")
     p.add_argument("--no-expert", action="store_true", help="do not run the scripted expert on the same seeds")
     p.add_argument("--out", default="bench/results/eval.json")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (per process)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes the episodes are spread over "
+                                                       "(the episodes do not change)")
     args = parse_with_config(p, argv)
     if not args.checkpoint and not args.untrained_preset:
         p.error("give --checkpoint DIR (or --untrained-preset NAME for a format check)")
@@ -256,30 +316,36 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
+    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, TASKS
     from gr2_policy.checkpoint import fingerprint
 
     torch.set_num_threads(args.threads)
     first = EVAL_FIRST_SEED if args.first_seed is None else args.first_seed
     if first < EVAL_FIRST_SEED and not args.allow_training_seeds:
         p.error(f"--first-seed {first} is below EVAL_FIRST_SEED {EVAL_FIRST_SEED}: those layouts are training data")
-    episode, cfg = build_runner(args.checkpoint, args.untrained_preset, args.task, args.max_time, args.delay,
-                                args.switch_lead)
-    world, delay = episode.world, cfg.delay
-    results: list[EpisodeResult] = []
-    bar = tqdm(total=len(args.settings) * args.episodes, desc="evaluate", unit="ep", dynamic_ncols=True)
+    tasks = [args.tasks] if isinstance(args.tasks, str) else list(args.tasks)   # a config file's `task: NAME`
+    tasks = list(TASKS) if tasks == ["all"] else tasks
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        p.error(f"unknown task(s) {unknown}; known: {sorted(TASKS)}")
+    args.tasks = tasks
+    runner_args = dict(checkpoint=args.checkpoint, untrained_preset=args.untrained_preset, task=tasks[0],
+                       max_time=args.max_time, delay=args.delay, switch_lead=args.switch_lead)
+    cfg = build_runner_config(args.delay, args.switch_lead)
+    jobs = [(task, setting, seed) for task in tasks for setting in args.settings
+            for seed in range(first, first + args.episodes)]
+    bar = tqdm(total=len(jobs), desc="evaluate", unit="ep", dynamic_ncols=True)
+    done: list[EpisodeResult] = []
+
+    def progress(r: EpisodeResult) -> None:
+        done.append(r)
+        bar.update(1)
+        bar.set_postfix(task=r.task, setting=r.setting, success=f"{sum(x.success for x in done)}/{len(done)}")
+
     t0 = time.monotonic()
-    for setting in args.settings:
-        for seed in range(first, first + args.episodes):
-            r = episode.run(args.task, setting, seed)
-            if not args.no_expert:
-                r.expert_success = expert_success(world, args.task, setting, seed)
-            results.append(r)
-            ok = sum(x.success for x in results if x.setting == setting)
-            n = sum(1 for x in results if x.setting == setting)
-            bar.update(1)
-            bar.set_postfix(setting=setting, success=f"{ok}/{n}")
+    results = run_episodes(jobs, runner_args, not args.no_expert, args.threads, args.jobs, progress)
     bar.close()
+    delay = cfg.delay
     rows = summarise(results)
     print(format_table(rows))
     settings = vars(args) | {"delay_s": delay, "switch_lead_s": cfg.switch_lead, "first_seed": first,
