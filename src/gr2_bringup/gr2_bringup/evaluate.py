@@ -252,12 +252,17 @@ def run_episodes(jobs: list[tuple[str, str, int]], runner_args: dict, with_exper
     import multiprocessing as mp
     results: list[EpisodeResult | None] = [None] * len(jobs)
     # spawn: a fresh interpreter per worker (no forked torch threads or GL contexts)
-    with mp.get_context("spawn").Pool(processes, initializer=_init_worker, initargs=(runner_args, threads)) as pool:
-        indexed = pool.imap_unordered(_run_indexed, [(i, job, with_expert) for i, job in enumerate(jobs)])
-        for i, r in indexed:
+    pool = mp.get_context("spawn").Pool(processes, initializer=_init_worker, initargs=(runner_args, threads))
+    try:
+        for i, r in pool.imap_unordered(_run_indexed, [(i, job, with_expert) for i, job in enumerate(jobs)]):
             results[i] = r
             if on_result:
                 on_result(r)
+        pool.close()    # workers exit on their own (terminating them leaks their semaphores)
+    finally:
+        if any(r is None for r in results):   # an episode raised: stop the others
+            pool.terminate()
+        pool.join()
     return results
 
 
