@@ -146,15 +146,18 @@ class GR2(nn.Module):
     def reset_vqgan(self, vqgan: VQGAN) -> list[str]:
         """Install a trained tokenizer; returns the names of the modules re-initialised for it.
 
-        Same config: its weights replace the policy's copy and nothing else changes ([]). Another
-        tokenizer with the same resolution and token grid (e.g. more codes): the policy is moved to
-        its vocabulary. What means a code of the old tokenizer is re-initialised (token table,
-        next-frame heads, codebook projection: their rows name old codes); the GPT, text, state and
-        action parts keep their weights, so fine-tuning re-learns the visual vocabulary only.
-        Raises ValueError for another resolution or grid (the token layout would change).
+        The same vocabulary (same config and codebook vectors): its weights replace the policy's
+        copy and nothing else changes ([]). Another tokenizer with the same resolution and token
+        grid (more codes, or the same preset trained further: its codes no longer mean what they
+        did) moves the policy to its vocabulary: what means a code of the old tokenizer is
+        re-initialised (token table, next-frame heads, codebook projection: their rows name old
+        codes); the GPT, text, state and action parts keep their weights, so fine-tuning re-learns
+        the visual vocabulary only. Raises ValueError for another resolution or grid (the token
+        layout would change).
         """
         new, old = vqgan.config, self.config.vqgan
-        if new == old:
+        if new == old and torch.equal(vqgan.quantizer.codebook.weight.detach().cpu(),
+                                      self.vqgan.quantizer.codebook.weight.detach().cpu()):
             self.vqgan.load_state_dict(vqgan.state_dict())
             return []
         if (new.resolution, new.grid) != (old.resolution, old.grid):

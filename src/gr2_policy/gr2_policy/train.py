@@ -299,6 +299,7 @@ def train_policy(args, stage: str) -> dict:
     out = Path(args.out)
     state_file = out / "train_state.pt"
     meta = {}
+    trained = bool(args.resume and state_file.is_file()) or bool(args.init)
     if args.resume and state_file.is_file():
         model, meta = load_policy(out / "ckpt")
     elif args.init:
@@ -319,10 +320,13 @@ def train_policy(args, stage: str) -> dict:
     vq_fp = meta.get("extra", {}).get("vqgan_fingerprint", "")
     if args.vqgan:
         vq, _ = load_vqgan(args.vqgan)
-        reinitialised = model.reset_vqgan(vq)
-        if reinitialised:
-            print(f"tokenizer {args.vqgan} has another vocabulary than the policy's: {', '.join(reinitialised)} "
-                  "re-initialised, the rest kept", flush=True)
+        if trained:   # a trained policy (--init, --resume) moves to the tokenizer's vocabulary if it differs
+            reinitialised = model.reset_vqgan(vq)
+            if reinitialised:
+                print(f"tokenizer {args.vqgan} has another vocabulary than the policy's: "
+                      f"{', '.join(reinitialised)} re-initialised, the rest kept", flush=True)
+        else:         # a new policy was built around this tokenizer's config
+            model.vqgan.load_state_dict(vq.state_dict())
         vq_fp = vqgan_fingerprint(args.vqgan)
     text = load_text_encoder(cfg.text)
     if args.freeze_pretrained:   # paper sec. 3.5: pre-trained weights frozen, new parts trained

@@ -152,9 +152,10 @@ def test_early_fraction_draws_windows_from_episode_starts():
 
 
 def test_reset_vqgan_moves_a_policy_to_a_larger_vocabulary_keeping_the_rest():
-    """Fine-tuning a trained policy onto a new tokenizer with more codes: the token table, the
-    next-frame heads and the codebook projection take the new vocabulary; the GPT keeps its weights;
-    a tokenizer with another token grid is refused."""
+    """Fine-tuning a trained policy onto a new tokenizer with more codes, or the same preset trained
+    further: the token table, the next-frame heads and the codebook projection take the new
+    vocabulary; the GPT keeps its weights; the policy's own tokenizer changes nothing; a tokenizer
+    with another token grid is refused."""
     import copy
     import dataclasses
 
@@ -162,8 +163,14 @@ def test_reset_vqgan_moves_a_policy_to_a_larger_vocabulary_keeping_the_rest():
     torch.manual_seed(0)
     model = GR2(get_config("tiny", embed_codebook=True))
     gpt_before = copy.deepcopy(model.gpt.state_dict())
-    same = VQGAN(model.config.vqgan)
+    same = copy.deepcopy(model.vqgan)
     assert model.reset_vqgan(same) == []
+    retrained = copy.deepcopy(model.vqgan)            # the same preset trained further: codes moved
+    with torch.no_grad():
+        retrained.quantizer.codebook.weight.add_(0.01)
+    emb_before = model.tok_emb.weight.detach().clone()
+    assert model.reset_vqgan(retrained) == ["tok_emb", "img_heads", "code_proj"]
+    assert not torch.equal(model.tok_emb.weight, emb_before)
     bigger = VQGAN(dataclasses.replace(model.config.vqgan, codebook_size=2 * model.config.vqgan.codebook_size))
     assert model.reset_vqgan(bigger) == ["tok_emb", "img_heads", "code_proj"]
     c = model.config
