@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one DAgger round as the module docstring describes; returns the exit code."""
-    from gr2_contract.config import parse_with_config
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser (its --config files are checked against it by tests)."""
     p = argparse.ArgumentParser(prog="python -m gr2_bringup.dagger", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (config/pick_cube/dagger.yaml)")
@@ -42,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-labels", action=argparse.BooleanOptionalAction, default=True,
                    help="also record the expert's k-step plan from every visited state (the policy's chunk "
                         "size, 1/fps apart) as the chunk label (gr2_contract.episode CHUNK_STREAMS)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one DAgger round as the module docstring describes; returns the exit code."""
+    from gr2_contract.config import parse_with_config
+    p = build_parser()
     args = parse_with_config(p, argv, required=("checkpoint", "out"))
 
     import torch

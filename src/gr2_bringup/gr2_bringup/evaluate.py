@@ -289,9 +289,8 @@ def _run_indexed(item) -> tuple[int, EpisodeResult]:
     return i, _run_job((job, with_expert))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m gr2_bringup.evaluate`: evaluate, print the table, write the JSON; exit 0."""
-    from gr2_contract.config import parse_with_config
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser (its --config files are checked against it by tests)."""
     p = argparse.ArgumentParser(prog="python -m gr2_bringup.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (config/pick_cube/evaluate.yaml)")
@@ -314,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (per process)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes the episodes are spread over "
                                                        "(the episodes do not change)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gr2_bringup.evaluate`: evaluate, print the table, write the JSON; exit 0."""
+    from gr2_contract.config import parse_with_config
+    p = build_parser()
     args = parse_with_config(p, argv)
     if not args.checkpoint and not args.untrained_preset:
         p.error("give --checkpoint DIR (or --untrained-preset NAME for a format check)")

@@ -218,9 +218,8 @@ class TokenCacheReader:
                        **chunk_labels({k: self.streams[k][a:b] for k in CHUNK_STREAMS if k in self.streams}))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build a token cache from the command line (module docstring) and print its summary as JSON."""
-    from gr2_contract.config import parse_with_config
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser (its --config files are checked against it by tests)."""
     p = argparse.ArgumentParser(prog="python -m gr2_policy.token_cache", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file whose keys are defaults for these options")
@@ -233,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--text", default="minilm", choices=["minilm", "clip"])
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build a token cache from the command line (module docstring) and print its summary as JSON."""
+    from gr2_contract.config import parse_with_config
+    p = build_parser()
     args = parse_with_config(p, argv, required=("episodes", "vqgan", "out"))
     meta = build_cache(args.episodes, args.vqgan, args.out, tuple(args.views.split(",")), args.shifts,
                        args.shift_px, args.seed, args.text, threads=args.threads)

@@ -145,9 +145,8 @@ def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_see
     return stats
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Generate a dataset from the command line (options as in the module docstring or a --config file)."""
-    from gr2_contract.config import parse_with_config
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser (its --config files are checked against it by tests)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML file of option defaults (e.g. config/pick_cube/dataset_dart.yaml)")
     parser.add_argument("--out", type=Path)
@@ -161,6 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dart-sigma", type=float, default=0.0, help="m, DART noise on the executed TCP target")
     parser.add_argument("--dart-yaw-sigma", type=float, default=0.0, help="rad, DART noise on the executed yaw")
     parser.add_argument("--drop-idle", action="store_true", help="leave out frames in which nothing moves")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate a dataset from the command line (options as in the module docstring or a --config file)."""
+    from gr2_contract.config import parse_with_config
+    parser = build_parser()
     args = parse_with_config(parser, argv, required=("out",))
     args.out = Path(args.out)
     tasks = list(TASKS) if args.tasks == "all" else args.tasks.split(",")
