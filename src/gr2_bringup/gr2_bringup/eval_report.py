@@ -121,9 +121,15 @@ def write_results(path: str | Path, evaluator: str, episodes: list[EpisodeResult
     }
     path = Path(path)
     doc = json.loads(path.read_text()) if path.is_file() else {}
-    runs = [r for r in doc.get("runs", []) if not (
-        r.get("evaluator") == evaluator
-        and {(e["task"], e["setting"]) for e in r.get("episodes", [])} == {(e.task, e.setting) for e in episodes})]
+    pairs = {(e.task, e.setting) for e in episodes}
+    runs, replaced = [], []
+    for r in doc.get("runs", []):
+        same = r.get("evaluator") == evaluator and {(e["task"], e["setting"]) for e in r.get("episodes", [])} == pairs
+        (replaced if same else runs).append(r)
+    for r in replaced:   # said, not silent: another checkpoint's run is gone from this file
+        print(f"{path}: replaced the {evaluator} run of {r.get('date', '?')} (checkpoint "
+              f"{r.get('checkpoint', {}).get('sha256', r.get('checkpoint'))}) on the same tasks and settings",
+              file=sys.stderr)
     runs.append(entry)
     doc = {"about": "closed-loop evaluations on held-out seeds; written by gr2_bringup.evaluate "
                     "(in-process) and gr2_bringup.evaluate_graph (node graph)", "runs": runs}
