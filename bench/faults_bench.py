@@ -406,7 +406,10 @@ class Bench:
         self.start("recorder")
         self.expected_alive.add("recorder")
         self.wait(lambda: any(bag.glob("*.mcap")), 60, "the recorder's bag")
-        time.sleep(1.0)                                    # its subscriptions matched
+        # recording for real (subscriptions matched, chunks flushed), not a fixed wait: on a loaded
+        # machine the subscriptions matched later than 1 s and the killed bag held no joint command
+        self.wait(lambda: sum(f.stat().st_size for f in bag.glob("*.mcap")) > 64_000, 30,
+                  "the recorder's first 64 kB")
         accepted = self.rec.status[-1][1].chunks_accepted
         t0 = self.kill_while_moving("recorder")
         t_kill_ns = time.time_ns()
