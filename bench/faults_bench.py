@@ -32,6 +32,7 @@ nothing moved without authority.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -85,6 +86,24 @@ class Recorder:
     def modes_between(self, t0: float, t1: float) -> list[int]:
         with self.lock:
             return [m.mode for t, m in self.status if t0 <= t <= t1]
+
+    def running_since(self, n: int) -> bool:
+        """Whether a /gr2/policy/status after the first `n` heard says the policy runs a task."""
+        with self.lock:
+            return any(s.state == s.STATE_RUNNING for _, s in self.policy_status[n:])
+
+
+def bag_holds(bag: Path, topic: str) -> bool:
+    """Whether the bag being recorded at `bag` already holds a message of `topic` in a flushed chunk."""
+    import warnings
+
+    from gr2_bringup.bag.reader import read_messages
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # a bag being written reads as a killed one
+            return any(True for _ in read_messages(bag, [topic]))
+    except (KeyError, OSError, ValueError):          # the topic or the first chunk not written yet
+        return False
 
 
 class Bench:
@@ -320,7 +339,9 @@ class Bench:
         time.sleep(0.4)
         self.chunk_pub.publish(action_chunk(now() - 0.01, [here] * 10, quat, 0.1, 50))
         expected += 1
-        time.sleep(0.5)
+        with contextlib.suppress(TimeoutError):     # the count reaches the status a cycle or more later
+            self.wait(lambda: self.rec.status[-1][1].chunks_rejected - base >= expected, 5.0, "the refusals")
+        time.sleep(0.5)                              # and no more than `expected` arrive
         refused = self.rec.status[-1][1].chunks_rejected - base
         t1 = time.monotonic()
         speed = self.rec.measured_speed_between(t0, t1)
@@ -386,9 +407,13 @@ class Bench:
         self.expected_alive.add("policy")
         n = len(self.rec.policy_status)
         self.wait(lambda: len(self.rec.policy_status) > n, 120, "the restarted policy")
-        self.instruct(self.args.instruction)
+        # the instruction is volatile: sent again until the new policy's subscription has heard it
         deadline = time.monotonic() + 30
+        next_instruct = 0.0
         while time.monotonic() < deadline and self.rec.status[-1][1].chunks_accepted <= accepted:
+            if time.monotonic() >= next_instruct and not self.rec.running_since(n):
+                self.instruct(self.args.instruction)
+                next_instruct = time.monotonic() + 1.0
             time.sleep(0.05)
         restarted = self.rec.status[-1][1].chunks_accepted > accepted
         self.limits_row("policy_kill", t0 - 0.05, t1, **halt, robot_part_alive=alive,
@@ -406,10 +431,9 @@ class Bench:
         self.start("recorder")
         self.expected_alive.add("recorder")
         self.wait(lambda: any(bag.glob("*.mcap")), 60, "the recorder's bag")
-        # recording for real (subscriptions matched, chunks flushed), not a fixed wait: on a loaded
-        # machine the subscriptions matched later than 1 s and the killed bag held no joint command
-        self.wait(lambda: sum(f.stat().st_size for f in bag.glob("*.mcap")) > 64_000, 30,
-                  "the recorder's first 64 kB")
+        # ready = its bag holds a joint command (the WBC's publisher matched, a chunk flushed): on a
+        # loaded machine one topic's discovery can lag the others' by seconds
+        self.wait(lambda: bag_holds(bag, c.JOINT_COMMAND), 30, "a joint command in the recorder's bag")
         accepted = self.rec.status[-1][1].chunks_accepted
         t0 = self.kill_while_moving("recorder")
         t_kill_ns = time.time_ns()
