@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted(p for p in (ROOT / "config").glob("*/*.yaml"))
-INPUT_KEYS = ("episodes", "tokens", "init", "vqgan", "checkpoint")
+INPUT_KEYS = ("episodes", "videos", "tokens", "init", "vqgan", "checkpoint")
 
 
 def parser_for(name: str):
@@ -28,7 +28,10 @@ def parser_for(name: str):
     if name.startswith("evaluate"):
         from gr2_bringup.evaluate import build_parser
         return build_parser()
-    sub = "train-vqgan" if name.startswith("vqgan") else "finetune"
+    if name.startswith("videos"):
+        from gr2_bringup.video_clips import build_parser
+        return build_parser()
+    sub = "train-vqgan" if name.startswith("vqgan") else "pretrain" if name.startswith("pretrain") else "finetune"
     subparsers = next(a for a in train.build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     return subparsers.choices[sub]
 

@@ -11,7 +11,15 @@ from gr2_contract.episode import STREAMS, load_episode, write_episode
 from gr2_drivers.sim.dataset import RecordConfig, record_episode
 from gr2_drivers.sim.dataset import main as generate_main
 from gr2_drivers.sim.expert import ScriptedExpert
-from gr2_drivers.sim.tasks import COLORS, SEEN_TABLES, TASKS, UNSEEN_TABLES
+from gr2_drivers.sim.tasks import (
+    COLORS,
+    SEEN_BACKDROPS,
+    SEEN_TABLES,
+    TASKS,
+    UNSEEN_BACKDROPS,
+    UNSEEN_TABLES,
+    unseen_scene_colors,
+)
 from gr2_drivers.sim.world import World
 
 
@@ -56,6 +64,17 @@ def test_settings_change_the_scene(world):
         assert among(rgb("table_top"), SEEN_TABLES)
         world.reset("pick_cube", "unseen_background", seed)
         assert among(rgb("table_top"), UNSEEN_TABLES) and not among(rgb("table_top"), SEEN_TABLES)
+
+
+def test_unseen_scene_colors_stay_away_from_every_setting_palette():
+    palette = np.array(SEEN_TABLES + UNSEEN_TABLES + SEEN_BACKDROPS + UNSEEN_BACKDROPS)
+    draws = [unseen_scene_colors(np.random.default_rng(s)) for s in range(200)]
+    for table, backdrop in draws:
+        for rgb in (table, backdrop):
+            assert np.linalg.norm(palette - rgb, axis=1).min() >= 0.25 and (0.05 <= rgb).all() and (rgb <= 0.95).all()
+    assert np.ptp(np.array([t for t, _ in draws]), axis=0).min() > 0.5        # spread, not one colour
+    same = unseen_scene_colors(np.random.default_rng(7))
+    assert all(np.array_equal(a, b) for a, b in zip(same, unseen_scene_colors(np.random.default_rng(7)), strict=True))
 
 
 def test_bin_picking_object_counts(world):

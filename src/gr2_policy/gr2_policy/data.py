@@ -171,40 +171,61 @@ def write_npz_episode(path: str | Path, ep: Episode) -> None:
 
 
 class VideoClipReader:
-    """Folder of videos, caption = same-stem .txt file or captions.json {filename: caption}.
+    """Folder of captioned videos for pre-training (action-free: no robot state, no actions).
 
-    Frames are decoded with PyAV, sub-sampled every `stride` frames, centre-cropped and resized.
+    A clip is one video `NAME.mp4` (shown to the model as its first view) or several videos of the
+    same moment, one per camera, `NAME.<view>.mp4` for views in `views` (e.g. NAME.head_camera.mp4
+    and NAME.wrist_camera.mp4; cut to the shortest). Caption: NAME.txt, or captions.json
+    {NAME or file name: caption}. Frames are decoded with PyAV, sub-sampled every `stride` frames
+    (1 for videos recorded at the model's frame rate), centre-cropped and resized (prepare_frame).
+    Raises FileNotFoundError for a folder without videos, KeyError for a clip without a caption.
     """
-    def __init__(self, folder: str | Path, resolution: int, stride: int = 3, max_frames: int = 64):
+    def __init__(self, folder: str | Path, resolution: int, stride: int = 3, max_frames: int = 64,
+                 views: tuple[str, ...] = ()):
         folder = Path(folder)
-        self.videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-        if not self.videos:
+        videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
             raise FileNotFoundError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
+        self.clips: dict[str, dict[str, Path]] = {}
+        for video in videos:
+            name, _, view = video.stem.rpartition(".")
+            if not (name and view in views):
+                name, view = video.stem, "video"
+            self.clips.setdefault(name, {})[view] = video
+        self.names = sorted(self.clips)
         index = folder / "captions.json"
+        self.folder = folder
         self.captions = json.loads(index.read_text()) if index.is_file() else {}
         self.resolution, self.stride, self.max_frames = resolution, stride, max_frames
 
     def __len__(self) -> int:
-        return len(self.videos)
+        return len(self.names)
 
-    def caption(self, video: Path) -> str:
-        txt = video.with_suffix(".txt")
+    def caption(self, name: str) -> str:
+        txt = self.folder / f"{name}.txt"
         if txt.is_file():
             return txt.read_text().strip()
-        if video.name in self.captions:
-            return self.captions[video.name]
-        raise KeyError(f"no caption for {video} (add {txt.name} or an entry in captions.json)")
+        for key in (name, *(v.name for v in self.clips[name].values())):
+            if key in self.captions:
+                return self.captions[key]
+        raise KeyError(f"no caption for clip {name} in {self.folder} (add {txt.name} or an entry in captions.json)")
 
-    def __getitem__(self, i: int) -> Episode:
+    def _decode(self, video: Path) -> np.ndarray:
         import av
         frames = []
-        with av.open(str(self.videos[i])) as container:
+        with av.open(str(video)) as container:
             for n, frame in enumerate(container.decode(video=0)):
                 if n % self.stride == 0:
                     frames.append(prepare_frame(frame.to_ndarray(format="rgb24"), self.resolution))
                 if len(frames) >= self.max_frames:
                     break
-        return Episode(instruction=self.caption(self.videos[i]), frames={"video": np.stack(frames)})
+        return np.stack(frames)
+
+    def __getitem__(self, i: int) -> Episode:
+        name = self.names[i]
+        frames = {view: self._decode(video) for view, video in self.clips[name].items()}
+        length = min(len(f) for f in frames.values())
+        return Episode(instruction=self.caption(name), frames={v: f[:length] for v, f in frames.items()})
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 10) -> None:

@@ -2,11 +2,13 @@
 
     python -m gr2_policy.token_cache --config config/pick_cube/tokens.yaml
     python -m gr2_policy.token_cache --episodes data/a data/b --vqgan runs/vq/ckpt --out data/tokens
+    python -m gr2_policy.token_cache --videos data/videos --vqgan runs/vq/ckpt --out data/video_tokens
 
 Reads SIM.md datasets (index.jsonl + episode folders; failed expert episodes skipped, DAgger
-rollouts kept: `gr2_contract.episode.has_expert_labels`), turns every frame
-into the model input with `model_input.prepare_frame` (the one data path), tokenises it, and
-writes one folder:
+rollouts kept: `gr2_contract.episode.has_expert_labels`) or folders of captioned two-view video
+clips for pre-training (`data.VideoClipReader`: no robot state, no actions; every clip must have
+every view), turns every frame into the model input with `model_input.prepare_frame` (the one data
+path), tokenises it, and writes one folder:
 
     meta.json          format, VQGAN fingerprint + config, text-encoder identity, views,
                        resolution, shift variants, instructions, episodes (source, offsets, length)
@@ -16,6 +18,9 @@ writes one folder:
     action_ee_pose.npy float32 (N, 7)  the expert's TCP target issued after the frame (label)
     action_gripper.npy float32 (N,)    the expert's gripper command after the frame (label)
     text.npy           float32 (instructions, text dim)  frozen sentence embeddings
+
+A cache of videos has no ee_pose/gripper/action files (meta "actions": false): its episodes train
+the next-frame prediction only.
 
 Augmentation (random shifts, as in DrQ, Kostrikov et al. 2020): variant 0 is the frame as the
 robot sees it; variants 1..n shift each episode's view by a random whole-pixel offset of up to
@@ -71,78 +76,112 @@ def _episode_rows(folder: Path) -> list[dict]:
     return [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
 
 
-@torch.no_grad()
-def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str | Path,
-                views: tuple[str, ...] = ("head_camera", "wrist_camera"), shifts: int = 0,
-                shift_px: int = 3, seed: int = 0, text: str = "minilm", batch: int = 256,
-                threads: int = 0) -> dict:
-    """Tokenise every successful episode of the given datasets into `out`; returns the meta."""
-    from tqdm import tqdm
+def _sim_sources(episode_dirs: list[str | Path], views: tuple[str, ...], res: int):
+    """(count, iterator of (info, frames per view prepared at `res`, streams)) over the successful
+    episodes of SIM.md datasets; streams holds STREAMS (+ CHUNK_STREAMS when every episode has them)."""
+    from gr2_contract.episode import has_expert_labels, load_episode
 
-    from gr2_contract.episode import load_episode
-
-    from .checkpoint import load_vqgan
-    from .config import TextEncoderConfig
     from .data import SimDatasetReader
-    from .policy import frames_to_tensor
-    from .text_encoder import load_text_encoder
-
-    if threads:
-        torch.set_num_threads(threads)
     view_stream = SimDatasetReader.STREAM_OF_VIEW
     unknown = [v for v in views if v not in view_stream]
     if unknown:
         raise ValueError(f"the sim dataset has no stream for view(s) {unknown}")
-    vq, _ = load_vqgan(vqgan_ckpt)
-    vq.eval()
-    res = vq.config.resolution
-    encoder = load_text_encoder(TextEncoderConfig(kind=text, max_tokens=77 if text == "clip" else 64))
-    from gr2_contract.episode import has_expert_labels
     rows = []
     for d in episode_dirs:
         rows += [(Path(d), r) for r in _episode_rows(Path(d)) if has_expert_labels(r)]
     if not rows:
         raise FileNotFoundError(f"no successful episodes in {list(map(str, episode_dirs))}")
-    rng = np.random.default_rng(seed)
-    n_var = 1 + shifts
-    total = sum(int(r["frames"]) for _, r in rows)
-    tokens = np.zeros((total, n_var, len(views), vq.config.tokens_per_frame), np.uint16)
-    streams = {k: [] for k in STREAMS}
     # chunk labels (DAgger rounds) are cached when every episode has them; a mix would leave some
     # episodes' chunks from another rule without saying so
     with_chunks = {(folder / row["dir"] / "action_chunk_ee_pose.npy").is_file() for folder, row in rows}
     if len(with_chunks) > 1:
         raise ValueError("some episodes have chunk labels (action_chunk_*.npy) and some not: build one cache per kind")
-    if with_chunks == {True}:
-        streams |= {k: [] for k in CHUNK_STREAMS}
+    names = (*STREAMS, *(CHUNK_STREAMS if with_chunks == {True} else ()))
+
+    def items():
+        for folder, row in rows:
+            meta, st = load_episode(folder / row["dir"], mmap=True)
+            frames = {v: prepare_frames(np.asarray(st[view_stream[v]]), res) for v in views}
+            info = {"source": str(folder), "dir": row["dir"], "task": meta.get("task"), "setting": meta.get("setting"),
+                    "seed": meta.get("seed"), "instruction": meta["instruction"], "fps": meta["fps"]}
+            yield info, frames, {k: np.asarray(st[k], np.float32) for k in names}
+    return len(rows), items()
+
+
+def _video_sources(video_dirs: list[str | Path], views: tuple[str, ...], res: int, stride: int):
+    """(count, iterator of (info, frames per view, None)) over the clips of captioned video folders
+    (data.VideoClipReader, whole clips); ValueError for a clip that lacks one of `views`."""
+    from .data import VideoClipReader
+    readers = [VideoClipReader(d, res, stride=stride, max_frames=1 << 30, views=views) for d in video_dirs]
+    for r in readers:
+        for name in r.names:
+            if set(r.clips[name]) != set(views):
+                raise ValueError(f"clip {name} in {r.folder} has views {sorted(r.clips[name])}, not {list(views)}: "
+                                 "a token cache needs every view (or pre-train from the folder with --videos)")
+
+    def items():
+        for r in readers:
+            for i, name in enumerate(r.names):
+                ep = r[i]
+                yield ({"source": str(r.folder), "dir": name, "instruction": ep.instruction, "fps": None},
+                       {v: ep.frames[v] for v in views}, None)
+    return sum(len(r) for r in readers), items()
+
+
+@torch.no_grad()
+def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str | Path,
+                views: tuple[str, ...] = ("head_camera", "wrist_camera"), shifts: int = 0,
+                shift_px: int = 3, seed: int = 0, text: str = "minilm", batch: int = 256,
+                threads: int = 0, video_dirs: list[str | Path] | None = None, video_stride: int = 1) -> dict:
+    """Tokenise every successful episode of the datasets `episode_dirs`, or every clip of the video
+    folders `video_dirs` (one kind per cache), into `out`; returns the meta."""
+    from tqdm import tqdm
+
+    from .checkpoint import load_vqgan
+    from .config import TextEncoderConfig
+    from .policy import frames_to_tensor
+    from .text_encoder import load_text_encoder
+
+    if bool(episode_dirs) == bool(video_dirs):
+        raise ValueError("give robot episode folders or video folders (one kind per cache)")
+    if threads:
+        torch.set_num_threads(threads)
+    vq, _ = load_vqgan(vqgan_ckpt)
+    vq.eval()
+    res = vq.config.resolution
+    encoder = load_text_encoder(TextEncoderConfig(kind=text, max_tokens=77 if text == "clip" else 64))
+    count, items = (_sim_sources(episode_dirs, views, res) if episode_dirs
+                    else _video_sources(video_dirs, views, res, video_stride))
+    rng = np.random.default_rng(seed)
+    n_var = 1 + shifts
+    tokens: list[np.ndarray] = []
+    streams: dict[str, list] = {}
     instructions: list[str] = []
     episodes = []
     start, t0 = 0, time.monotonic()
-    bar = tqdm(total=len(rows), desc="tokenise", unit="ep", dynamic_ncols=True)
-    for folder, row in rows:
-        meta, st = load_episode(folder / row["dir"], mmap=True)
-        T = len(st["ee_pose"])
+    bar = tqdm(total=count, desc="tokenise", unit="ep", dynamic_ncols=True)
+    for info, frames, st in items:
+        T = len(next(iter(frames.values())))
+        ep_tokens = np.zeros((T, n_var, len(views), vq.config.tokens_per_frame), np.uint16)
         for v_i, view in enumerate(views):
-            frames = prepare_frames(np.asarray(st[view_stream[view]]), res)
             for var in range(n_var):
                 dx, dy = (0, 0) if var == 0 else rng.integers(-shift_px, shift_px + 1, size=2)
-                x = frames_to_tensor(shift_frames(frames, int(dx), int(dy)))
+                x = frames_to_tensor(shift_frames(frames[view], int(dx), int(dy)))
                 ids = torch.cat([vq.encode(c) for c in x.split(batch)]).flatten(1)
-                tokens[start:start + T, var, v_i] = ids.numpy().astype(np.uint16)
-        for k in streams:
-            streams[k].append(np.asarray(st[k], np.float32))
-        if meta["instruction"] not in instructions:
-            instructions.append(meta["instruction"])
-        episodes.append({"source": str(folder), "dir": row["dir"], "task": meta.get("task"),
-                         "setting": meta.get("setting"), "seed": meta.get("seed"),
-                         "instruction": instructions.index(meta["instruction"]), "start": start,
-                         "length": T, "fps": meta["fps"]})
+                ep_tokens[:, var, v_i] = ids.numpy().astype(np.uint16)
+        tokens.append(ep_tokens)
+        for k, v in (st or {}).items():
+            streams.setdefault(k, []).append(v)
+        instruction = info.pop("instruction")
+        if instruction not in instructions:
+            instructions.append(instruction)
+        episodes.append(info | {"instruction": instructions.index(instruction), "start": start, "length": T})
         start += T
         bar.update(1)
     bar.close()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "tokens.npy", tokens[:start])
+    np.save(out / "tokens.npy", np.concatenate(tokens))
     for k in streams:
         np.save(out / f"{k}.npy", np.concatenate(streams[k]))
     np.save(out / "text.npy", torch.stack([encoder.encode(s) for s in instructions]).numpy().astype(np.float32))
@@ -150,7 +189,7 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
                                         "config": vq.config.__dict__ | {"ch_mult": list(vq.config.ch_mult)}},
             "text_encoder": encoder.identity, "views": list(views), "resolution": res,
             "n_img": vq.config.tokens_per_frame, "prepare_frame": {"crop": "centre square", "resample": RESAMPLE.name},
-            "variants": n_var, "shift_px": shift_px if shifts else 0, "seed": seed,
+            "variants": n_var, "shift_px": shift_px if shifts else 0, "seed": seed, "actions": bool(episode_dirs),
             "instructions": instructions, "episodes": episodes, "frames": start,
             "seconds": round(time.monotonic() - t0, 1)}
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -171,7 +210,9 @@ class TokenCacheReader:
         if self.meta.get("format") != FORMAT:
             raise ValueError(f"{folder}: format {self.meta.get('format')!r}, expected {FORMAT!r}")
         self.tokens = np.load(self.folder / "tokens.npy", mmap_mode="r")
+        self.has_actions = bool(self.meta.get("actions", True))      # False: a cache of video clips
         names = [*STREAMS, *(k for k in CHUNK_STREAMS if (self.folder / f"{k}.npy").is_file())]
+        names = names if self.has_actions else []
         self.streams = {k: np.load(self.folder / f"{k}.npy") for k in names}
         self.text = torch.as_tensor(np.load(self.folder / "text.npy"))
         self.index = list(range(len(self.meta["episodes"]))) if episodes is None else list(episodes)
@@ -205,6 +246,10 @@ class TokenCacheReader:
         e = self.meta["episodes"][self.index[i]]
         a, b = e["start"], e["start"] + e["length"]
         tok = np.asarray(self.tokens[a:b, :self.variants])
+        if not self.has_actions:
+            return Episode(instruction=self.meta["instructions"][e["instruction"]], frames={},
+                           tokens={v: tok[:, :, k] for k, v in enumerate(self.views)},
+                           text=self.text[e["instruction"]])
         ee, act = self.streams["ee_pose"][a:b], self.streams["action_ee_pose"][a:b]
         grip = self.streams["gripper"][a:b]
         return Episode(instruction=self.meta["instructions"][e["instruction"]], frames={},
@@ -224,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file whose keys are defaults for these options")
     p.add_argument("--episodes", nargs="+", help="SIM.md dataset folders")
+    p.add_argument("--videos", nargs="+", help="captioned video clip folders (gr2_bringup.video_clips): "
+                                               "action-free, for gr2-model pretrain --tokens")
+    p.add_argument("--video-stride", type=int, default=1,
+                   help="keep every Nth video frame (1: clips at the model's rate)")
     p.add_argument("--vqgan", help="trained VQGAN checkpoint folder (frozen)")
     p.add_argument("--out", help="cache folder")
     p.add_argument("--views", default="head_camera,wrist_camera")
@@ -239,9 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     """Build a token cache from the command line (module docstring) and print its summary as JSON."""
     from gr2_contract.config import parse_with_config
     p = build_parser()
-    args = parse_with_config(p, argv, required=("episodes", "vqgan", "out"))
+    args = parse_with_config(p, argv, required=("vqgan", "out"))
+    if bool(args.episodes) == bool(args.videos):
+        p.error("give --episodes (robot data) or --videos (pre-training clips), one kind per cache")
     meta = build_cache(args.episodes, args.vqgan, args.out, tuple(args.views.split(",")), args.shifts,
-                       args.shift_px, args.seed, args.text, threads=args.threads)
+                       args.shift_px, args.seed, args.text, threads=args.threads, video_dirs=args.videos,
+                       video_stride=args.video_stride)
     print(json.dumps({k: meta[k] for k in ("frames", "variants", "seconds")} | {
         "episodes": len(meta["episodes"]), "instructions": len(meta["instructions"]),
         "vqgan": meta["vqgan"]["fingerprint"]}))

@@ -87,7 +87,7 @@ def _episode_readers(args, views, resolution) -> list:
         folders = [args.episodes] if isinstance(args.episodes, str) else list(args.episodes)
         return [open_episodes(f, views, resolution) for f in folders]
     if getattr(args, "videos", None):
-        return [VideoClipReader(args.videos, resolution, stride=args.video_stride)]
+        return [VideoClipReader(args.videos, resolution, stride=args.video_stride, views=tuple(views))]
     raise SystemExit("give --episodes DIR [DIR ...] (robot episodes) or --videos DIR (captioned videos)")
 
 
@@ -259,14 +259,18 @@ def lr_at(step: int, args) -> float:
 def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: dict):
     """(train reader, validation reader or None) for the stage's data source."""
     from .token_cache import TokenCacheReader
-    if stage == "pretrain":
-        return VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride), None
+    if stage == "pretrain" and args.videos:
+        reader = VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride, views=tuple(cfg.views))
+        return reader, None
     if args.tokens:
         train_parts, val_parts = [], []
         # several caches, e.g. demonstrations + a DAgger round
         for folder in ([args.tokens] if isinstance(args.tokens, str) else args.tokens):
             full = TokenCacheReader(folder)
             full.check_compatible(cfg, model_vqgan_fp, text_identity)
+            if stage == "pretrain" and full.has_actions:
+                raise SystemExit(f"{folder} holds robot actions; pre-training is action-free: cache clips "
+                                 "(python -m gr2_policy.token_cache --videos ...) or fine-tune on it")
             train_idx, val_idx = split_episodes(len(full), args.val_fraction)
             train_parts.append(TokenCacheReader(folder, train_idx, variants=args.token_variants))
             if val_idx:                     # validation on the frames as recorded (variant 0)
@@ -455,15 +459,16 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(stage)
         _common(s)
         if stage == "pretrain":
-            s.add_argument("--videos")
+            s.add_argument("--videos", help="folder of captioned clips (data.VideoClipReader); frames tokenised "
+                                            "every step")
         else:
             s.add_argument("--episodes", help="robot episodes (SIM.md dataset or *.npz); frames tokenised every step")
-            s.add_argument("--tokens", nargs="+", help="token cache folder(s) (python -m gr2_policy.token_cache): "
-                                                       "no frozen model runs per step")
-            s.add_argument("--val-fraction", type=float, default=0.05,
-                           help="episodes of the token cache held out for validation")
-            s.add_argument("--token-variants", type=int, default=0,
-                           help="use the first N token variants of the cache (0: all; 1: no shift augmentation)")
+        s.add_argument("--tokens", nargs="+", help="token cache folder(s) (python -m gr2_policy.token_cache): "
+                                                   "no frozen model runs per step")
+        s.add_argument("--val-fraction", type=float, default=0.05,
+                       help="episodes of the token cache held out for validation")
+        s.add_argument("--token-variants", type=int, default=0,
+                       help="use the first N token variants of the cache (0: all; 1: no shift augmentation)")
         s.add_argument("--model", dest="config_preset", default="tiny-sim",
                        help="model preset (tiny, tiny-sim, S, B, L, XL)")
         s.add_argument("--text", default="minilm", choices=["minilm", "clip"])
@@ -504,8 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     if args.cmd != "eval-vqgan" and not args.out:
         parser.error("--out is required (on the command line or in --config)")
-    if args.cmd == "pretrain" and not args.videos:
-        parser.error("--videos is required for pretrain")
+    if args.cmd == "pretrain" and bool(args.videos) == bool(args.tokens):
+        parser.error("pretrain takes --videos DIR or --tokens CACHE [CACHE ...] "
+                     "(clips cached by gr2_policy.token_cache --videos)")
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     try:

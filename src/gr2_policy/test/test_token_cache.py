@@ -169,3 +169,45 @@ def test_chunk_labels_are_cached_and_become_the_window_targets(tmp_path):
     np.testing.assert_allclose(pos[-1, :, 2].numpy(), 0.3 + 0.03 * np.arange(k), atol=1e-5)   # the plan
     with pytest.raises(ValueError, match="chunk labels"):
         build_cache([tmp_path / "chunked", tmp_path / "plain"], tmp_path / "vq", tmp_path / "mixed", batch=8)
+
+
+def test_video_clips_cache_without_actions_and_pretrain_from_it(setup, tmp_path):
+    """Two-view captioned clips: cached ids equal the reader's frames tokenised, no robot streams,
+    `pretrain --tokens` trains on them; a robot cache is refused by pretrain, a one-view clip by the cache."""
+    from gr2_policy.data import VideoClipReader, write_video
+    from gr2_policy.policy import frames_to_tensor
+    root, _ = setup
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        for view in ("head_camera", "wrist_camera"):
+            write_video(clips / f"c{i}.{view}.mp4", rng.integers(0, 255, (7, 48, 48, 3), dtype=np.uint8))
+        (clips / f"c{i}.txt").write_text(["open the drawer", "press the red button", "open the drawer"][i])
+    meta = build_cache(None, root / "vq", tmp_path / "vt", video_dirs=[clips], batch=8)
+    assert meta["actions"] is False and meta["frames"] == 21 and meta["instructions"] == ["open the drawer",
+                                                                                          "press the red button"]
+    assert not (tmp_path / "vt" / "ee_pose.npy").exists()
+    reader = TokenCacheReader(tmp_path / "vt")
+    ep = reader[1]
+    assert not ep.has_actions and ep.instruction == "press the red button" and ep.length == 7
+    from gr2_policy.checkpoint import load_vqgan
+    vq, _ = load_vqgan(root / "vq")
+    frames = VideoClipReader(clips, vq.config.resolution, stride=1, views=("head_camera", "wrist_camera"))[1].frames
+    with torch.no_grad():
+        ids = vq.eval().encode(frames_to_tensor(frames["wrist_camera"])).flatten(1).numpy()
+    assert np.array_equal(ep.tokens["wrist_camera"][:, 0], ids)
+
+    cmd = [sys.executable, "-m", "gr2_policy.train", "pretrain", "--vqgan", str(root / "vq"), "--model", "tiny",
+           "--batch", "2", "--threads", "1", "--warmup", "1", "--steps", "2", "--val-fraction", "0"]
+    r = subprocess.run(cmd + ["--tokens", str(tmp_path / "vt"), "--out", str(tmp_path / "pre")], env=ENV,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["step"] == 2 and np.isfinite(res["video"])
+    r = subprocess.run(cmd + ["--tokens", str(root / "tokens"), "--out", str(tmp_path / "pre2")], env=ENV,
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "pre-training is action-free" in r.stderr
+    (clips / "c0.wrist_camera.mp4").unlink()
+    with pytest.raises(ValueError, match="needs every view"):
+        build_cache(None, root / "vq", tmp_path / "vt2", video_dirs=[clips])

@@ -94,6 +94,28 @@ def test_pretrain_on_captioned_videos(data, tmp_path):
     assert '"step": 2' in r.stdout
 
 
+def test_video_clip_reader_pairs_the_views_of_a_clip(tmp_path):
+    from gr2_policy.data import VideoClipReader
+    rng = np.random.default_rng(2)
+    write_video(tmp_path / "a.head_camera.mp4", _frames(rng, 6, 32, (200, 30, 30)))
+    write_video(tmp_path / "a.wrist_camera.mp4", _frames(rng, 5, 32, (30, 30, 200)))
+    (tmp_path / "a.txt").write_text("pick up the red cube\n")
+    write_video(tmp_path / "b.mp4", _frames(rng, 4, 32, (30, 200, 30)))
+    write_video(tmp_path / "c.side.mp4", _frames(rng, 4, 32, (30, 200, 30)))   # not a model view
+    (tmp_path / "captions.json").write_text('{"b": "open the drawer", "c.side.mp4": "press the button"}')
+    reader = VideoClipReader(tmp_path, 16, stride=1, views=("head_camera", "wrist_camera"))
+    assert len(reader) == 3
+    a, b, c = (reader[i] for i in range(3))
+    assert a.instruction == "pick up the red cube" and set(a.frames) == {"head_camera", "wrist_camera"}
+    assert a.length == 5 and a.frames["head_camera"].shape == (5, 16, 16, 3)      # cut to the shortest
+    assert a.frames["head_camera"][..., 0].mean() > a.frames["wrist_camera"][..., 0].mean()
+    assert b.instruction == "open the drawer" and set(b.frames) == {"video"} and b.length == 4
+    assert c.instruction == "press the button"
+    (tmp_path / "captions.json").unlink()
+    with pytest.raises(KeyError, match="no caption for clip b"):
+        VideoClipReader(tmp_path, 16, stride=1).caption("b")
+
+
 def test_finetune_resume_continues_from_the_checkpoint(data, tmp_path):
     common = ["finetune", "--episodes", str(data / "episodes"), "--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"),
               "--out", str(tmp_path / "ft"), "--batch", "2", "--threads", "1", "--bf16"]

@@ -101,6 +101,24 @@ def set_rgb(world, geom: str, rgb) -> None:
     world.model.geom_rgba[world.model.geom(geom).id, :3] = rgb
 
 
+def unseen_scene_colors(rng: np.random.Generator, min_distance: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """(table, backdrop) RGB (0..1) for scenes that no setting shows: uniform in [0.05, 0.95]^3, each
+    at least `min_distance` (RGB Euclidean) from every table and backdrop colour of every setting
+    (SEEN_* and UNSEEN_*), so neither fine-tuning nor an `unseen_background` evaluation has them.
+    What video pre-training clips are filmed in (gr2_bringup.video_clips)."""
+    palette = np.array(SEEN_TABLES + UNSEEN_TABLES + SEEN_BACKDROPS + UNSEEN_BACKDROPS)
+    picked = []
+    for _ in range(2):
+        for _ in range(1000):
+            rgb = rng.uniform(0.05, 0.95, 3)
+            if np.linalg.norm(palette - rgb, axis=1).min() >= min_distance:
+                picked.append(rgb)
+                break
+        else:
+            raise RuntimeError(f"no colour {min_distance} from the palettes in 1000 draws")
+    return picked[0], picked[1]
+
+
 def sample_positions(rng, n: int, x_range, y_range, min_dist: float, avoid=()) -> list[np.ndarray]:
     """n points on the table at least min_dist apart (and from `avoid`), by rejection sampling."""
     for _ in range(200):  # greedy placement, restarted when it paints itself into a corner
