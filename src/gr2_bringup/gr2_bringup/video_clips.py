@@ -13,7 +13,8 @@ own camera videos without its actions. A clip is NAME.head_camera.mp4 + NAME.wri
 NAME.txt (the instruction as caption), the layout `gr2_policy.data.VideoClipReader` reads, with
 NAME = task-setting-seed. Only clips whose expert succeeded are written (a caption must say what the
 clip shows). Also written: generation_stats.json (per task, with the command) and contact_sheet.png
-(one mid-clip head frame per clip, the first 24). Seeds must lie below the evaluation seeds.
+(a mid-clip head frame of the first clip of each task and setting, 24 at most). Seeds must lie
+below the evaluation seeds.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = RecordConfig(fps=args.fps, width=args.size, height=args.size)
     stats = {"command": " ".join(["python -m gr2_bringup.video_clips", *(sys.argv[1:] if argv is None else argv)]),
              "scenes": args.scenes, "fps": args.fps, "size": args.size, "clips": 0, "frames": 0, "per_task": {}}
-    sheet, sheet_captions = [], []
+    sheet, sheet_captions, shown = [], [], set()
     bar = tqdm(total=len(tasks) * len(args.settings) * args.clips, desc="clips", unit="clip", dynamic_ncols=True)
     t0 = time.monotonic()
     for ti, task in enumerate(tasks):
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 row["written"] += 1
                 stats["clips"] += 1
                 stats["frames"] += len(streams["head_rgb"])
-                if len(sheet) < 24:
+                if len(sheet) < 24 and (task, setting) not in shown:    # one clip per task and setting
+                    shown.add((task, setting))
                     sheet.append(streams["head_rgb"][len(streams["head_rgb"]) // 2])
                     sheet_captions.append(meta["instruction"])
                 bar.set_postfix(task=task, written=stats["clips"])
