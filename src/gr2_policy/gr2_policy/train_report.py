@@ -44,6 +44,11 @@ def summarise_run(run: Path, points: int = 200) -> dict:
     return out
 
 
+def run_stage(scalars: dict) -> str:
+    """'pretrain' or 'finetune': the training stage whose tags (STAGE/..., STAGE_val/...) a run logged."""
+    return "pretrain" if any(t.startswith("pretrain/") for t in scalars) else "finetune"
+
+
 def plot(summaries: list[dict], path: Path) -> None:
     """Plot the runs' action L1, video loss and learning rate side by side (steps chained run after run) to `path`."""
     import matplotlib
@@ -58,9 +63,12 @@ def plot(summaries: list[dict], path: Path) -> None:
         name = Path(s["run"]).name
         colour = colours(i % 20)
         sc = s["scalars"]
-        for ax, (train_tag, val_tag, title) in zip(axes[:2], [
-                ("finetune/action_l1", "finetune_val/action_l1", "action L1 (normalised chunk)"),
-                ("finetune/video", "finetune_val/video", "video cross-entropy (next-frame tokens)")], strict=False):
+        stage = run_stage(sc)
+        panels = [(f"{stage}/action_l1", f"{stage}_val/action_l1", "action L1 (normalised chunk)"),
+                  (f"{stage}/video", f"{stage}_val/video", "video cross-entropy (next-frame tokens)")]
+        for ax, (train_tag, val_tag, title) in zip(axes[:2], panels, strict=False):
+            if stage == "pretrain" and "action" in train_tag:     # action-free: the action terms are 0
+                continue
             if train_tag in sc:
                 st, v = zip(*sc[train_tag], strict=False)
                 ax.plot([x + offset for x in st], v, lw=0.6, alpha=0.4, color=colour)
@@ -69,11 +77,11 @@ def plot(summaries: list[dict], path: Path) -> None:
                 ax.plot([x + offset for x in st], v, "o-", ms=3, color=colour)
             ax.set_title(title + "\nthin: train, dots: validation")
             ax.set_xlabel("step (runs chained)")
-        if "finetune_val/action_l1_prior" in sc:
+        if stage == "finetune" and "finetune_val/action_l1_prior" in sc:
             st, v = zip(*sc["finetune_val/action_l1_prior"], strict=False)
             axes[0].plot([x + offset for x in st], v, "s--", ms=3, color=colour)
-        if "finetune/lr" in sc:
-            st, v = zip(*sc["finetune/lr"], strict=False)
+        if f"{stage}/lr" in sc:
+            st, v = zip(*sc[f"{stage}/lr"], strict=False)
             axes[2].plot([x + offset for x in st], v, color=colour, label=name)
             axes[2].set_title("learning rate")
             axes[2].set_xlabel("step (runs chained)")
@@ -102,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     plot(summaries, args.out / "training.png")
     for s in summaries:
         f = s["final"]
+        stage = run_stage(s["scalars"])
         print(f"{s['run']}: {s['wall_s']} s; final " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(f.items())
-                                                            if k.startswith(("finetune/", "finetune_val/"))))
+                                                            if k.startswith((f"{stage}/", f"{stage}_val/"))))
     print(f"wrote {args.out / 'training.json'} and {args.out / 'training.png'}")
     return 0
 

@@ -205,6 +205,11 @@ def test_video_clips_cache_without_actions_and_pretrain_from_it(setup, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["step"] == 2 and np.isfinite(res["video"])
+    from gr2_policy.train_report import main as report
+    from gr2_policy.train_report import run_stage
+    assert report([str(tmp_path / "pre"), "--out", str(tmp_path / "report")]) == 0
+    summary = json.loads((tmp_path / "report" / "training.json").read_text())["runs"][0]
+    assert run_stage(summary["scalars"]) == "pretrain" and "pretrain/video" in summary["final"]
     r = subprocess.run(cmd + ["--tokens", str(root / "tokens"), "--out", str(tmp_path / "pre2")], env=ENV,
                        capture_output=True, text=True)
     assert r.returncode != 0 and "pre-training is action-free" in r.stderr
