@@ -20,6 +20,7 @@ below the evaluation seeds.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -28,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 SCENES = ("unseen", "training")
-CLIP_VIEWS = {"head_camera": "head_rgb", "wrist_camera": "wrist_rgb"}   # model view -> recorded stream
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,9 +61,10 @@ def restyle_unseen(world, rng: np.random.Generator) -> None:
 
 
 def write_clip(out: Path, name: str, caption: str, streams: dict[str, np.ndarray], fps: float) -> None:
-    """NAME.<view>.mp4 per CLIP_VIEWS and NAME.txt into `out`."""
-    from gr2_policy.data import write_video
-    for view, stream in CLIP_VIEWS.items():
+    """NAME.<view>.mp4 per camera view (the recorded streams the sim dataset reader maps the model's
+    views to) and NAME.txt into `out`."""
+    from gr2_policy.data import SimDatasetReader, write_video
+    for view, stream in SimDatasetReader.STREAM_OF_VIEW.items():
         write_video(out / f"{name}.{view}.mp4", streams[stream], fps=int(round(fps)))
     (out / f"{name}.txt").write_text(caption + "\n")
 
@@ -120,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(args.first_seed, args.first_seed + args.clips):
                 restyle = None
                 if args.scenes == "unseen":     # a look of its own per (seed, task, setting)
-                    look = np.random.default_rng([seed, ti, si, 3])
-                    restyle = lambda w, _rng, look=look: restyle_unseen(w, look)   # noqa: E731
+                    restyle = functools.partial(restyle_unseen, rng=np.random.default_rng([seed, ti, si, 3]))
                 meta, streams = record_episode(world, task, setting, seed, cfg, restyle=restyle)
                 bar.update(1)
                 if not meta["success"]:

@@ -69,14 +69,14 @@ def record_state(world: World, label: StepTarget, streams: dict[str, list], widt
 
 def record_episode(world: World, task: str, setting: str, seed: int, cfg: RecordConfig,
                    expert_cfg: ExpertConfig | None = None,
-                   restyle: Callable[[World, np.random.Generator], None] | None = None,
+                   restyle: Callable[[World], None] | None = None,
                    ) -> tuple[dict, dict[str, np.ndarray]]:
-    """Reset to (task, setting, seed), run the expert, return (meta, streams). `restyle(world, rng)`,
-    when given, changes the scene's look after the layout (e.g. colours no setting uses) with an RNG
-    of its own, so the layout stays the seed's."""
+    """Reset to (task, setting, seed), run the expert, return (meta, streams). `restyle(world)`, when
+    given, changes the scene's look after the layout (e.g. colours no setting uses); it brings its
+    own randomness, so the layout stays the seed's."""
     instruction = world.reset(task, setting, seed)
     if restyle is not None:
-        restyle(world, np.random.default_rng([seed, 2]))
+        restyle(world)
     expert = ScriptedExpert(world, expert_cfg)
     every = max(1, int(round(1.0 / (cfg.fps * expert.cfg.control_dt))))
     frames: dict[str, list] = {k: [] for k in STREAMS}
