@@ -19,7 +19,7 @@ def test_clips_are_captioned_two_view_videos_in_unseen_scenes(tmp_path):
                  "--clips", "1", "--first-seed", "60000", "--size", "64"]) == 0
     stats = json.loads((out / "generation_stats.json").read_text())
     assert stats["clips"] == 2 and stats["scenes"] == "unseen" and (out / "contact_sheet.png").is_file()
-    reader = VideoClipReader(out, 64, stride=1, max_frames=1000, views=("head_camera", "wrist_camera"))
+    reader = VideoClipReader(out, 64, stride=1, views=("head_camera", "wrist_camera"))
     assert len(reader) == 2
     ep = reader[0]
     assert ep.instruction.startswith("pick up the") and set(ep.frames) == {"head_camera", "wrist_camera"}

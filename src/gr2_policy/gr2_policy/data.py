@@ -177,10 +177,11 @@ class VideoClipReader:
     same moment, one per camera, `NAME.<view>.mp4` for views in `views` (e.g. NAME.head_camera.mp4
     and NAME.wrist_camera.mp4; cut to the shortest). Caption: NAME.txt, or captions.json
     {NAME or file name: caption}. Frames are decoded with PyAV, sub-sampled every `stride` frames
-    (1 for videos recorded at the model's frame rate), centre-cropped and resized (prepare_frame).
+    (1 for videos recorded at the model's frame rate), centre-cropped and resized (prepare_frame);
+    a clip is read whole unless `max_frames` caps it (frames after sub-sampling).
     Raises FileNotFoundError for a folder without videos, KeyError for a clip without a caption.
     """
-    def __init__(self, folder: str | Path, resolution: int, stride: int = 3, max_frames: int = 64,
+    def __init__(self, folder: str | Path, resolution: int, stride: int = 3, max_frames: int | None = None,
                  views: tuple[str, ...] = ()):
         folder = Path(folder)
         videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
@@ -217,7 +218,7 @@ class VideoClipReader:
             for n, frame in enumerate(container.decode(video=0)):
                 if n % self.stride == 0:
                     frames.append(prepare_frame(frame.to_ndarray(format="rgb24"), self.resolution))
-                if len(frames) >= self.max_frames:
+                if self.max_frames is not None and len(frames) >= self.max_frames:
                     break
         return np.stack(frames)
 

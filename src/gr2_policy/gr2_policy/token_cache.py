@@ -112,7 +112,7 @@ def _video_sources(video_dirs: list[str | Path], views: tuple[str, ...], res: in
     """(count, iterator of (info, frames per view, None)) over the clips of captioned video folders
     (data.VideoClipReader, whole clips); ValueError for a clip that lacks one of `views`."""
     from .data import VideoClipReader
-    readers = [VideoClipReader(d, res, stride=stride, max_frames=1 << 30, views=views) for d in video_dirs]
+    readers = [VideoClipReader(d, res, stride=stride, views=views) for d in video_dirs]
     for r in readers:
         for name in r.names:
             if set(r.clips[name]) != set(views):

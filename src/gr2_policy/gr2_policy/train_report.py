@@ -7,7 +7,9 @@ Reads every run's `tb/` event files (tensorboard's EventAccumulator), writes `tr
 (per run: every scalar as [step, value] pairs, thinned to at most `--points` per scalar, plus the
 final values and the wall time between the first and last event) and `training.png` (action L1
 and video cross-entropy, train and validation, the action L1 decoded from the prior z = 0 as at
-inference where logged, and the learning rate, against the step).
+inference where logged, and the learning rate, against the step). Runs are chained step after step
+(a recipe's stages), or with --side-by-side drawn on one step axis (variants of one experiment, e.g.
+the pre-training ablation).
 """
 from __future__ import annotations
 
@@ -49,17 +51,29 @@ def run_stage(scalars: dict) -> str:
     return "pretrain" if any(t.startswith("pretrain/") for t in scalars) else "finetune"
 
 
-def plot(summaries: list[dict], path: Path) -> None:
-    """Plot the runs' action L1, video loss and learning rate side by side (steps chained run after run) to `path`."""
+def step_offsets(summaries: list[dict], chained: bool = True) -> list[int]:
+    """The step at which each run starts on the plot's axis: after the previous run's last step when
+    `chained` (a recipe's stages), 0 for every run otherwise (variants of one experiment)."""
+    offsets, offset = [], 0
+    for s in summaries:
+        offsets.append(offset)
+        steps = [p[0] for tag in s["scalars"].values() for p in tag]
+        offset += max(steps) if steps and chained else 0
+    return offsets
+
+
+def plot(summaries: list[dict], path: Path, chained: bool = True) -> None:
+    """Plot the runs' action L1, video loss and learning rate to `path`: steps chained run after run,
+    or every run from step 0 when not `chained`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     colours = plt.get_cmap("tab20")
-    offset = 0
+    xlabel = "step (runs chained)" if chained else "step"
     # one colour per run in every panel, one legend (runs) beside the figure: thin lines are the
     # training loss, dots validation, squares validation with the prior's z = 0 (what inference gets)
-    for i, s in enumerate(summaries):
+    for i, (s, offset) in enumerate(zip(summaries, step_offsets(summaries, chained), strict=True)):
         name = Path(s["run"]).name
         colour = colours(i % 20)
         sc = s["scalars"]
@@ -76,7 +90,7 @@ def plot(summaries: list[dict], path: Path) -> None:
                 st, v = zip(*sc[val_tag], strict=False)
                 ax.plot([x + offset for x in st], v, "o-", ms=3, color=colour)
             ax.set_title(title + "\nthin: train, dots: validation")
-            ax.set_xlabel("step (runs chained)")
+            ax.set_xlabel(xlabel)
         if stage == "finetune" and "finetune_val/action_l1_prior" in sc:
             st, v = zip(*sc["finetune_val/action_l1_prior"], strict=False)
             axes[0].plot([x + offset for x in st], v, "s--", ms=3, color=colour)
@@ -84,9 +98,7 @@ def plot(summaries: list[dict], path: Path) -> None:
             st, v = zip(*sc[f"{stage}/lr"], strict=False)
             axes[2].plot([x + offset for x in st], v, color=colour, label=name)
             axes[2].set_title("learning rate")
-            axes[2].set_xlabel("step (runs chained)")
-        steps = [p[0] for tag in sc.values() for p in tag]
-        offset += max(steps) if steps else 0
+            axes[2].set_xlabel(xlabel)
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
@@ -103,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", type=Path, help="training run folders, in training order")
     p.add_argument("--out", type=Path, required=True, help="folder for training.json and training.png")
     p.add_argument("--points", type=int, default=200)
+    p.add_argument("--side-by-side", action="store_true",
+                   help="runs are variants of one experiment: one step axis, not chained")
     args = p.parse_args(argv)
     summaries = [summarise_run(r, args.points) for r in args.runs]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "training.json").write_text(json.dumps({"runs": summaries}, indent=1) + "\n")
-    plot(summaries, args.out / "training.png")
+    plot(summaries, args.out / "training.png", chained=not args.side_by_side)
     for s in summaries:
         f = s["final"]
         stage = run_stage(s["scalars"])

@@ -123,6 +123,9 @@ def test_finetune_from_cache_with_validation_and_resume(setup, tmp_path):
     summary = json.loads((tmp_path / "report" / "training.json").read_text())["runs"][0]
     assert [s for s, _ in summary["scalars"]["finetune/action_l1"]] == [1, 2, 3, 4, 5]
     assert "finetune_val/action_l1" in summary["final"] and (tmp_path / "report" / "training.png").stat().st_size > 0
+    from gr2_policy.train_report import step_offsets
+    assert step_offsets([summary, summary]) == [0, 5] and step_offsets([summary, summary], chained=False) == [0, 0]
+    assert report([str(out), str(out), "--side-by-side", "--out", str(tmp_path / "side")]) == 0
 
 
 def test_config_file_gives_defaults_and_rejects_unknown_keys(setup, tmp_path):

@@ -116,6 +116,15 @@ def test_video_clip_reader_pairs_the_views_of_a_clip(tmp_path):
         VideoClipReader(tmp_path, 16, stride=1).caption("b")
 
 
+def test_video_clip_reader_reads_a_long_clip_whole_unless_capped(tmp_path):
+    from gr2_policy.data import VideoClipReader
+    write_video(tmp_path / "long.mp4", _frames(np.random.default_rng(3), 70, 16, (200, 30, 30)))
+    (tmp_path / "long.txt").write_text("open the drawer")
+    assert VideoClipReader(tmp_path, 16, stride=1)[0].length == 70
+    assert VideoClipReader(tmp_path, 16, stride=2)[0].length == 35
+    assert VideoClipReader(tmp_path, 16, stride=1, max_frames=10)[0].length == 10
+
+
 def test_finetune_resume_continues_from_the_checkpoint(data, tmp_path):
     common = ["finetune", "--episodes", str(data / "episodes"), "--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"),
               "--out", str(tmp_path / "ft"), "--batch", "2", "--threads", "1", "--bf16"]
