@@ -3,6 +3,8 @@ predicted frames, an open-loop rollout curve, and a picture of predicted vs real
 
     python bench/video_prediction.py --checkpoint package://gr2_policy/checkpoints/pick_cube \
         --settings simple distractor --episodes 5 --threads 1
+    python bench/video_prediction.py --checkpoint runs/multitask/finetune/ckpt --tasks all \
+        --settings simple unseen_background --episodes 2 --picture-episodes 4
 
 Episodes: the scripted expert at held-out seeds (>= EVAL_FIRST_SEED, never in training data),
 recorded as the dataset generator records (`record_episode`: 10 fps, the sim node's image size,
@@ -23,9 +25,10 @@ Measured per view, for every frame t+1 of an episode predicted from the real fra
 - open loop: from real context at frames s = 1, 1 + every, ..., the next --horizon frames generated
   each from the model's own previous predictions (real robot state), PSNR per horizon against
   the copy-last baseline (the last real frame held).
-Episode values are averaged over episodes with a 95% Student-t interval. Writes
-bench/results/video_prediction.json and bench/results/video_prediction.png (--picture-episodes
-episodes, per view a row of real frames above a row of open-loop predicted frames).
+Episode values are averaged over episodes with a 95% Student-t interval, pooled and (several
+--tasks) per task. Writes bench/results/video_prediction.json and bench/results/video_prediction.png
+(--picture-episodes episodes, the first of each task and setting, per view a row of real frames
+above a row of open-loop predicted frames).
 """
 from __future__ import annotations
 
@@ -65,9 +68,10 @@ class HeldOutEpisode:
     meta: dict
 
 
-def sim_episodes(task: str, settings: list[str], episodes: int, first_seed: int, views: tuple[str, ...],
+def sim_episodes(tasks: list[str], settings: list[str], episodes: int, first_seed: int, views: tuple[str, ...],
                  resolution: int, keep_idle: bool):
-    """Scripted-expert episodes at seeds first_seed.. per setting, as the dataset generator records them."""
+    """Scripted-expert episodes at seeds first_seed.. per task and setting, as the dataset generator
+    records them."""
     import yaml
 
     from gr2_contract.config import config_dir
@@ -79,7 +83,7 @@ def sim_episodes(task: str, settings: list[str], episodes: int, first_seed: int,
     cfg = RecordConfig(width=int(sim["image_width"]), height=int(sim["image_height"]), drop_idle=not keep_idle)
     stream = {"head_camera": "head_rgb", "wrist_camera": "wrist_rgb"}
     world = World(load_sim_config())
-    for setting in settings:
+    for task, setting in ((t, s) for t in tasks for s in settings):
         for seed in range(first_seed, first_seed + episodes):
             meta, st = record_episode(world, task, setting, seed, cfg)
             ee = np.asarray(st["ee_pose"], np.float32)
@@ -208,6 +212,29 @@ def summarise(rows: list[dict], views: tuple[str, ...], horizon: int) -> dict:
     return out
 
 
+def summarise_per_task(rows: list[dict], views: tuple[str, ...], horizon: int) -> dict:
+    """task -> `summarise` of that task's rows (sim episodes carry their task; others count as '-')."""
+    tasks = dict.fromkeys(r.get("task", "-") for r in rows)
+    return {t: summarise([r for r in rows if r.get("task", "-") == t], views, horizon) for t in tasks}
+
+
+def print_task_table(per_task: dict) -> None:
+    """Per task and view: teacher-forced token accuracy and the generated frame's PSNR against the
+    real input, each beside its copy-last baseline (means over the task's episodes)."""
+    views = list(next(iter(per_task.values())))
+    print("\n| task | " + " | ".join(f"{v}: token acc TF / copy last | {v}: PSNR generated / copy last real "
+                                     "frame (dB)" for v in views) + " |")
+    print("|---|" + "---|---|" * len(views))
+    for task, summary in per_task.items():
+        cells = []
+        for v in views:
+            s = summary[v]
+            cells.append(f"{s['token_acc_teacher_forced']['mean']:.3f} / {s['token_acc_copy_last']['mean']:.3f}")
+            cells.append(f"{s['psnr_vs_real_generated']['mean']:.2f} / "
+                         f"{s['psnr_vs_real_copy_last_real_frame']['mean']:.2f}")
+        print(f"| {task} (n={summary[views[0]]['token_acc_copy_last']['n']}) | " + " | ".join(cells) + " |")
+
+
 def draw(figures: list[dict], views: tuple[str, ...], path: Path) -> None:
     """Per episode and view: the real frames (top) and the open-loop predicted frames (below)."""
     import matplotlib
@@ -297,7 +324,8 @@ def print_tables(summary: dict, horizon: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="package://gr2_policy/checkpoints/pick_cube")
-    p.add_argument("--task", default="pick_cube")
+    p.add_argument("--tasks", "--task", nargs="+", default=["pick_cube"],
+                   help="task name(s) of gr2_drivers.sim.tasks.TASKS, or 'all'")
     p.add_argument("--settings", nargs="+", default=["simple", "distractor"])
     p.add_argument("--episodes", type=int, default=5, help="per setting (sim) or in all (--episodes-dir)")
     p.add_argument("--first-seed", type=int, default=None, help="default: gr2_drivers.sim.tasks.EVAL_FIRST_SEED")
@@ -331,20 +359,24 @@ def main(argv: list[str] | None = None) -> int:
         source = folder_episodes(args.episodes_dir, args.episodes, c.views, c.vqgan.resolution)
         origin = {"episodes_dir": args.episodes_dir}
     else:
-        from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
+        from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, TASKS
+        tasks = list(TASKS) if args.tasks == ["all"] else args.tasks
+        unknown = sorted(set(tasks) - set(TASKS))
+        if unknown:
+            p.error(f"unknown task(s) {unknown}; known: {sorted(TASKS)} or 'all'")
         first = EVAL_FIRST_SEED if args.first_seed is None else args.first_seed
         if first < EVAL_FIRST_SEED:
             p.error(f"--first-seed {first} is below EVAL_FIRST_SEED {EVAL_FIRST_SEED}: those layouts are training data")
-        source = sim_episodes(args.task, args.settings, args.episodes, first, c.views, c.vqgan.resolution,
+        source = sim_episodes(tasks, args.settings, args.episodes, first, c.views, c.vqgan.resolution,
                               args.keep_idle)
-        origin = {"sim": {"task": args.task, "settings": args.settings, "first_seed": first,
+        origin = {"sim": {"tasks": tasks, "settings": args.settings, "first_seed": first,
                           "episodes_per_setting": args.episodes, "expert": "scripted, no DART noise",
                           "idle_frames_dropped": not args.keep_idle}}
     rows, figures, pictured = [], [], set()
     for ep in source:
         t1 = time.monotonic()
-        # the picture shows the first episode of each setting (sim), else the first episodes
-        key = ep.meta.get("setting", ep.name)
+        # the picture shows the first episode of each task and setting (sim), else the first episodes
+        key = (ep.meta["task"], ep.meta["setting"]) if "setting" in ep.meta else ep.name
         picture = len(figures) < cfg.picture_episodes and key not in pictured
         pictured.add(key)
         row, fig = evaluate_episode(model, text_encoder, ep, cfg, picture=picture)
@@ -356,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         raise SystemExit("no episodes to evaluate")
     summary = summarise(rows, c.views, cfg.horizon)
+    per_task = summarise_per_task(rows, c.views, cfg.horizon)
     doc = {"benchmark": "predicted-video quality on held-out episodes (teacher-forced next frame, open loop)",
            "command": " ".join(["python", "bench/video_prediction.py",
                                 *(argv if argv is not None else sys.argv[1:])]),
@@ -382,13 +415,15 @@ def main(argv: list[str] | None = None) -> int:
                        "with a 95% Student-t interval",
                "open_loop": "from the real context ending at frame s, frames s+1..s+horizon generated each from "
                             "the model's own earlier frames (real robot state); copy last holds frame s"},
-           "summary": summary, "episodes_evaluated": len(rows), "rows": rows,
+           "summary": summary, "summary_per_task": per_task, "episodes_evaluated": len(rows), "rows": rows,
            "wall_s": round(time.monotonic() - t0, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(_clean(doc), indent=1) + "\n")
     if figures and args.png:
         draw(figures, c.views, Path(args.png))
     print_tables(summary, cfg.horizon)
+    if len(per_task) > 1:
+        print_task_table(per_task)
     print(f"wrote {args.out}" + (f" and {args.png}" if figures and args.png else ""))
     return 0
 

@@ -1,5 +1,6 @@
 """Closed-loop evaluation results: per-episode records, the summary table both evaluators print,
-and `bench/results/eval.json`.
+and `bench/results/eval.json`; `python -m gr2_bringup.eval_report NAME=FILE ...` puts several
+checkpoints' results side by side (e.g. the pre-training ablation).
 
 Both evaluators (`gr2_bringup.evaluate`, in-process lockstep; `gr2_bringup.evaluate_graph`,
 the node graph over DDS) produce `EpisodeResult`s and call `summarise` / `format_table` /
@@ -8,6 +9,7 @@ intervals (Wilson 1927; the usual choice for a binomial rate at small n, never o
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import shlex
@@ -136,3 +138,91 @@ def write_results(path: str | Path, evaluator: str, episodes: list[EpisodeResult
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return entry
+
+
+# ---------------------------------------------------------------- side by side
+def run_episodes(path: str | Path, evaluator: str = "in_process") -> tuple[list[EpisodeResult], dict]:
+    """The episodes of `evaluator`'s runs in the evaluation file at `path` that evaluated the same
+    checkpoint as its newest run (runs of other checkpoints are left out, said on stderr), and that
+    checkpoint. ValueError when the file holds no such run."""
+    doc = json.loads(Path(path).read_text())
+    runs = [r for r in doc.get("runs", []) if r.get("evaluator") == evaluator]
+    if not runs:
+        raise ValueError(f"{path} holds no {evaluator} run")
+    checkpoint = runs[-1]["checkpoint"]
+    same = [r for r in runs if r["checkpoint"] == checkpoint]
+    if len(same) < len(runs):
+        print(f"{path}: {len(runs) - len(same)} run(s) of another checkpoint left out", file=sys.stderr)
+    return [EpisodeResult(**e) for r in same for e in r["episodes"]], checkpoint
+
+
+def compare(results: dict[str, list[EpisodeResult]]) -> list[dict]:
+    """Rows per (task, setting) and per setting over all tasks ("all"): each named result's
+    policy rate, and the scripted expert's from the first result that ran it on those seeds.
+    Results that did not run a (task, setting) have None there."""
+    keys = sorted({(e.task, e.setting) for eps in results.values() for e in eps})
+    settings = sorted({s for _, s in keys})
+    rows = []
+    for task, setting in [*keys, *(("all", s) for s in settings)]:
+        row = {"task": task, "setting": setting, "policy": {}, "seeds": {}}
+        for name, eps in results.items():
+            sel = [e for e in eps if e.setting == setting and task in ("all", e.task)]
+            row["policy"][name] = rate(sum(e.success for e in sel), len(sel)) if sel else None
+            row["seeds"][name] = sorted({int(e.seed) for e in sel})
+            with_expert = [e for e in sel if e.expert_success is not None]
+            if with_expert and "expert" not in row:
+                row["expert"] = rate(sum(bool(e.expert_success) for e in with_expert), len(with_expert))
+        rows.append(row)
+    return rows
+
+
+def format_comparison(rows: list[dict]) -> str:
+    """Markdown: one column per named result, the expert last; warns in the table when the named
+    results were run on different seeds."""
+    names = list(rows[0]["policy"]) if rows else []
+    lines = ["| task | setting | " + " | ".join(names) + " | expert, same seeds |",
+             "|---|---|" + "---|" * (len(names) + 1)]
+    for r in rows:
+        seeds = {tuple(v) for v in r["seeds"].values() if v}
+        flag = " (different seeds!)" if len(seeds) > 1 else ""
+        task = f"**{r['task']}**" if r["task"] == "all" else r["task"]
+        lines.append(f"| {task} | {r['setting']}{flag} | " + " | ".join(_cell(r["policy"][n]) for n in names)
+                     + f" | {_cell(r.get('expert'))} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print (and with --out write) the side-by-side table of NAME=FILE evaluation files."""
+    p = argparse.ArgumentParser(prog="python -m gr2_bringup.eval_report",
+                                description="Closed-loop results of several checkpoints side by side.")
+    p.add_argument("results", nargs="+", metavar="NAME=FILE", help="a column name and an evaluation JSON")
+    p.add_argument("--evaluator", default="in_process", choices=["in_process", "node_graph"])
+    p.add_argument("--out", help="write the rows, the files and their checkpoints as JSON here")
+    args = p.parse_args(argv)
+    results, sources = {}, {}
+    for item in args.results:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            p.error(f"{item!r} is not NAME=FILE")
+        if not Path(file).is_file():
+            p.error(f"{file} not found")
+        try:
+            results[name], checkpoint = run_episodes(file, args.evaluator)
+        except ValueError as e:
+            p.error(str(e))
+        sources[name] = {"file": file, "checkpoint": checkpoint}
+    rows = compare(results)
+    print(format_comparison(rows))
+    if args.out:
+        doc = {"command": " ".join(shlex.quote(a) for a in ["python", "-m", "gr2_bringup.eval_report",
+                                                            *(sys.argv[1:] if argv is None else argv)]),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "evaluator": args.evaluator,
+               "sources": sources, "rows": rows}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

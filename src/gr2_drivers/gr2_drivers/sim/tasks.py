@@ -876,6 +876,7 @@ class PourTask(Task):
                 Waypoint(pour, yaw, 1.0, tilt=tipping),
                 Waypoint(poured, yaw, 1.0, POUR_DWELL, speed=POUR_SPEED, tilt=tilt),
                 Waypoint(above, yaw, 1.0, tilt=0.0),
+                Waypoint(grasp + [0, 0, 0.15], yaw, 1.0, speed=CARRY_SPEED),
                 Waypoint(grasp + [0, 0, 0.01], yaw, 1.0, speed=CARRY_SPEED),
                 Waypoint(grasp + [0, 0, 0.01], yaw, 0.0, 0.5), Waypoint(grasp + [0, 0, 0.12], yaw, 0.0)]
 
