@@ -25,8 +25,8 @@ Measured per view, for every frame t+1 of an episode predicted from the real fra
 - open loop: from real context at frames s = 1, 1 + every, ..., the next --horizon frames generated
   each from the model's own previous predictions (real robot state), PSNR per horizon against
   the copy-last baseline (the last real frame held).
-Episode values are averaged over episodes with a 95% Student-t interval, pooled and (several
---tasks) per task. Writes bench/results/video_prediction.json and bench/results/video_prediction.png
+Episode values are averaged over episodes with a 95% Student-t interval, pooled, per task and per
+setting. Writes bench/results/video_prediction.json and bench/results/video_prediction.png
 (--picture-episodes episodes, the first of each task and setting, per view a row of real frames
 above a row of open-loop predicted frames).
 """
@@ -212,27 +212,28 @@ def summarise(rows: list[dict], views: tuple[str, ...], horizon: int) -> dict:
     return out
 
 
-def summarise_per_task(rows: list[dict], views: tuple[str, ...], horizon: int) -> dict:
-    """task -> `summarise` of that task's rows (sim episodes carry their task; others count as '-')."""
-    tasks = dict.fromkeys(r.get("task", "-") for r in rows)
-    return {t: summarise([r for r in rows if r.get("task", "-") == t], views, horizon) for t in tasks}
+def summarise_by(rows: list[dict], key: str, views: tuple[str, ...], horizon: int) -> dict:
+    """Value of `key` ('task', 'setting') -> `summarise` of those rows (sim episodes carry both;
+    folder episodes count as '-')."""
+    groups = dict.fromkeys(r.get(key, "-") for r in rows)
+    return {g: summarise([r for r in rows if r.get(key, "-") == g], views, horizon) for g in groups}
 
 
-def print_task_table(per_task: dict) -> None:
-    """Per task and view: teacher-forced token accuracy and the generated frame's PSNR against the
-    real input, each beside its copy-last baseline (means over the task's episodes)."""
-    views = list(next(iter(per_task.values())))
-    print("\n| task | " + " | ".join(f"{v}: token acc TF / copy last | {v}: PSNR generated / copy last real "
+def print_group_table(groups: dict, key: str) -> None:
+    """Per group (task or setting) and view: teacher-forced token accuracy and the generated frame's
+    PSNR against the real input, each beside its copy-last baseline (means over the episodes)."""
+    views = list(next(iter(groups.values())))
+    print(f"\n| {key} | " + " | ".join(f"{v}: token acc TF / copy last | {v}: PSNR generated / copy last real "
                                      "frame (dB)" for v in views) + " |")
     print("|---|" + "---|---|" * len(views))
-    for task, summary in per_task.items():
+    for group, summary in groups.items():
         cells = []
         for v in views:
             s = summary[v]
             cells.append(f"{s['token_acc_teacher_forced']['mean']:.3f} / {s['token_acc_copy_last']['mean']:.3f}")
             cells.append(f"{s['psnr_vs_real_generated']['mean']:.2f} / "
                          f"{s['psnr_vs_real_copy_last_real_frame']['mean']:.2f}")
-        print(f"| {task} (n={summary[views[0]]['token_acc_copy_last']['n']}) | " + " | ".join(cells) + " |")
+        print(f"| {group} (n={summary[views[0]]['token_acc_copy_last']['n']}) | " + " | ".join(cells) + " |")
 
 
 def draw(figures: list[dict], views: tuple[str, ...], path: Path) -> None:
@@ -388,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         raise SystemExit("no episodes to evaluate")
     summary = summarise(rows, c.views, cfg.horizon)
-    per_task = summarise_per_task(rows, c.views, cfg.horizon)
+    per_task = summarise_by(rows, "task", c.views, cfg.horizon)
+    per_setting = summarise_by(rows, "setting", c.views, cfg.horizon)
     doc = {"benchmark": "predicted-video quality on held-out episodes (teacher-forced next frame, open loop)",
            "command": " ".join(["python", "bench/video_prediction.py",
                                 *(argv if argv is not None else sys.argv[1:])]),
@@ -415,15 +417,17 @@ def main(argv: list[str] | None = None) -> int:
                        "with a 95% Student-t interval",
                "open_loop": "from the real context ending at frame s, frames s+1..s+horizon generated each from "
                             "the model's own earlier frames (real robot state); copy last holds frame s"},
-           "summary": summary, "summary_per_task": per_task, "episodes_evaluated": len(rows), "rows": rows,
+           "summary": summary, "summary_per_task": per_task,
+           "summary_per_setting": per_setting, "episodes_evaluated": len(rows), "rows": rows,
            "wall_s": round(time.monotonic() - t0, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(_clean(doc), indent=1) + "\n")
     if figures and args.png:
         draw(figures, c.views, Path(args.png))
     print_tables(summary, cfg.horizon)
-    if len(per_task) > 1:
-        print_task_table(per_task)
+    for key, groups in (("task", per_task), ("setting", per_setting)):
+        if len(groups) > 1:
+            print_group_table(groups, key)
     print(f"wrote {args.out}" + (f" and {args.png}" if figures and args.png else ""))
     return 0
 
