@@ -82,13 +82,17 @@ def _autocast(device: str, bf16: bool):
 
 # ---------------------------------------------------------------- frames for the VQGAN
 def _episode_readers(args, views, resolution) -> list:
-    """One reader per --episodes folder (several may be given), or the --videos reader."""
+    """One reader per --episodes folder (several may be given) and one for --videos: a tokenizer
+    can learn from robot episodes and captioned clips together."""
+    readers = []
     if getattr(args, "episodes", None):
         folders = [args.episodes] if isinstance(args.episodes, str) else list(args.episodes)
-        return [open_episodes(f, views, resolution) for f in folders]
+        readers += [open_episodes(f, views, resolution) for f in folders]
     if getattr(args, "videos", None):
-        return [VideoClipReader(args.videos, resolution, stride=args.video_stride, views=tuple(views))]
-    raise SystemExit("give --episodes DIR [DIR ...] (robot episodes) or --videos DIR (captioned videos)")
+        readers.append(VideoClipReader(args.videos, resolution, stride=args.video_stride, views=tuple(views)))
+    if not readers:
+        raise SystemExit("give --episodes DIR [DIR ...] (robot episodes) and/or --videos DIR (captioned videos)")
+    return readers
 
 
 def _all_frames(reader, indices) -> np.ndarray:

@@ -191,3 +191,24 @@ def test_sim_dataset_format_reader_feeds_the_model(tmp_path):
     batch = collate(sampler.sample(2), cfg, model.vqgan, load_text_encoder(cfg.text))
     losses = model.loss(batch)
     assert torch.isfinite(losses["loss"]) and losses["action_l1"] > 0
+
+
+def test_a_tokenizer_reads_robot_episodes_and_clips_together(tmp_path):
+    from argparse import Namespace
+
+    from gr2_policy.train import _episode_readers
+    rng = np.random.default_rng(4)
+    (tmp_path / "eps").mkdir()
+    (tmp_path / "clips").mkdir()
+    T = 4
+    write_npz_episode(tmp_path / "eps" / "0.npz", Episode(
+        instruction="pick up the red cube", frames={"head_camera": _frames(rng, T, 16, (200, 30, 30))},
+        ee_position=np.zeros((T, 3), np.float32), ee_quaternion=np.tile([0, 0, 0, 1.0], (T, 1)).astype(np.float32),
+        gripper_closure=np.zeros(T, np.float32), gripper_command=np.zeros(T, np.float32)))
+    write_video(tmp_path / "clips" / "c.mp4", _frames(rng, 6, 16, (30, 30, 200)))
+    (tmp_path / "clips" / "c.txt").write_text("open the drawer")
+    args = Namespace(episodes=[str(tmp_path / "eps")], videos=str(tmp_path / "clips"), video_stride=1)
+    readers = _episode_readers(args, ("head_camera",), 16)
+    assert [len(r) for r in readers] == [1, 1] and readers[1][0].length == 6
+    with pytest.raises(SystemExit, match="and/or --videos"):
+        _episode_readers(Namespace(episodes=None, videos=None), ("head_camera",), 16)
