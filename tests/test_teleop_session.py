@@ -34,6 +34,31 @@ def test_mapping_deadband_scaling_and_button_edges():
     assert held.gripper is None and held.events == []                     # acts on the press only
 
 
+def test_a_click_released_before_the_poll_still_acts(tmp_path):
+    """The gamepad's events are folded into one state per poll: a press and its release both
+    between two polls (a quick tap, or a starved node) must still toggle the gripper once."""
+    from gr2_bringup.teleop.devices import Gamepad
+    pad = JoystickDouble(tmp_path / "js")
+    device = Gamepad(str(pad.path))
+    try:
+        m = TeleopMapper(DeviceMapping(gripper_button=GRIPPER, control_button=START))
+        assert m(device.poll()).gripper is None
+        pad.button(GRIPPER, True)
+        pad.button(GRIPPER, False)
+        pad.button(START, True)
+        pad.button(START, False)
+        state = device.poll()
+        assert not any(state.buttons) and state.pressed[GRIPPER] and state.pressed[START]
+        out = m(state)
+        assert out.gripper == 1.0 and out.events == ["control"]
+        assert m(device.poll()).gripper is None                    # reported once
+        pad.button(GRIPPER, True)                                  # held across polls: one press
+        assert m(device.poll()).gripper == 0.0 and m(device.poll()).gripper is None
+    finally:
+        device.close()
+        pad.close()
+
+
 def test_episode_marks():
     marks = EpisodeMarks()
     assert marks.on_event("success") is None

@@ -7,7 +7,8 @@
   time u32 ms, value s16, type u8, number u8), as ROS's joy node reads it.
 - `Keyboard`: a terminal fallback (stdin in cbreak mode): keys drive axes, others act as buttons.
 
-Each has `poll() -> DeviceState` (the latest state, reading whatever arrived since the last call)
+Each has `poll() -> DeviceState` (the latest state, reading whatever arrived since the last call,
+with the buttons that went down in between: a click shorter than the poll period is not lost)
 and `close()`. A device that is absent or unreadable raises DeviceUnavailable with what to do.
 """
 
@@ -86,6 +87,7 @@ class SpaceMouse:
         self._fd = _open_nonblocking(self.path, "SpaceMouse")
         self.axes = [0.0] * 6
         self.buttons = [False] * 2
+        self._down: list[bool] = []     # went down since the last poll
 
     def decode(self, report: bytes) -> None:
         """Apply one HID input report to the state."""
@@ -101,13 +103,22 @@ class SpaceMouse:
         elif rid == 3:
             bits = int.from_bytes(body, "little")
             width = max(len(self.buttons), 8 * len(body))
-            self.buttons = [bool(bits >> i & 1) for i in range(width)]
+            held = [bool(bits >> i & 1) for i in range(width)]
+            self._went_down(held)
+            self.buttons = held
+
+    def _went_down(self, held: list[bool]) -> None:
+        self._down.extend([False] * (len(held) - len(self._down)))
+        for i, h in enumerate(held):
+            self._down[i] |= h and not (i < len(self.buttons) and self.buttons[i])
 
     def poll(self) -> DeviceState:
         """The state after every report that arrived since the last call."""
         for report in _read_all(self._fd, 64, "SpaceMouse"):
             self.decode(report)
-        return DeviceState(tuple(self.axes), tuple(self.buttons))
+        state = DeviceState(tuple(self.axes), tuple(self.buttons), tuple(self._down))
+        self._down = []
+        return state
 
     def close(self) -> None:
         """Release the device file."""
@@ -123,6 +134,7 @@ class Gamepad:
         self._fd = _open_nonblocking(self.path, "gamepad")
         self.axes: list[float] = []
         self.buttons: list[bool] = []
+        self._down: list[bool] = []     # went down since the last poll
 
     def decode(self, event: bytes) -> None:
         """Apply one js_event to the state."""
@@ -133,6 +145,8 @@ class Gamepad:
             self.axes[number] = max(-1.0, value / 32767.0)
         elif kind == JS_BUTTON:
             self.buttons.extend([False] * (number + 1 - len(self.buttons)))
+            self._down.extend([False] * (number + 1 - len(self._down)))
+            self._down[number] |= bool(value) and not self.buttons[number]
             self.buttons[number] = bool(value)
 
     def poll(self) -> DeviceState:
@@ -140,7 +154,9 @@ class Gamepad:
         for data in _read_all(self._fd, JS_EVENT.size * 64, "gamepad"):
             for k in range(0, len(data) - JS_EVENT.size + 1, JS_EVENT.size):
                 self.decode(data[k:k + JS_EVENT.size])
-        return DeviceState(tuple(self.axes), tuple(self.buttons))
+        state = DeviceState(tuple(self.axes), tuple(self.buttons), tuple(self._down))
+        self._down = []
+        return state
 
     def close(self) -> None:
         """Release the device file."""

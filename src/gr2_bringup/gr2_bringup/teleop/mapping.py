@@ -18,9 +18,12 @@ EVENTS = ("start", "success", "failure", "control")   # what buttons can mean be
 
 @dataclass
 class DeviceState:
-    """One reading of an input device: axes normalised to -1..1, buttons pressed or not."""
+    """One reading of an input device: axes normalised to -1..1, buttons held or not, and which
+    buttons went down since the previous reading (`pressed`: a click released before the reading
+    shows there and not in `buttons`; empty for devices whose readings are events already)."""
     axes: tuple[float, ...] = ()
     buttons: tuple[bool, ...] = ()
+    pressed: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -58,7 +61,8 @@ def apply_deadband(x: float, deadband: float) -> float:
 
 
 class TeleopMapper:
-    """Turns successive DeviceStates into TeleopOutputs; buttons act on their press (rising edge)."""
+    """Turns successive DeviceStates into TeleopOutputs; buttons act on their press: a rising edge
+    between readings, or a press the device reports in `DeviceState.pressed`."""
 
     def __init__(self, mapping: DeviceMapping, gripper_closed: bool = False):
         if len(mapping.axes) != 6 or len(mapping.signs) != 6:
@@ -70,11 +74,15 @@ class TeleopMapper:
         self.gripper_closed = gripper_closed
         self._previous: tuple[bool, ...] = ()
 
-    def _pressed(self, buttons: tuple[bool, ...], index: int) -> bool:
-        if index < 0 or index >= len(buttons):
+    def _pressed(self, state: DeviceState, index: int) -> bool:
+        if index < 0:
+            return False
+        if index < len(state.pressed) and state.pressed[index]:
+            return True
+        if index >= len(state.buttons):
             return False
         was = self._previous[index] if index < len(self._previous) else False
-        return buttons[index] and not was
+        return state.buttons[index] and not was
 
     def __call__(self, state: DeviceState) -> TeleopOutput:
         """The output for this reading (module docstring)."""
@@ -88,9 +96,9 @@ class TeleopMapper:
         if not enabled:
             twist[:] = 0.0
         gripper = None
-        if self._pressed(state.buttons, m.gripper_button):
+        if self._pressed(state, m.gripper_button):
             self.gripper_closed = not self.gripper_closed
             gripper = 1.0 if self.gripper_closed else 0.0
-        events = [name for name in EVENTS if self._pressed(state.buttons, getattr(m, f"{name}_button"))]
+        events = [name for name in EVENTS if self._pressed(state, getattr(m, f"{name}_button"))]
         self._previous = tuple(state.buttons)
         return TeleopOutput(twist, enabled, gripper, events)
