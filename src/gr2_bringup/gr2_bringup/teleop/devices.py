@@ -30,6 +30,14 @@ JS_EVENT = struct.Struct("<IhBB")       # linux/joystick.h struct js_event
 JS_BUTTON, JS_AXIS, JS_INIT = 0x01, 0x02, 0x80
 
 
+def _note_presses(down: list[bool], was: list[bool], held: list[bool]) -> None:
+    """Mark in `down` (grown as needed) the buttons held now that were not before: the presses a
+    poll reports even when the button is released again before it."""
+    down.extend([False] * (len(held) - len(down)))
+    for i, h in enumerate(held):
+        down[i] |= h and not (i < len(was) and was[i])
+
+
 class DeviceUnavailable(RuntimeError):
     """The input device (or what reads it) is not there; str() says what to do."""
 
@@ -104,13 +112,8 @@ class SpaceMouse:
             bits = int.from_bytes(body, "little")
             width = max(len(self.buttons), 8 * len(body))
             held = [bool(bits >> i & 1) for i in range(width)]
-            self._went_down(held)
+            _note_presses(self._down, self.buttons, held)
             self.buttons = held
-
-    def _went_down(self, held: list[bool]) -> None:
-        self._down.extend([False] * (len(held) - len(self._down)))
-        for i, h in enumerate(held):
-            self._down[i] |= h and not (i < len(self.buttons) and self.buttons[i])
 
     def poll(self) -> DeviceState:
         """The state after every report that arrived since the last call."""
@@ -144,10 +147,10 @@ class Gamepad:
             self.axes.extend([0.0] * (number + 1 - len(self.axes)))
             self.axes[number] = max(-1.0, value / 32767.0)
         elif kind == JS_BUTTON:
-            self.buttons.extend([False] * (number + 1 - len(self.buttons)))
-            self._down.extend([False] * (number + 1 - len(self._down)))
-            self._down[number] |= bool(value) and not self.buttons[number]
-            self.buttons[number] = bool(value)
+            held = self.buttons + [False] * (number + 1 - len(self.buttons))
+            held[number] = bool(value)
+            _note_presses(self._down, self.buttons, held)
+            self.buttons = held
 
     def poll(self) -> DeviceState:
         """The state after every event that arrived since the last call."""
