@@ -12,7 +12,9 @@ CPU; pass --vqgan paper for the paper's 256 px / 16x16 layout. Writes bench/resu
 
 `--model-level --device cuda --vqgan paper` instead times the model alone on random tokens (no
 text encoder, which a bare GPU machine may lack): a bf16 training step, the action forward pass
-and KV-cached next-frame generation, and writes bench/results/policy_model_level.json.
+and KV-cached next-frame generation, and writes bench/results/policy_model_level.json. On a CPU,
+token layouts side by side: `--model-level --configs tiny-sim --vqgan sim_2048,sim_2048_f4
+--train-dtype fp32 --dtypes fp32 --out bench/results/policy_token_grid.json`.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gr2_policy.config import get_config
+from gr2_policy.config import VQGAN_PRESETS, get_config
 from gr2_policy.model import GR2
 from gr2_policy.policy import GR2Policy, Observation
 from gr2_policy.text_encoder import load_text_encoder
@@ -101,11 +103,12 @@ def model_level(args) -> dict:
     dev = args.device
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
     out = {}
-    for name in args.configs.split(","):
+    train_dtype = torch.bfloat16 if args.train_dtype == "bf16" else torch.float32
+    for name, vqgan in ((n, v) for n in args.configs.split(",") for v in args.vqgan.split(",")):
         torch.manual_seed(0)
-        cfg = get_config(name, vqgan=args.vqgan, text="minilm")
+        cfg = get_config(name, vqgan=vqgan, text="minilm")
         m = GR2(cfg).to(dev)
-        row = {"context_tokens": cfg.block_size,
+        row = {"vqgan": vqgan, "token_grid": cfg.vqgan.grid, "context_tokens": cfg.block_size,
                "trainable_params": sum(p.numel() for p in m.parameters() if p.requires_grad)}
         b = random_batch(cfg, 4, cfg.n_steps, dev)
         opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
@@ -113,14 +116,14 @@ def model_level(args) -> dict:
         for _ in range(6):
             sync()
             t = time.perf_counter()
-            with torch.autocast(torch.device(dev).type, dtype=torch.bfloat16):
+            with torch.autocast(torch.device(dev).type, dtype=train_dtype, enabled=args.train_dtype == "bf16"):
                 loss = m.loss(b)["loss"]
             opt.zero_grad()
             loss.backward()
             opt.step()
             sync()
             ts.append(time.perf_counter() - t)
-        row["train_step_ms_batch4_bf16"] = float(np.median(ts[2:]) * 1e3)
+        row[f"train_step_ms_batch4_{args.train_dtype}"] = float(np.median(ts[2:]) * 1e3)
         m.eval()
         bi = random_batch(cfg, 1, cfg.n_obs_steps, dev)
         for dtype in args.dtypes.split(","):
@@ -141,8 +144,9 @@ def model_level(args) -> dict:
             m.generate_frame(bi, pred.hidden, pred.cache)
             sync()
             row["video_frame_s_bf16"] = time.perf_counter() - t
-        out[name] = row
-        print(name, json.dumps(row), flush=True)
+        key = name if len(args.vqgan.split(",")) == 1 else f"{name}/{vqgan}"
+        out[key] = row
+        print(key, json.dumps(row), flush=True)
         del m, opt
     return out
 
@@ -153,7 +157,10 @@ def main(argv=None) -> int:
     p.add_argument("--dtypes", default="fp32,bf16")
     p.add_argument("--compile", default="off,on", help="off, on or off,on")
     p.add_argument("--compile-configs", default="tiny", help="configs that also run compiled (compile is slow on CPU)")
-    p.add_argument("--vqgan", default="small", choices=["tiny", "small", "paper"])
+    p.add_argument("--vqgan", default="small",
+                   help=f"tokenizer preset ({', '.join(sorted(VQGAN_PRESETS))}); --model-level takes a comma list")
+    p.add_argument("--train-dtype", default="bf16", choices=["bf16", "fp32"],
+                   help="--model-level training step precision (fp32 for a CPU)")
     p.add_argument("--iters", type=int, default=6)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True)
@@ -163,6 +170,10 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
+    unknown = [v for v in args.vqgan.split(",") if v not in VQGAN_PRESETS]
+    if unknown or ("," in args.vqgan and not args.model_level):
+        why = "" if unknown else " (a list only with --model-level)"
+        p.error(f"--vqgan {args.vqgan}: one of {sorted(VQGAN_PRESETS)}{why}")
     torch.set_num_threads(args.threads)
     results = Path(__file__).resolve().parent / "results"
     if args.model_level:

@@ -52,6 +52,13 @@ VQGAN_PRESETS: dict[str, VQGANConfig] = {
     # yellow (bench/input_visibility.py: colour kept 0/30 red, 0/34 orange): two and four times the codes
     "sim_1024": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=1024),
     "sim_2048": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=2048),
+    # f4 -> 16x16 tokens: a 36-40 mm cube (~5 px at 64 px) covers whole cells instead of part of one.
+    # Object colour from the 3x3 cells around it (bench/token_colour_probe.py, head / wrist view):
+    # 89 / 75 % against sim_2048's 72 / 66 %; GR-2 tiny-sim's context grows from 391 to 1,543 tokens
+    "sim_2048_f4": VQGANConfig(channels=16, ch_mult=(1, 2, 4), codebook_size=2048),
+    # 8x8 tokens with four times sim_2048's codes (the context stays 8x8 per view): same probe,
+    # 72 / 61 %, so the codebook size is not what loses the colour
+    "sim_8192": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4), codebook_size=8192),
     # paper scale: f16 at 256 px -> 16x16 tokens (taming ImageNet f16 layout)
     "paper": VQGANConfig(resolution=256, channels=128, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2,
                          z_channels=256, embed_dim=256, codebook_size=1024, disc_channels=64,
