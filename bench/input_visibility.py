@@ -31,6 +31,18 @@ import numpy as np
 import torch
 
 
+def geom_ids(world, view: str, width: int, height: int) -> np.ndarray:
+    """(height, width) MuJoCo geom id seen at each pixel of camera `view` (-1: no geom), by a
+    segmentation render of the world's current state."""
+    import mujoco
+    r = world.make_renderer(width, height)
+    r.enable_segmentation_rendering()
+    r.update_scene(world.data, camera=view, scene_option=world.render_option)
+    seg = r.render()
+    r.close()
+    return np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1)
+
+
 def coverage(seg_ids: np.ndarray, geom: int, size: int) -> np.ndarray:
     """(size, size) fraction of each model pixel covered by `geom`, through the data path's resampling."""
     from gr2_policy.model_input import prepare_frame
@@ -79,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
-    import mujoco
     import yaml
 
     from gr2_contract.config import config_dir
@@ -123,13 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             def snap(stage: str) -> None:
                 for view in ("head_camera", "wrist_camera"):
                     frame64 = prepare_frame(world.render(view, W, H), R)
-                    r = world.make_renderer(W, H)
-                    r.enable_segmentation_rendering()
-                    r.update_scene(world.data, camera=view, scene_option=world.render_option)
-                    seg = r.render()
-                    r.close()
-                    seg_ids = np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1)
-                    cov = coverage(seg_ids, geom, R)  # noqa: B023
+                    cov = coverage(geom_ids(world, view, W, H), geom, R)  # noqa: B023
                     with torch.no_grad():
                         rec64 = tensor_to_frames(vq.decode(vq.encode(frames_to_tensor(frame64[None]))))[0]
                     rows.append({"setting": setting, "seed": seed, "stage": stage, "view": view,  # noqa: B023

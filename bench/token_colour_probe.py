@@ -97,16 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--seeds must be at least {2 * FOLDS} for {FOLDS}-fold cross-validation")
     torch.set_num_threads(2)
 
-    import mujoco
     import yaml
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from input_visibility import coverage
+    from input_visibility import coverage, geom_ids
 
     from gr2_contract.config import config_dir
     from gr2_drivers.sim.tasks import COLORS, EVAL_FIRST_SEED
     from gr2_drivers.sim.world import World
-    from gr2_policy.checkpoint import load_vqgan, resolve_checkpoint
+    from gr2_policy.checkpoint import load_vqgan
     from gr2_policy.model_input import prepare_frame
     from gr2_policy.policy import frames_to_tensor, tensor_to_frames
     from gr2_policy.token_cache import vqgan_fingerprint
@@ -133,12 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 vectors = vq.quantizer.codebook(ids).numpy()
                 decoded = tensor_to_frames(vq.decode(ids.reshape(1, G, G)))[0]
             padded = np.pad(vectors.reshape(G, G, -1), ((1, 1), (1, 1), (0, 0)))
-            r = world.make_renderer(W, H)
-            r.enable_segmentation_rendering()
-            r.update_scene(world.data, camera=view, scene_option=world.render_option)
-            seg = r.render()
-            r.close()
-            seg_ids = np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1)
+            seg_ids = geom_ids(world, view, W, H)
             for name in OBJECTS:
                 geom = world.model.geom(name).id
                 cov = coverage(seg_ids, geom, R)
@@ -171,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"benchmark": "object colour recoverable from the model input and from its VQGAN token (5-fold CV)",
            "command": " ".join(command),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-           "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(resolve_checkpoint(args.vqgan))},
+           "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(args.vqgan)},
            "model_resolution": R, "token_grid": G, "task": "pick_cube", "setting": "distractor", "state": "start",
            "seeds": [EVAL_FIRST_SEED, EVAL_FIRST_SEED + args.seeds - 1], "colours": names,
            "chance": round(1 / len(names), 3), "results": results, "wall_s": round(time.monotonic() - t0, 1)}

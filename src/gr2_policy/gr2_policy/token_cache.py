@@ -44,6 +44,7 @@ import torch
 
 from gr2_contract.episode import CHUNK_STREAMS  # optional streams: cached when every episode has them
 
+from .checkpoint import resolve_checkpoint
 from .model_input import RESAMPLE, gripper_closure, prepare_frames
 
 FORMAT = "gr2-token-cache/1"
@@ -51,10 +52,12 @@ STREAMS = ("ee_pose", "gripper", "action_ee_pose", "action_gripper")
 
 
 def vqgan_fingerprint(ckpt: str | Path) -> str:
-    """SHA-256 (16 hex digits) of a VQGAN checkpoint's weights and config."""
+    """SHA-256 (16 hex digits) of a VQGAN checkpoint's weights and config; `ckpt` a folder or a
+    `package://` URI. FileNotFoundError when either file is missing."""
+    folder = Path(resolve_checkpoint(str(ckpt)))
     h = hashlib.sha256()
     for name in ("model.safetensors", "config.json"):
-        h.update((Path(ckpt) / name).read_bytes())
+        h.update((folder / name).read_bytes())
     return h.hexdigest()[:16]
 
 

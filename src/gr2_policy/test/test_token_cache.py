@@ -219,3 +219,12 @@ def test_video_clips_cache_without_actions_and_pretrain_from_it(setup, tmp_path)
     (clips / "c0.wrist_camera.mp4").unlink()
     with pytest.raises(ValueError, match="needs every view"):
         build_cache(None, root / "vq", tmp_path / "vt2", video_dirs=[clips])
+
+
+def test_vqgan_fingerprint_reads_package_uris():
+    """The shipped tokenizer named as results name it (package://) has the fingerprint of its folder."""
+    from gr2_policy.checkpoint import resolve_checkpoint
+    uri = "package://gr2_policy/checkpoints/pick_cube_vqgan"
+    assert vqgan_fingerprint(uri) == vqgan_fingerprint(resolve_checkpoint(uri))
+    with pytest.raises(FileNotFoundError):
+        vqgan_fingerprint("package://gr2_policy/checkpoints/no_such_tokenizer")
