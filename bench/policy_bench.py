@@ -13,8 +13,10 @@ CPU; pass --vqgan paper for the paper's 256 px / 16x16 layout. Writes bench/resu
 `--model-level --device cuda --vqgan paper` instead times the model alone on random tokens (no
 text encoder, which a bare GPU machine may lack): a bf16 training step, the action forward pass
 and KV-cached next-frame generation, and writes bench/results/policy_model_level.json. On a CPU,
-token layouts side by side: `--model-level --configs tiny-sim --vqgan sim_2048,sim_2048_f4
---train-dtype fp32 --dtypes fp32 --out bench/results/policy_token_grid.json`.
+token layouts side by side, a tokenizer preset followed by `:T` for TxT token groups per GPT
+position (GR2Config.token_group): `--model-level --configs tiny-sim --vqgan
+sim_2048,sim_2048_f4,sim_2048_f4:2 --train-dtype fp32 --dtypes fp32 --out
+bench/results/policy_token_grid.json`.
 """
 from __future__ import annotations
 
@@ -99,6 +101,12 @@ def random_batch(cfg, batch: int, steps: int, device: str):
                  action_valid=torch.ones(batch, S, dtype=torch.bool)).to(device)
 
 
+def parse_layout(entry: str) -> tuple[str, int]:
+    """`preset` or `preset:T` (--vqgan list entry) -> (VQGAN preset, token_group)."""
+    preset, _, group = entry.partition(":")
+    return preset, int(group) if group else 1
+
+
 def model_level(args) -> dict:
     dev = args.device
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
@@ -106,9 +114,10 @@ def model_level(args) -> dict:
     train_dtype = torch.bfloat16 if args.train_dtype == "bf16" else torch.float32
     for name, vqgan in ((n, v) for n in args.configs.split(",") for v in args.vqgan.split(",")):
         torch.manual_seed(0)
-        cfg = get_config(name, vqgan=vqgan, text="minilm")
+        preset, group = parse_layout(vqgan)
+        cfg = get_config(name, vqgan=preset, text="minilm", token_group=group)
         m = GR2(cfg).to(dev)
-        row = {"vqgan": vqgan, "token_grid": cfg.vqgan.grid, "context_tokens": cfg.block_size,
+        row = {"vqgan": preset, "token_grid": cfg.vqgan.grid, "token_group": group, "context_tokens": cfg.block_size,
                "trainable_params": sum(p.numel() for p in m.parameters() if p.requires_grad)}
         b = random_batch(cfg, 4, cfg.n_steps, dev)
         opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
@@ -158,7 +167,8 @@ def main(argv=None) -> int:
     p.add_argument("--compile", default="off,on", help="off, on or off,on")
     p.add_argument("--compile-configs", default="tiny", help="configs that also run compiled (compile is slow on CPU)")
     p.add_argument("--vqgan", default="small",
-                   help=f"tokenizer preset ({', '.join(sorted(VQGAN_PRESETS))}); --model-level takes a comma list")
+                   help=f"tokenizer preset ({', '.join(sorted(VQGAN_PRESETS))}); --model-level takes a comma "
+                        "list, each preset optionally followed by :T for TxT token groups")
     p.add_argument("--train-dtype", default="bf16", choices=["bf16", "fp32"],
                    help="--model-level training step precision (fp32 for a CPU)")
     p.add_argument("--iters", type=int, default=6)
@@ -170,9 +180,10 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
-    unknown = [v for v in args.vqgan.split(",") if v not in VQGAN_PRESETS]
-    if unknown or ("," in args.vqgan and not args.model_level):
-        why = "" if unknown else " (a list only with --model-level)"
+    unknown = [v for v in args.vqgan.split(",")
+               if v.partition(":")[0] not in VQGAN_PRESETS or v.partition(":")[2] not in ("", *map(str, range(1, 9)))]
+    if unknown or (("," in args.vqgan or ":" in args.vqgan) and not args.model_level):
+        why = "" if unknown else " (a list or :T token groups only with --model-level)"
         p.error(f"--vqgan {args.vqgan}: one of {sorted(VQGAN_PRESETS)}{why}")
     torch.set_num_threads(args.threads)
     results = Path(__file__).resolve().parent / "results"

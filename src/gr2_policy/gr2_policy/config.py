@@ -44,6 +44,9 @@ VQGAN_PRESETS: dict[str, VQGANConfig] = {
     # tests: 32 px, f8 -> 4x4 tokens
     "tiny": VQGANConfig(resolution=32, channels=16, ch_mult=(1, 2, 2, 2), num_res_blocks=1,
                         z_channels=32, embed_dim=32, codebook_size=64, disc_channels=16),
+    # tests of token groups: 32 px, f4 -> 8x8 tokens, 2x2 groups on tiny's 4x4 positions
+    "tiny_f4": VQGANConfig(resolution=32, channels=16, ch_mult=(1, 2, 2), num_res_blocks=1,
+                           z_channels=32, embed_dim=32, codebook_size=64, disc_channels=16),
     # CPU-trainable default for sim frames: 64 px, f8 -> 8x8 tokens
     "small": VQGANConfig(channels=16, ch_mult=(1, 2, 4, 4)),
     # the pick_cube recipe's: as small, 512 codes (small objects of six colours need their own codes)
@@ -102,6 +105,15 @@ class GR2Config:
     # 8 px patch) are rare, so per-id vectors learn slowly; the codebook vectors already place
     # codes of similar content near each other, which the projection shares across ids.
     embed_codebook: bool = False
+    # Side t of the square group of t x t neighbouring VQGAN tokens that one GPT position embeds and
+    # predicts (1: a position per token). Why: a finer token grid keeps small objects' colours
+    # (sim_2048_f4's 16x16 grid, bench/token_colour_probe.py) but a position per token makes the
+    # context 4x longer (tiny-sim 391 -> 1,543, training step 5x: bench/results/policy_token_grid.json);
+    # t = 2 keeps 8x8 positions per view. A group's embedding is a patch embedding of its t*t tokens
+    # (one learned table per place in the group, summed; the codebook projection of their
+    # concatenated vectors) and the position before it predicts its t*t tokens, each its own
+    # distribution given the same hidden state.
+    token_group: int = 1
     # Loss weights: next-frame cross-entropy, cVAE action L1, cVAE KL.
     video_weight: float = 1.0
     action_weight: float = 1.0
@@ -112,12 +124,27 @@ class GR2Config:
     # ---- derived token layout (see README "Token layout") ----
     @property
     def n_img(self) -> int:
+        """VQGAN tokens per view and frame (grid x grid)."""
         return self.vqgan.tokens_per_frame
 
     @property
+    def group_size(self) -> int:
+        """Tokens per GPT image position (token_group**2)."""
+        return self.token_group ** 2
+
+    @property
+    def n_pos(self) -> int:
+        """GPT positions per view and frame: (grid / token_group)**2. ValueError when the grid does
+        not split into token_group x token_group groups."""
+        if self.token_group < 1 or self.vqgan.grid % self.token_group:
+            raise ValueError(f"token_group {self.token_group} does not divide the tokenizer's "
+                             f"{self.vqgan.grid}x{self.vqgan.grid} token grid")
+        return (self.vqgan.grid // self.token_group) ** 2
+
+    @property
     def step_len(self) -> int:
-        """Tokens per timestep: every view's image tokens, then [STATE], then [ACT]."""
-        return len(self.views) * self.n_img + 2
+        """Positions per timestep: every view's image positions, then [STATE], then [ACT]."""
+        return len(self.views) * self.n_pos + 2
 
     @property
     def n_steps(self) -> int:
@@ -130,7 +157,8 @@ class GR2Config:
 
     @property
     def vocab(self) -> int:
-        """Codebook ids plus one [MISSING] id for absent views (video-only pre-training)."""
+        """Codebook ids plus one [MISSING] id for absent views (video-only pre-training); the
+        embedding table holds group_size such tables, one per place in a token group."""
         return self.vqgan.codebook_size + 1
 
     @property

@@ -1,10 +1,11 @@
 """GR-2: a GPT over [text] + per step ([view images] [state] [act]) tokens.
 
 Token layout (README "Token layout"): position 0 is the projected text embedding; each of
-the h+1 steps then contributes every view's VQGAN tokens (row-major), one [STATE] token and
-one [ACT] token. The hidden state at the token before an image token predicts that token
-(next-frame video loss, cross-entropy, one head per view); the hidden state at [ACT] of step
-s feeds the cVAE that outputs the k-step trajectory starting at s.
+the h+1 steps then contributes every view's image positions (row-major), one [STATE] token and
+one [ACT] token. An image position embeds one VQGAN token, or a t x t group of neighbouring
+tokens (GR2Config.token_group). The hidden state at the position before an image position
+predicts its token(s) (next-frame video loss, cross-entropy, one head per view); the hidden
+state at [ACT] of step s feeds the cVAE that outputs the k-step trajectory starting at s.
 """
 from __future__ import annotations
 
@@ -21,6 +22,24 @@ from .config import GR2Config
 from .state_encoder import StateEncoder
 from .transformer import GPT, KVCache
 from .vqgan import VQGAN
+
+
+def group_tokens(ids: torch.Tensor, grid: int, t: int) -> torch.Tensor:
+    """(..., grid*grid) row-major token ids -> (..., (grid/t)**2, t*t): the t x t groups in
+    row-major order, each group's tokens row-major."""
+    n = grid // t
+    x = ids.reshape(*ids.shape[:-1], n, t, n, t).movedim(-3, -2)          # ..., n, n, t, t
+    return x.reshape(*ids.shape[:-1], n * n, t * t)
+
+
+def ungroup_tokens(x: torch.Tensor, grid: int, t: int, tail_dims: int = 0) -> torch.Tensor:
+    """Inverse of `group_tokens`: (..., (grid/t)**2, t*t, *tail) -> (..., grid*grid, *tail), with
+    `tail_dims` trailing dimensions carried along (e.g. 1 for logits over the codebook)."""
+    n = grid // t
+    split = x.dim() - 2 - tail_dims
+    lead, tail = x.shape[:split], x.shape[split + 2:]
+    x = x.reshape(*lead, n, n, t, t, *tail).movedim(split + 2, split + 1)  # ..., n, t, n, t, *tail
+    return x.reshape(*lead, grid * grid, *tail)
 
 
 @dataclass
@@ -68,16 +87,16 @@ class GR2(nn.Module):
     def __init__(self, config: GR2Config):
         super().__init__()
         c = self.config = config
-        d, nv, ni = c.n_embd, len(c.views), c.n_img
+        d, nv, ni = c.n_embd, len(c.views), c.n_pos
         self.text_proj = nn.Linear(c.text.dim, d)
-        self.tok_emb = nn.Embedding(c.vocab, d)
+        self.tok_emb = nn.Embedding(c.group_size * c.vocab, d)
         self.view_emb = nn.Parameter(torch.zeros(nv, d))
         self.patch_emb = nn.Parameter(torch.zeros(ni, d))
         self.step_emb = nn.Parameter(torch.zeros(c.n_steps, d))
         self.act_emb = nn.Parameter(torch.zeros(d))
         self.state = StateEncoder(d, c.workspace_scale)
         self.gpt = GPT(n_layer=c.n_layer, n_head=c.n_head, n_embd=d, block_size=c.block_size, dropout=c.dropout)
-        self.img_heads = nn.ModuleList(nn.Linear(d, c.vqgan.codebook_size) for _ in range(nv))
+        self.img_heads = nn.ModuleList(nn.Linear(d, c.group_size * c.vqgan.codebook_size) for _ in range(nv))
         self.action_head = CVAEActionHead(d, c.chunk_size, c.latent_dim, c.cvae_layers)
         self.apply(self._init)
         # GPT-2's residual scaling (Radford et al. 2019, sec. 2.3: weights of residual layers scaled
@@ -128,51 +147,65 @@ class GR2(nn.Module):
         Zero-initialised, so a trained policy it is added to starts out computing exactly what it
         computed before (fine-tuning from a checkpoint built without it).
         """
-        self.config.embed_codebook = True
-        self.code_proj = nn.Linear(self.config.vqgan.embed_dim, self.config.n_embd, bias=False)
+        c = self.config
+        c.embed_codebook = True
+        self.code_proj = nn.Linear(c.group_size * c.vqgan.embed_dim, c.n_embd, bias=False)
         nn.init.zeros_(self.code_proj.weight)
         self.code_proj.to(self.tok_emb.weight.device)
 
-    def token_embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """(...,) image token ids (codebook ids or missing_id) -> (..., d) content embedding."""
-        e = self.tok_emb(ids)
+    def token_embed(self, groups: torch.Tensor) -> torch.Tensor:
+        """(..., group_size) image token ids of one position each (codebook ids or missing_id)
+        -> (..., d) content embedding: the sum of each place's table row (+ the codebook projection
+        of the group's concatenated codebook vectors)."""
+        c = self.config
+        place = torch.arange(c.group_size, device=groups.device) * c.vocab
+        e = self.tok_emb(groups + place).sum(-2)
         if self.code_proj is not None:
             codebook = self.vqgan.quantizer.codebook.weight
-            known = ids < codebook.shape[0]                 # [MISSING] has no codebook vector
-            vec = codebook[ids.clamp(max=codebook.shape[0] - 1)] * known[..., None]
-            e = e + self.code_proj(vec.to(e.dtype))
+            known = groups < codebook.shape[0]              # [MISSING] has no codebook vector
+            vec = codebook[groups.clamp(max=codebook.shape[0] - 1)] * known[..., None]
+            e = e + self.code_proj(vec.flatten(-2).to(e.dtype))
         return e
 
-    def reset_vqgan(self, vqgan: VQGAN) -> list[str]:
+    def group(self, ids: torch.Tensor) -> torch.Tensor:
+        """(..., n_img) token ids of a frame -> (..., n_pos, group_size) per GPT position."""
+        return group_tokens(ids, self.config.vqgan.grid, self.config.token_group)
+
+    def reset_vqgan(self, vqgan: VQGAN, token_group: int | None = None) -> list[str]:
         """Install a trained tokenizer; returns the names of the modules re-initialised for it.
 
-        The same vocabulary (same config and codebook vectors): its weights replace the policy's
-        copy and nothing else changes ([]). Another tokenizer with the same resolution and token
-        grid (more codes, or the same preset trained further: its codes no longer mean what they
-        did) moves the policy to its vocabulary: what means a code of the old tokenizer is
-        re-initialised (token table, next-frame heads, codebook projection: their rows name old
-        codes); the GPT, text, state and action parts keep their weights, so fine-tuning re-learns
-        the visual vocabulary only. Raises ValueError for another resolution or grid (the token
-        layout would change).
+        The same vocabulary (same config and codebook vectors, same token_group): its weights
+        replace the policy's copy and nothing else changes ([]). Another tokenizer whose positions
+        per view stay the same (more codes; the same preset trained further, whose codes no longer
+        mean what they did; or a finer grid with `token_group` = grid ratio, e.g. 16x16 tokens in
+        2x2 groups for a policy on 8x8) moves the policy to its vocabulary: what names a code of
+        the old tokenizer is re-initialised (token table, next-frame heads, codebook projection);
+        the GPT, the patch/view/step embeddings, text, state and action parts keep their weights,
+        so fine-tuning re-learns the visual vocabulary only. `token_group` None keeps the policy's.
+        Raises ValueError for another resolution or another number of positions per view.
         """
-        new, old = vqgan.config, self.config.vqgan
-        if new == old and torch.equal(vqgan.quantizer.codebook.weight.detach().cpu(),
-                                      self.vqgan.quantizer.codebook.weight.detach().cpu()):
+        c = self.config
+        new, old = vqgan.config, c.vqgan
+        group = c.token_group if token_group is None else token_group
+        if new == old and group == c.token_group and torch.equal(
+                vqgan.quantizer.codebook.weight.detach().cpu(), self.vqgan.quantizer.codebook.weight.detach().cpu()):
             self.vqgan.load_state_dict(vqgan.state_dict())
             return []
-        if (new.resolution, new.grid) != (old.resolution, old.grid):
-            raise ValueError(f"tokenizer {new.resolution} px / {new.grid}x{new.grid} tokens differs in token "
-                             f"layout from this policy's {old.resolution} px / {old.grid}x{old.grid}")
-        c = self.config
+        old_side = old.grid // c.token_group
+        if new.resolution != old.resolution or new.grid % group or new.grid // group != old_side:
+            raise ValueError(f"tokenizer {new.resolution} px / {new.grid}x{new.grid} tokens in {group}x{group} "
+                             f"groups differs in token layout from this policy's {old.resolution} px / "
+                             f"{old_side}x{old_side} positions per view")
         c.vqgan = copy.deepcopy(new)
+        c.token_group = group
         device = self.tok_emb.weight.device
         self.vqgan = VQGAN(c.vqgan).requires_grad_(False).to(device)
         self.vqgan.load_state_dict(vqgan.state_dict())
-        self.tok_emb = nn.Embedding(c.vocab, c.n_embd)
-        self.img_heads = nn.ModuleList(nn.Linear(c.n_embd, c.vqgan.codebook_size) for _ in c.views)
+        self.tok_emb = nn.Embedding(c.group_size * c.vocab, c.n_embd)
+        self.img_heads = nn.ModuleList(nn.Linear(c.n_embd, c.group_size * c.vqgan.codebook_size) for _ in c.views)
         changed = ["tok_emb", "img_heads"]
         if self.code_proj is not None:
-            self.code_proj = nn.Linear(c.vqgan.embed_dim, c.n_embd, bias=False)
+            self.code_proj = nn.Linear(c.group_size * c.vqgan.embed_dim, c.n_embd, bias=False)
             changed.append("code_proj")
         for name in changed:
             getattr(self, name).apply(self._init)
@@ -187,6 +220,7 @@ class GR2(nn.Module):
         return self.step_start(s) + self.config.step_len - 1
 
     def image_embed(self, ids: torch.Tensor, step: int | torch.Tensor, view: int, patch: torch.Tensor) -> torch.Tensor:
+        """(B, group_size) ids of position `patch` of `view` at `step` -> (B, d)."""
         return self.token_embed(ids) + self.view_emb[view] + self.patch_emb[patch] + self.step_emb[step]
 
     def embed(self, b: Batch) -> torch.Tensor:
@@ -197,7 +231,7 @@ class GR2(nn.Module):
             raise ValueError(f"tokens shape {tuple(b.tokens.shape)} does not fit config "
                              f"(<= {c.n_steps} steps, {len(c.views)} views, {c.n_img} tokens)")
         steps = self.step_emb[:S]
-        img = (self.token_embed(b.tokens) + self.view_emb[None, None, :, None]
+        img = (self.token_embed(self.group(b.tokens)) + self.view_emb[None, None, :, None]
                + self.patch_emb[None, None, None] + steps[None, :, None, None])       # B,S,V,N,d
         st = self.state(b.state_pos, b.state_quat, b.gripper_closure, b.state_valid) + steps[None]
         act = (self.act_emb + steps)[None].expand(B, S, -1)
@@ -209,16 +243,22 @@ class GR2(nn.Module):
         return self.gpt(self.embed(b), cache, keep_cache)
 
     # ---------------- outputs ----------------
+    def position_logits(self, h: torch.Tensor, view: int) -> torch.Tensor:
+        """(..., d) hidden states before image positions of `view` -> (..., group_size, codebook)."""
+        return self.img_heads[view](h).unflatten(-1, (self.config.group_size, self.config.vqgan.codebook_size))
+
     def image_logits(self, h: torch.Tensor, S: int) -> torch.Tensor:
-        """Logits for every image token of steps 1..S-1: (B, S-1, V, n_img, codebook)."""
+        """Logits for every image token of steps 1..S-1: (B, S-1, V, n_img, codebook), tokens in
+        the tokenizer's row-major order whatever the token_group."""
         c = self.config
         B = h.shape[0]
         out = []
         for s in range(1, S):
             views = []
             for v in range(len(c.views)):
-                first = self.step_start(s) + v * c.n_img
-                views.append(self.img_heads[v](h[:, first - 1: first - 1 + c.n_img]))
+                first = self.step_start(s) + v * c.n_pos
+                logits = self.position_logits(h[:, first - 1: first - 1 + c.n_pos], v)   # B, n_pos, G, C
+                views.append(ungroup_tokens(logits, c.vqgan.grid, c.token_group, tail_dims=1))
             out.append(torch.stack(views, 1))
         if not out:
             return h.new_zeros(B, 0, len(c.views), c.n_img, c.vqgan.codebook_size)
@@ -286,13 +326,13 @@ class GR2(nn.Module):
         x_all = self.embed(b)
         last = h[:, -1]
         B = h.shape[0]
-        out = torch.empty(B, len(c.views), c.n_img, dtype=torch.long, device=h.device)
+        out = torch.empty(B, len(c.views), c.n_pos, c.group_size, dtype=torch.long, device=h.device)
         for v in range(len(c.views)):
-            for i in range(c.n_img):
-                logits = self.img_heads[v](last).float()
+            for i in range(c.n_pos):
+                logits = self.position_logits(last, v).float()                   # B, G, C
                 if temperature > 0:
-                    probs = torch.softmax(logits / temperature, -1)
-                    nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                    probs = torch.softmax(logits / temperature, -1).flatten(0, 1)
+                    nxt = torch.multinomial(probs, 1, generator=generator)[:, 0].view(B, c.group_size)
                 else:
                     nxt = logits.argmax(-1)
                 out[:, v, i] = nxt
@@ -303,7 +343,7 @@ class GR2(nn.Module):
                 else:
                     x_all = torch.cat([x_all, e], dim=1)
                     last = self.gpt(x_all, keep_cache=False)[0][:, -1]
-        return out
+        return ungroup_tokens(out, c.vqgan.grid, c.token_group)
 
 
 def count_params(model: nn.Module) -> dict[str, int]:

@@ -316,7 +316,8 @@ def train_policy(args, stage: str) -> dict:
         if not args.vqgan:
             raise SystemExit("give --vqgan CKPT (a trained tokenizer; the policy keeps it frozen)")
         # a new policy is built around the given tokenizer: its resolution, grid and codebook
-        config = get_config(args.config_preset, text=args.text, vqgan=load_vqgan(args.vqgan)[0].config)
+        config = get_config(args.config_preset, text=args.text, vqgan=load_vqgan(args.vqgan)[0].config,
+                            token_group=args.token_group or 1)
         config.text.path = args.text_path or ""
         model = GR2(config)
     if args.embed_codebook and not model.config.embed_codebook:   # a new policy, or one built without it
@@ -329,7 +330,7 @@ def train_policy(args, stage: str) -> dict:
     if args.vqgan:
         vq, _ = load_vqgan(args.vqgan)
         if trained:   # a trained policy (--init, --resume) moves to the tokenizer's vocabulary if it differs
-            reinitialised = model.reset_vqgan(vq)
+            reinitialised = model.reset_vqgan(vq, args.token_group)
             if reinitialised:
                 print(f"tokenizer {args.vqgan} has another vocabulary than the policy's: "
                       f"{', '.join(reinitialised)} re-initialised, the rest kept", flush=True)
@@ -486,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--embed-codebook", action="store_true",
                        help="image token embedding adds a projection of the frozen VQGAN codebook vector "
                             "(GR2Config.embed_codebook; zero-initialised when added to an --init policy)")
+        s.add_argument("--token-group", type=int, default=None,
+                       help="a GPT image position embeds a TxT group of tokens (GR2Config.token_group); with "
+                            "--init and a finer --vqgan grid, moves the policy onto it keeping its positions "
+                            "(GR2.reset_vqgan). Default: the policy's, 1 for a new one")
         s.add_argument("--weight-decay", type=float, default=0.01)
         s.add_argument("--warmup", type=int, default=100)
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")

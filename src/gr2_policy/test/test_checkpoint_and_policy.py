@@ -17,10 +17,11 @@ def minilm():
     return load_text_encoder(TextEncoderConfig(kind="minilm"))
 
 
-@pytest.fixture
-def model():
+@pytest.fixture(params=[1, 2], ids=["token", "2x2_group"])
+def model(request):
+    """A tiny policy with a GPT position per token, and one with 2x2 token groups."""
     torch.manual_seed(0)
-    return GR2(get_config("tiny")).eval()
+    return GR2(get_config("tiny", token_group=request.param)).eval()
 
 
 def test_checkpoint_round_trip_is_bit_exact(tmp_path, model, minilm):

@@ -9,7 +9,7 @@ import torch
 from gr2_policy.action_head import decode_actions, encode_actions
 from gr2_policy.cli import info
 from gr2_policy.config import PAPER_TOTAL_B, PAPER_TRAINABLE, get_config
-from gr2_policy.model import GR2
+from gr2_policy.model import GR2, group_tokens, ungroup_tokens
 from gr2_policy.rotation import matrix_to_quat, quat_to_matrix
 
 from helpers import episode_batch
@@ -33,13 +33,49 @@ def test_info_cli_prints_json():
     assert d["trainable"] > 0 and d["total"] > d["trainable"]
 
 
-def _model(seed=0, name="tiny"):
+def _model(seed=0, name="tiny", token_group=1):
     torch.manual_seed(seed)
-    return GR2(get_config(name)).eval()
+    return GR2(get_config(name, token_group=token_group, embed_codebook=token_group > 1)).eval()
 
 
-def test_causality_future_step_does_not_change_past_outputs():
-    model = _model()
+def test_token_groups_are_square_neighbourhoods_in_row_major_order():
+    """A 4x4 grid in 2x2 groups: group 0 holds tokens 0, 1, 4, 5 (its rows, row-major), group 1
+    tokens 2, 3, 6, 7; ungrouping restores the tokenizer's order, also with a trailing dimension."""
+    ids = torch.arange(16).view(1, 16)
+    groups = group_tokens(ids, grid=4, t=2)
+    assert groups.tolist() == [[[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]]
+    assert torch.equal(ungroup_tokens(groups, grid=4, t=2), ids)
+    sign = torch.tensor([1.0, -1.0])
+    logits = groups[..., None].float() * sign                                    # 1, 4, 4, 2
+    assert torch.equal(ungroup_tokens(logits, grid=4, t=2, tail_dims=1), ids[..., None].float() * sign)
+    assert torch.equal(group_tokens(ids, grid=4, t=1), ids[..., None])
+
+
+def test_token_group_keeps_the_context_and_predicts_every_token():
+    """token_group 2: a quarter of the image positions, logits for every token in the tokenizer's
+    order; a token changed in a frame changes the positions from its group on only."""
+    plain, grouped = _model(), _model(token_group=2)
+    c1, c2 = plain.config, grouped.config
+    assert c2.n_img == c1.n_img and c2.n_pos * 4 == c1.n_pos and c2.group_size == 4
+    b = episode_batch(c2, batch=2)
+    h, _ = grouped(b)
+    assert h.shape[1] == c2.block_size
+    logits = grouped.image_logits(h, c2.n_steps)
+    assert logits.shape == (2, c2.n_steps - 1, len(c2.views), c2.n_img, c2.vqgan.codebook_size)
+    assert torch.isfinite(grouped.loss(b)["loss"])
+    b2 = episode_batch(c2, batch=2)
+    b2.tokens[:, 1, 0, 5] = (b2.tokens[:, 1, 0, 5] + 1) % c2.vqgan.codebook_size   # row 1, col 1: group 0
+    h2, _ = grouped(b2)
+    first = grouped.step_start(1)
+    torch.testing.assert_close(h[:, :first], h2[:, :first], rtol=0, atol=1e-6)
+    assert (h[:, first] - h2[:, first]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="does not divide"):
+        GR2(get_config("tiny", token_group=3))
+
+
+@pytest.mark.parametrize("token_group", [1, 2])
+def test_causality_future_step_does_not_change_past_outputs(token_group):
+    model = _model(token_group=token_group)
     cfg = model.config
     b = episode_batch(cfg, batch=2)
     h1, _ = model(b)
@@ -57,8 +93,9 @@ def test_causality_future_step_does_not_change_past_outputs():
         torch.testing.assert_close(a1, a2, rtol=0, atol=1e-6)
 
 
-def test_kv_cache_generation_equals_full_recomputation():
-    model = _model(1)
+@pytest.mark.parametrize("token_group", [1, 2])
+def test_kv_cache_generation_equals_full_recomputation(token_group):
+    model = _model(1, token_group=token_group)
     cfg = model.config
     b = episode_batch(cfg, batch=2, steps=cfg.n_obs_steps)
     cached = model.generate_frame(b, use_cache=True)
@@ -67,7 +104,8 @@ def test_kv_cache_generation_equals_full_recomputation():
     # logits equality along the generated path, not only the argmax
     seq = model.embed(b)
     h_full, cache = model.gpt(seq)
-    e = model.image_embed(cached[:, 0, 0], cfg.n_obs_steps, 0, torch.tensor(0))[:, None]
+    assert cached.shape == (2, len(cfg.views), cfg.n_img)
+    e = model.image_embed(model.group(cached)[:, 0, 0], cfg.n_obs_steps, 0, torch.tensor(0))[:, None]
     h_inc, _ = model.gpt(e, cache)
     h_ref, _ = model.gpt(torch.cat([seq, e], 1))
     torch.testing.assert_close(h_inc[:, -1], h_ref[:, -1], rtol=1e-5, atol=1e-5)
@@ -117,7 +155,7 @@ def test_codebook_embedding_starts_as_a_no_op_and_skips_missing_ids():
     torch.manual_seed(0)
     model = GR2(get_config("tiny")).eval()
     c = model.config
-    ids = torch.tensor([0, 5, c.missing_id])
+    ids = torch.tensor([[0], [5], [c.missing_id]])         # one token per position (token_group 1)
     before = model.token_embed(ids).clone()
     model.enable_codebook_embedding()
     assert c.embed_codebook and torch.equal(model.token_embed(ids), before)
@@ -185,3 +223,28 @@ def test_reset_vqgan_moves_a_policy_to_a_larger_vocabulary_keeping_the_rest():
     other_grid = VQGAN(dataclasses.replace(c.vqgan, ch_mult=(1, 2, 2)))
     with pytest.raises(ValueError, match="token layout"):
         model.reset_vqgan(other_grid)
+
+
+def test_reset_vqgan_moves_a_policy_to_a_finer_grid_in_token_groups():
+    """A policy on 4x4 tokens moved to an 8x8-token tokenizer in 2x2 groups keeps its context
+    (positions, patch and step embeddings, GPT) and re-learns only the vocabulary's parts."""
+    import copy
+    import dataclasses
+
+    from gr2_policy.vqgan import VQGAN
+    model = _model()
+    model.enable_codebook_embedding()
+    gpt_before, patch_before = copy.deepcopy(model.gpt.state_dict()), model.patch_emb.detach().clone()
+    block = model.config.block_size
+    finer = VQGAN(dataclasses.replace(model.config.vqgan, ch_mult=(1, 2, 2)))
+    assert model.reset_vqgan(finer, token_group=2) == ["tok_emb", "img_heads", "code_proj"]
+    c = model.config
+    assert (c.token_group, c.vqgan.grid, c.block_size) == (2, 8, block)
+    assert model.tok_emb.num_embeddings == 4 * c.vocab and model.code_proj.in_features == 4 * c.vqgan.embed_dim
+    assert torch.equal(model.patch_emb, patch_before)
+    assert all(torch.equal(v, model.gpt.state_dict()[k]) for k, v in gpt_before.items())
+    losses = model.loss(episode_batch(c))
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert model.reset_vqgan(copy.deepcopy(model.vqgan)) == []        # its own tokenizer, its own groups
+    with pytest.raises(ValueError, match="token layout"):
+        model.reset_vqgan(finer, token_group=1)

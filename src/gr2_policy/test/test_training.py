@@ -134,6 +134,26 @@ def test_finetune_resume_continues_from_the_checkpoint(data, tmp_path):
     assert torch.load(tmp_path / "ft" / "train_state.pt", weights_only=False)["step"] == 4
 
 
+def test_finetune_moves_a_policy_onto_a_finer_token_grid_in_groups(data, tmp_path):
+    """--init a 4x4-token policy with an 8x8-token tokenizer and --token-group 2: the vocabulary's
+    parts are re-initialised and the checkpoint keeps 2x2 groups, also when resumed (the runtime on
+    a grouped policy: test_checkpoint_and_policy.py)."""
+    from gr2_policy.checkpoint import load_policy
+    run(["train-vqgan", "--episodes", str(data / "episodes"), "--vqgan-preset", "tiny_f4",
+         "--out", str(tmp_path / "vq4"), "--steps", "2", "--batch", "4", "--disc-start", "1", "--threads", "1"])
+    base = ["finetune", "--episodes", str(data / "episodes"), "--batch", "2", "--threads", "1"]
+    run(base + ["--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"), "--out", str(tmp_path / "ft"), "--steps", "1"])
+    moved = base + ["--init", str(tmp_path / "ft" / "ckpt"), "--vqgan", str(tmp_path / "vq4" / "ckpt"),
+                    "--token-group", "2", "--out", str(tmp_path / "ft4")]
+    r = run(moved + ["--steps", "1", "--embed-codebook"])
+    assert "tok_emb, img_heads" in r.stdout
+    r = run(moved + ["--steps", "2", "--resume"])
+    assert "re-initialised" not in r.stdout and '"step": 2' in r.stdout
+    model, _ = load_policy(tmp_path / "ft4" / "ckpt")
+    c = model.config
+    assert (c.token_group, c.vqgan.grid, c.n_pos, c.embed_codebook) == (2, 8, 16, True)
+
+
 def test_torchrun_two_process_ddp_keeps_replicas_identical(data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
