@@ -181,10 +181,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
     unknown = [v for v in args.vqgan.split(",")
-               if v.partition(":")[0] not in VQGAN_PRESETS or v.partition(":")[2] not in ("", *map(str, range(1, 9)))]
+               if v.partition(":")[0] not in VQGAN_PRESETS or v.partition(":")[2] not in ("", *map(str, range(1, 9)))
+               or VQGAN_PRESETS[v.partition(":")[0]].grid % parse_layout(v)[1]]
     if unknown or (("," in args.vqgan or ":" in args.vqgan) and not args.model_level):
         why = "" if unknown else " (a list or :T token groups only with --model-level)"
-        p.error(f"--vqgan {args.vqgan}: one of {sorted(VQGAN_PRESETS)}{why}")
+        p.error(f"--vqgan {args.vqgan}: {', '.join(unknown) or args.vqgan} is not one of {sorted(VQGAN_PRESETS)}, "
+                f"optionally :T with T dividing its token grid{why}")
     torch.set_num_threads(args.threads)
     results = Path(__file__).resolve().parent / "results"
     if args.model_level:

@@ -33,6 +33,7 @@ def test_unknown_tokenizer_preset_is_refused():
     assert r.returncode == 2 and "nonesuch" in r.stderr and "sim_2048_f4" in r.stderr
     r = subprocess.run(BENCH + ["--vqgan", "tiny,small"], env=ENV, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "only with --model-level" in r.stderr
-    r = subprocess.run(BENCH + ["--model-level", "--vqgan", "small:x"], env=ENV, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 2 and "small:x" in r.stderr
+    for bad in ("small:x", "small:3"):      # not a number; 3 does not divide the 8x8 grid
+        r = subprocess.run(BENCH + ["--model-level", "--vqgan", bad], env=ENV, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2 and bad in r.stderr

@@ -35,7 +35,8 @@ def info(name: str, text: str | None = None, vqgan: str | None = None) -> dict:
                           f"text_{cfg.text.kind}_frozen": text_params},
             "layout": {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head,
                        "n_obs_steps": cfg.n_obs_steps, "chunk_size": cfg.chunk_size, "views": list(cfg.views),
-                       "tokens_per_view": cfg.n_img, "block_size": cfg.block_size,
+                       "tokens_per_view": cfg.n_img, "token_group": cfg.token_group,
+                       "positions_per_view": cfg.n_pos, "block_size": cfg.block_size,
                        "vqgan_resolution": cfg.vqgan.resolution, "codebook": cfg.vqgan.codebook_size}}
 
 

@@ -297,6 +297,14 @@ def validation_loss(model: GR2, batches: list) -> dict:
     return sums
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not an integer >= 1")
+    return value
+
+
 def train_policy(args, stage: str) -> dict:
     """`gr2-model pretrain` / `finetune` (`stage`): train GR-2 on videos or robot episodes with the
     VQGAN frozen; checkpoints go to OUT/ckpt. Returns the final losses and step times (s)."""
@@ -320,6 +328,9 @@ def train_policy(args, stage: str) -> dict:
                             token_group=args.token_group or 1)
         config.text.path = args.text_path or ""
         model = GR2(config)
+    if trained and not args.vqgan and args.token_group not in (None, model.config.token_group):
+        raise SystemExit(f"--token-group {args.token_group}: the policy has {model.config.token_group}; "
+                         "its token groups change only with a tokenizer (--vqgan CKPT)")
     if args.embed_codebook and not model.config.embed_codebook:   # a new policy, or one built without it
         model.enable_codebook_embedding()
     cfg = model.config
@@ -487,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--embed-codebook", action="store_true",
                        help="image token embedding adds a projection of the frozen VQGAN codebook vector "
                             "(GR2Config.embed_codebook; zero-initialised when added to an --init policy)")
-        s.add_argument("--token-group", type=int, default=None,
+        s.add_argument("--token-group", type=_positive_int, default=None,
                        help="a GPT image position embeds a TxT group of tokens (GR2Config.token_group); with "
                             "--init and a finer --vqgan grid, moves the policy onto it keeping its positions "
                             "(GR2.reset_vqgan). Default: the policy's, 1 for a new one")

@@ -54,7 +54,8 @@ class NextFramePredictions:
 
     target (M, V, n_img): the VQGAN tokens of the real frames 1..T-1. previous (M, V, n_img): of
     frames 0..T-2 (the copy-last prediction). teacher_forced (M, V, n_img): per-token argmax with
-    the real earlier tokens of the frame given. generated (M, V, n_img): greedy whole frames.
+    the real earlier tokens of the frame given (its earlier token groups when token_group > 1).
+    generated (M, V, n_img): greedy whole frames.
     nll (M, V): mean teacher-forced cross-entropy (nats per token) of the real tokens.
     """
     target: torch.Tensor

@@ -1,4 +1,5 @@
 """Model core: parameter bands, causality, KV cache, overfitting, rotations."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -69,6 +70,25 @@ def test_token_group_keeps_the_context_and_predicts_every_token():
     first = grouped.step_start(1)
     torch.testing.assert_close(h[:, :first], h2[:, :first], rtol=0, atol=1e-6)
     assert (h[:, first] - h2[:, first]).abs().max() > 1e-4
+    # a token's own group is not seen by its prediction: the logits of tokens 0, 1, 4, 5 (group 0)
+    # stay, those of tokens 2, 3, 6, 7 (group 1, predicted after group 0) change
+    l2 = grouped.image_logits(h2, c2.n_steps)
+    own, next_group = [0, 1, 4, 5], [2, 3, 6, 7]
+    torch.testing.assert_close(logits[:, 0, 0, own], l2[:, 0, 0, own], rtol=0, atol=1e-6)
+    assert (logits[:, 0, 0, next_group] - l2[:, 0, 0, next_group]).abs().max() > 1e-4
+    ctx = episode_batch(c2, batch=2, steps=c2.n_obs_steps)
+    sampled = grouped.generate_frame(ctx, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert sampled.shape == (2, len(c2.views), c2.n_img) and int(sampled.max()) < c2.vqgan.codebook_size
+    greedy = grouped.generate_frame(ctx)
+    # greedy generation is the argmax of the training-order logits given the frame it generates
+    def then(x):                            # the context's last step repeated once more
+        return torch.cat([x, x[:, -1:]], 1)
+    full = dataclasses.replace(ctx, tokens=torch.cat([ctx.tokens, greedy[:, None]], 1),
+                               state_pos=then(ctx.state_pos), state_quat=then(ctx.state_quat),
+                               gripper_closure=then(ctx.gripper_closure), state_valid=then(ctx.state_valid),
+                               actions=None, action_valid=None)
+    hf, _ = grouped(full)
+    assert torch.equal(grouped.image_logits(hf, c2.n_steps)[:, -1].argmax(-1), greedy)
     with pytest.raises(ValueError, match="does not divide"):
         GR2(get_config("tiny", token_group=3))
 

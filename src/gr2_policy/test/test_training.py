@@ -149,6 +149,11 @@ def test_finetune_moves_a_policy_onto_a_finer_token_grid_in_groups(data, tmp_pat
     assert "tok_emb, img_heads" in r.stdout
     r = run(moved + ["--steps", "2", "--resume"])
     assert "re-initialised" not in r.stdout and '"step": 2' in r.stdout
+    for bad, why in ((["--token-group", "0", "--init", str(tmp_path / "ft" / "ckpt")], "not an integer >= 1"),
+                     (["--token-group", "2", "--init", str(tmp_path / "ft" / "ckpt")], "only with a tokenizer")):
+        r = subprocess.run([sys.executable, "-m", "gr2_policy.train", *base, *bad, "--out", str(tmp_path / "no")],
+                           env=ENV, capture_output=True, text=True)
+        assert r.returncode != 0 and why in r.stderr, r.stderr[-2000:]
     model, _ = load_policy(tmp_path / "ft4" / "ckpt")
     c = model.config
     assert (c.token_group, c.vqgan.grid, c.n_pos, c.embed_codebook) == (2, 8, 16, True)
