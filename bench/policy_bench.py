@@ -107,6 +107,15 @@ def parse_layout(entry: str) -> tuple[str, int]:
     return preset, int(group) if group else 1
 
 
+def valid_layout(entry: str) -> bool:
+    """A known preset, and T (if given) a whole number >= 1 that divides its token grid."""
+    preset, _, group = entry.partition(":")
+    if preset not in VQGAN_PRESETS or (group and not group.isdigit()):
+        return False
+    t = parse_layout(entry)[1]
+    return t >= 1 and VQGAN_PRESETS[preset].grid % t == 0
+
+
 def model_level(args) -> dict:
     dev = args.device
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
@@ -180,9 +189,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
-    unknown = [v for v in args.vqgan.split(",")
-               if v.partition(":")[0] not in VQGAN_PRESETS or v.partition(":")[2] not in ("", *map(str, range(1, 9)))
-               or VQGAN_PRESETS[v.partition(":")[0]].grid % parse_layout(v)[1]]
+    unknown = [v for v in args.vqgan.split(",") if not valid_layout(v)]
     if unknown or (("," in args.vqgan or ":" in args.vqgan) and not args.model_level):
         why = "" if unknown else " (a list or :T token groups only with --model-level)"
         p.error(f"--vqgan {args.vqgan}: {', '.join(unknown) or args.vqgan} is not one of {sorted(VQGAN_PRESETS)}, "

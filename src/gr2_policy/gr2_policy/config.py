@@ -108,7 +108,7 @@ class GR2Config:
     # Side t of the square group of t x t neighbouring VQGAN tokens that one GPT position embeds and
     # predicts (1: a position per token). Why: a finer token grid keeps small objects' colours
     # (sim_2048_f4's 16x16 grid, bench/token_colour_probe.py) but a position per token makes the
-    # context 4x longer (tiny-sim 391 -> 1,543, training step 5x: bench/results/policy_token_grid.json);
+    # context 4x longer (tiny-sim 391 -> 1,543; step times in bench/results/policy_token_grid.json);
     # t = 2 keeps 8x8 positions per view. A group's embedding is a patch embedding of its t*t tokens
     # (one learned table per place in the group, summed; the codebook projection of their
     # concatenated vectors) and the position before it predicts its t*t tokens, each its own
