@@ -23,7 +23,8 @@ out pick_cube. This process records /gr2/joint_command (reliable, every message)
 
 Per row: peak commanded joint velocity and acceleration and the largest one-cycle position step,
 each as a ratio of the limit (URDF velocity, config/wbc.yaml acceleration; a step = velocity
-limit x the time between the two commands); halt time; whether the arm moved without authority
+limit x one control period; after a gap in the stream, the step from the previous command or from
+the measured position, whichever is smaller); halt time; whether the arm moved without authority
 (commanded speed after it came to rest, or measured speed after a driver restart, with no new
 instruction); false FAULTs; refusals counted. A row passes when every ratio <= 1 + tolerance and
 nothing moved without authority.
@@ -69,10 +70,14 @@ class Recorder:
             return np.zeros(0), np.zeros((0, 7)), np.zeros((0, 7))
         return (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
 
-    def measured_before(self, t: float) -> np.ndarray | None:
+    def measured_at_resume(self, t_pause: float, t_resume: float) -> np.ndarray | None:
+        """The arm's measured position when a paused command stream resumed: the last one heard
+        during the pause (t_pause, t_resume], else the first one heard after it (a restarted
+        driver's joint states can reach this process after the WBC's first new command)."""
         with self.lock:
-            before = [q for tq, q in self.positions if tq <= t]
-        return before[-1] if before else None
+            during = [q for tq, q in self.positions if t_pause < tq <= t_resume]
+            after = [q for tq, q in self.positions if tq > t_resume]
+        return during[-1] if during else (after[0] if after else None)
 
     def measured_speed_between(self, t0: float, t1: float) -> float:
         with self.lock:
@@ -250,13 +255,16 @@ class Bench:
         if len(stamps) >= 2:
             dt = self.period
             step = np.abs(np.diff(q, axis=0))
-            # After a gap in the stream (no commands while faulted) the previous command is not
-            # where the arm is: the step that matters is from the measured position.
+            # After a gap in the stream the servo target is still the previous command (the sim and
+            # the arm's driver hold it), unless the arm was reset or its driver restarted, when it is
+            # where it was measured. A moving arm's measured position lags its command by the
+            # tracking error, so neither reference alone is right after a gap: the step is the
+            # smaller of the two, and a command that jumps from both is a jump.
             arrival = [c[0] for c in self.rec.commands if t0 <= c[0] <= t1]
             for i in np.flatnonzero(np.diff(stamps) > 3 * dt):
-                measured = self.rec.measured_before(arrival[i + 1])
+                measured = self.rec.measured_at_resume(arrival[i], arrival[i + 1])
                 if measured is not None:
-                    step[i] = np.abs(q[i + 1] - measured)
+                    step[i] = min(step[i], np.abs(q[i + 1] - measured), key=lambda s: float(s.max()))
             row["velocity_ratio"] = float((np.abs(qd) / self.vel_limit).max())
             row["acceleration_ratio"] = float((np.abs(np.diff(qd, axis=0)) / dt / self.acc_limit).max())
             row["position_step_ratio"] = float((step / (self.vel_limit * dt)).max())

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,3 +28,39 @@ def test_faults_never_move_the_arm_beyond_its_limits_or_without_authority(tmp_pa
                                                     "policy_kill", "recorder_kill", "sim_kill"]
     stops = [r for r in result["rows"] if r["fault"] == "stop"]
     assert all(r["halt_time_s"] < 0.5 and r["acceleration_ratio"] <= 1.0 + result["tolerance"] for r in stops)
+
+
+def _judge(commands, positions, period=0.005):
+    """limits_row on a recorded stream: commands (arrival time, stamp, q) of a 1-joint arm."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    sys.path.insert(0, str(ROOT / "bench"))
+    import faults_bench
+    rec = faults_bench.Recorder()
+    rec.commands = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in commands]
+    rec.positions = [(t, np.array([q])) for t, q in positions]
+    bench = SimpleNamespace(rec=rec, period=period, vel_limit=np.array([1.0]), acc_limit=np.array([10.0]),
+                            rows=[])
+    return faults_bench.Bench.limits_row(bench, "x", 0.0, 10.0)
+
+
+def test_a_late_cycle_of_a_moving_arm_is_judged_from_the_previous_command_not_the_lagging_measurement():
+    # 0.8 rad/s, one cycle 15.1 ms late; the measured position lags the command by 20 mrad.
+    cmds = [(0.005 * i, 0.005 * i, 0.004 * i) for i in range(5)]
+    cmds.append((0.0351, 0.0351, 0.004 * 5))
+    row = _judge(cmds, [(0.034, 0.004 * 4 - 0.02)])
+    assert row["position_step_ratio"] == pytest.approx(0.8) and row["passed"]
+
+
+def test_after_a_reset_the_step_is_from_the_measured_position_and_a_jump_from_both_fails():
+    # The arm was moved home (measured 0.0) while the stream paused: resuming from there is no jump...
+    cmds = [(0.0, 0.0, 0.5), (0.005, 0.005, 0.5), (1.0, 1.0, 0.0), (1.005, 1.005, 0.001)]
+    assert _judge(cmds, [(0.9, 0.0)])["passed"]
+    # ...also when the restarted driver's first joint state reaches the recorder after the command
+    # (the one heard before the pause is where the arm was, not where it is)...
+    assert _judge(cmds, [(0.004, 0.5), (1.002, 0.0)])["passed"]
+    # ...but resuming 0.1 rad from both the held command and the measured position is.
+    cmds[2] = (1.0, 1.0, 0.1)
+    row = _judge(cmds, [(0.9, 0.0)])
+    assert row["position_step_ratio"] == pytest.approx(20.0) and not row["passed"]

@@ -26,6 +26,7 @@ from gr2_contract import (
     DIAGNOSTICS,
     GRIPPER_COMMAND,
     GRIPPER_JOINT,
+    HIGH_RATE_HISTORY_DEPTH,
     JOINT_COMMAND,
     JOINT_STATES,
     STATUS_RATE_HZ,
@@ -113,7 +114,7 @@ class KinovaArmNode(Node):
 
     def _create_interfaces(self) -> None:
         """Joint state and diagnostics publishers, command subscriptions, ~/clear_faults, the diagnostics timer."""
-        self.joint_pub = self.create_publisher(JointState, JOINT_STATES, 10)
+        self.joint_pub = self.create_publisher(JointState, JOINT_STATES, HIGH_RATE_HISTORY_DEPTH)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         # Joint commands: latest wins, so sensor-data QoS (connects to reliable and best-effort WBCs).
         self.create_subscription(JointCommand, JOINT_COMMAND, self._on_joint_command, qos_profile_sensor_data)
@@ -186,13 +187,15 @@ class KinovaArmNode(Node):
         msg.effort = sample.effort
         self.joint_pub.publish(msg)
 
-    def report_fatal(self, reason: str) -> None:
-        """The servo thread died (run_essential): ERROR on /diagnostics before the node exits 1."""
+    def report_fatal(self, reason: str):
+        """The servo thread died (run_essential): ERROR on /diagnostics before the node exits 1. Returns the
+        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
         status = DiagnosticStatus(name=f"{self.get_name()}: Kinova Gen3", hardware_id=self.driver.arm.config.robot_ip,
                                   level=DiagnosticStatus.ERROR, message=reason)
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(msg)
+        return self.diag_pub
 
     def _publish_diagnostics(self) -> None:
         s = self.driver.status

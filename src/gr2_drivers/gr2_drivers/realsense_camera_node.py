@@ -165,13 +165,15 @@ class RealSenseCameraNode(Node):
             return 0.0
         return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
 
-    def report_fatal(self, reason: str) -> None:
-        """The frame thread died (run_essential): ERROR on /diagnostics before the node exits 1."""
+    def report_fatal(self, reason: str):
+        """The frame thread died (run_essential): ERROR on /diagnostics before the node exits 1. Returns the
+        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
         status = DiagnosticStatus(name=f"{self.get_name()}: RealSense {self.config.camera_name}",
                                   hardware_id=self.config.serial_no, level=DiagnosticStatus.ERROR, message=reason)
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(msg)
+        return self.diag_pub
 
     def _publish_diagnostics(self) -> None:
         rate = self.measured_rate_hz()

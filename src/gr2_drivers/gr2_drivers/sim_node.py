@@ -151,7 +151,7 @@ class SimNode(Node):
 
     def _create_interfaces(self) -> None:
         """Publishers, command subscriptions, the reset service and the diagnostics/success timers."""
-        self.js_pub = self.create_publisher(JointState, contract.JOINT_STATES, 10)
+        self.js_pub = self.create_publisher(JointState, contract.JOINT_STATES, contract.HIGH_RATE_HISTORY_DEPTH)
         self.image_pubs = {c: self.create_publisher(Image, contract.image_topic(c), 5) for c in contract.CAMERAS}
         self.info_pubs = {c: self.create_publisher(CameraInfo, contract.camera_info_topic(c), 5)
                           for c in contract.CAMERAS}
@@ -352,13 +352,15 @@ class SimNode(Node):
         self.diag_pub.publish(msg)
 
     # ------------------------------------------------------------------ real time
-    def report_fatal(self, reason: str) -> None:
-        """An essential thread died (run_essential): ERROR on /diagnostics before the node exits 1."""
+    def report_fatal(self, reason: str):
+        """An essential thread died (run_essential): ERROR on /diagnostics before the node exits 1. Returns the
+        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
         status = DiagnosticStatus(name="gr2_drivers/sim", hardware_id="mujoco", level=DiagnosticStatus.ERROR,
                                   message=reason)
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(msg)
+        return self.diag_pub
 
     def physics_loop(self) -> None:
         """Absolute-deadline loop: sim time tracks wall time; one /joint_states per period."""

@@ -68,6 +68,14 @@ CONTROL_RATE_HZ = 200.0
 CAMERA_RATE_HZ = 30.0
 STATUS_RATE_HZ = 1.0
 
+# Publisher history (keep last) of the robot's 200-250 Hz streams: /joint_states, /gr2/robot_state,
+# /gr2/joint_command, /gr2/gripper_command. A reliable subscriber (the session recorder, whose
+# queue is as deep; a benchmark) that falls this many messages behind, 0.4-0.5 s, still gets every
+# one: a keep-last writer drops the oldest unacknowledged sample when its history is full, so a
+# depth of 10 lost every message of a subscriber stalled more than 40-50 ms. The drivers read the
+# commands best effort, latest first, and are unaffected.
+HIGH_RATE_HISTORY_DEPTH = 100
+
 # What a session recording (rosbag2, `record:=true`) contains: everything needed to replay the
 # policy's inputs and to turn the session into fine-tuning data, and the frames the policy
 # predicted (published only when `predict_frames_every` > 0), to set beside the real ones.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Callable
 
@@ -52,12 +53,26 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
+FATAL_REPORT_MIN_S = 1.0   # the report repeats at least this long ...
+FATAL_REPORT_MAX_S = 5.0   # ... and, while no subscriber has been matched for two reports, up to this
+
+
 def _report_fatal(node, reason: str, spin_once) -> None:
-    """The node's report_fatal(), repeated for a second: a monitor that matched late (a node
-    failing at start-up) still hears it."""
-    for _ in range(5 if hasattr(node, "report_fatal") else 0):
-        node.report_fatal(reason)
+    """The node's report_fatal() (which returns its publisher), every 0.2 s for a second and then
+    until a subscriber has been matched for two reports, at most 5 s: a node failing at start-up
+    exits before a monitor's discovery has matched it on a loaded machine, and a reliable
+    publisher delivers only to the subscribers matched when it publishes."""
+    if not hasattr(node, "report_fatal"):
+        return
+    start, heard = time.monotonic(), 0
+    publisher = None
+    while time.monotonic() - start < FATAL_REPORT_MAX_S:
+        matched = publisher is not None and publisher.get_subscription_count() > 0
+        publisher = node.report_fatal(reason)
+        heard += matched
         spin_once(timeout_sec=0.2)
+        if time.monotonic() - start >= FATAL_REPORT_MIN_S and (heard >= 2 or publisher is None):
+            return
 
 
 def spin_plain(node) -> int:

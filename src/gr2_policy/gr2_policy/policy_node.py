@@ -320,11 +320,13 @@ class PolicyNode(Node):
         msg.instruction = result.instruction
         return msg
 
-    def report_fatal(self, reason: str) -> None:
-        """The inference thread died (run_essential): ERROR with the reason on the status, then exit 1."""
+    def report_fatal(self, reason: str):
+        """The inference thread died (run_essential): ERROR with the reason on the status, then exit 1. Returns the
+        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
         with self._lock:
             self.state, self.message = PolicyStatus.STATE_ERROR, reason
         self.publish_status()
+        return self.status_pub
 
     def publish_status(self) -> None:
         with self._lock:

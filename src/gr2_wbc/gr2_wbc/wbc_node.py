@@ -142,9 +142,10 @@ class WbcNode(Node):
 
     def _create_interfaces(self) -> None:
         """Publishers, subscriptions, the stop and resume services and the status/path timers."""
-        self.cmd_pub = self.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
-        self.gripper_pub = self.create_publisher(GripperCommand, contract.GRIPPER_COMMAND, 10)
-        self.state_pub = self.create_publisher(RobotState, contract.ROBOT_STATE, 10)
+        depth = contract.HIGH_RATE_HISTORY_DEPTH
+        self.cmd_pub = self.create_publisher(JointCommand, contract.JOINT_COMMAND, depth)
+        self.gripper_pub = self.create_publisher(GripperCommand, contract.GRIPPER_COMMAND, depth)
+        self.state_pub = self.create_publisher(RobotState, contract.ROBOT_STATE, depth)
         self.status_pub = self.create_publisher(WbcStatus, contract.WBC_STATUS, contract.latched_qos())
         self._last_mode: Mode | None = None
         # A mode change seen by the 200 Hz thread sets this flag; an executor timer publishes the
@@ -360,11 +361,13 @@ class WbcNode(Node):
         msg.message = s.message
         self.status_pub.publish(msg)
 
-    def report_fatal(self, reason: str) -> None:
-        """An essential thread died (run_essential): FAULT with the reason on the status before exiting 1."""
+    def report_fatal(self, reason: str):
+        """An essential thread died (run_essential): FAULT with the reason on the status before exiting 1. Returns the
+        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
         msg = WbcStatus(mode=WbcStatus.MODE_FAULT, message=reason)
         msg.header.stamp = self.get_clock().now().to_msg()
         self.status_pub.publish(msg)
+        return self.status_pub
 
     def publish_path(self) -> None:
         points = self.controller.planned_path(self.now())
