@@ -23,8 +23,9 @@ out pick_cube. This process records /gr2/joint_command (reliable, every message)
 
 Per row: peak commanded joint velocity and acceleration and the largest one-cycle position step,
 each as a ratio of the limit (URDF velocity, config/wbc.yaml acceleration; a step = velocity
-limit x one control period; after a gap in the stream, the step from the previous command or from
-the measured position, whichever is smaller); halt time; whether the arm moved without authority
+limit x one control period; after a gap in the stream, the step from the previous command, or
+from the measured position where the arm is farther than the WBC's resync threshold from that
+command: reset or restarted); halt time; whether the arm moved without authority
 (commanded speed after it came to rest, or measured speed after a driver restart, with no new
 instruction); false FAULTs; refusals counted. A row passes when every ratio <= 1 + tolerance and
 nothing moved without authority.
@@ -131,6 +132,7 @@ class Bench:
         wbc_cfg = load_controller_config()
         robot = RobotModel.load(wbc_cfg.model)
         self.vel_limit, self.acc_limit = robot.velocity_limit, robot.acceleration_limit
+        self.resync_threshold = wbc_cfg.resync_threshold
         self.joint_names = list(c.ARM_JOINTS)
         self.specs = {s.name: s for s in resolve_graph({"sim": "true"})}
         self.specs["sim"].parameters.update(task="pick_cube", setting="simple", seed=str(args.seed))
@@ -256,15 +258,15 @@ class Bench:
             dt = self.period
             step = np.abs(np.diff(q, axis=0))
             # After a gap in the stream the servo target is still the previous command (the sim and
-            # the arm's driver hold it), unless the arm was reset or its driver restarted, when it is
-            # where it was measured. A moving arm's measured position lags its command by the
-            # tracking error, so neither reference alone is right after a gap: the step is the
-            # smaller of the two, and a command that jumps from both is a jump.
+            # the arm's driver hold it) and the arm is near it: a moving arm's measured position
+            # lags by its tracking error, so that command is the reference. Where the arm is
+            # farther from it than the WBC's resync threshold, the arm was reset or its driver
+            # restarted, and the step that matters is from the measured position.
             arrival = [c[0] for c in self.rec.commands if t0 <= c[0] <= t1]
             for i in np.flatnonzero(np.diff(stamps) > 3 * dt):
                 measured = self.rec.measured_at_resume(arrival[i], arrival[i + 1])
-                if measured is not None:
-                    step[i] = min(step[i], np.abs(q[i + 1] - measured), key=lambda s: float(s.max()))
+                if measured is not None and np.abs(measured - q[i]).max() > self.resync_threshold:
+                    step[i] = np.abs(q[i + 1] - measured)
             row["velocity_ratio"] = float((np.abs(qd) / self.vel_limit).max())
             row["acceleration_ratio"] = float((np.abs(np.diff(qd, axis=0)) / dt / self.acc_limit).max())
             row["position_step_ratio"] = float((step / (self.vel_limit * dt)).max())

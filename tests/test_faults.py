@@ -41,7 +41,7 @@ def _judge(commands, positions, period=0.005):
     rec.commands = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in commands]
     rec.positions = [(t, np.array([q])) for t, q in positions]
     bench = SimpleNamespace(rec=rec, period=period, vel_limit=np.array([1.0]), acc_limit=np.array([10.0]),
-                            rows=[])
+                            resync_threshold=0.2, rows=[])
     return faults_bench.Bench.limits_row(bench, "x", 0.0, 10.0)
 
 
@@ -53,14 +53,17 @@ def test_a_late_cycle_of_a_moving_arm_is_judged_from_the_previous_command_not_th
     assert row["position_step_ratio"] == pytest.approx(0.8) and row["passed"]
 
 
-def test_after_a_reset_the_step_is_from_the_measured_position_and_a_jump_from_both_fails():
+def test_after_a_reset_the_step_is_from_the_measured_position():
     # The arm was moved home (measured 0.0) while the stream paused: resuming from there is no jump...
     cmds = [(0.0, 0.0, 0.5), (0.005, 0.005, 0.5), (1.0, 1.0, 0.0), (1.005, 1.005, 0.001)]
     assert _judge(cmds, [(0.9, 0.0)])["passed"]
     # ...also when the restarted driver's first joint state reaches the recorder after the command
     # (the one heard before the pause is where the arm was, not where it is)...
     assert _judge(cmds, [(0.004, 0.5), (1.002, 0.0)])["passed"]
-    # ...but resuming 0.1 rad from both the held command and the measured position is.
+    # ...but resuming where the stream paused, 0.5 rad from the reset arm, is a jump...
+    row = _judge([*cmds[:2], (1.0, 1.0, 0.5), (1.005, 1.005, 0.5)], [(0.9, 0.0)])
+    assert row["position_step_ratio"] == pytest.approx(100.0) and not row["passed"]
+    # ...and so is resuming 0.1 rad from both the held command and the measured position.
     cmds[2] = (1.0, 1.0, 0.1)
     row = _judge(cmds, [(0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(20.0) and not row["passed"]

@@ -189,7 +189,7 @@ class KinovaArmNode(Node):
 
     def report_fatal(self, reason: str):
         """The servo thread died (run_essential): ERROR on /diagnostics before the node exits 1. Returns the
-        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
+        publisher it used (gr2_contract.node_main repeats the report until a subscriber has heard it)."""
         status = DiagnosticStatus(name=f"{self.get_name()}: Kinova Gen3", hardware_id=self.driver.arm.config.robot_ip,
                                   level=DiagnosticStatus.ERROR, message=reason)
         msg = DiagnosticArray(status=[status])

@@ -167,7 +167,7 @@ class RealSenseCameraNode(Node):
 
     def report_fatal(self, reason: str):
         """The frame thread died (run_essential): ERROR on /diagnostics before the node exits 1. Returns the
-        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
+        publisher it used (gr2_contract.node_main repeats the report until a subscriber has heard it)."""
         status = DiagnosticStatus(name=f"{self.get_name()}: RealSense {self.config.camera_name}",
                                   hardware_id=self.config.serial_no, level=DiagnosticStatus.ERROR, message=reason)
         msg = DiagnosticArray(status=[status])

@@ -354,7 +354,7 @@ class SimNode(Node):
     # ------------------------------------------------------------------ real time
     def report_fatal(self, reason: str):
         """An essential thread died (run_essential): ERROR on /diagnostics before the node exits 1. Returns the
-        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
+        publisher it used (gr2_contract.node_main repeats the report until a subscriber has heard it)."""
         status = DiagnosticStatus(name="gr2_drivers/sim", hardware_id="mujoco", level=DiagnosticStatus.ERROR,
                                   message=reason)
         msg = DiagnosticArray(status=[status])

@@ -316,31 +316,3 @@ def test_a_dead_camera_thread_reports_error_and_the_node_exits_non_zero(node_pro
     wait_for(lambda: errors, 5, what="ERROR on /diagnostics")
     assert "camera_loop" in errors[0].message
 
-
-@pytest.mark.parametrize("matched_at, stops_at", [(0.0, 1.0), (2.0, 2.4), (None, 5.0)])
-def test_a_fatal_report_repeats_until_a_subscriber_has_heard_it(monkeypatch, matched_at, stops_at):
-    """A node failing at start-up may exit before a monitor's discovery matched it: the report
-    repeats (every 0.2 s) until two reports went out to a matched subscriber, 1 s at least, 5 s
-    at most. A fake clock; the publisher's match count is scripted."""
-    from types import SimpleNamespace
-
-    from gr2_contract import node_main
-    clock = [0.0]
-    monkeypatch.setattr(node_main, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-
-    class Publisher:
-        def get_subscription_count(self):
-            return int(matched_at is not None and clock[0] >= matched_at - 1e-9)
-
-    class Node:
-        reports: list = []
-
-        def report_fatal(self, reason):
-            self.reports.append(clock[0])
-            return Publisher()
-
-    def spin_once(timeout_sec):
-        clock[0] = round(clock[0] + timeout_sec, 6)
-
-    node_main._report_fatal(Node(), "died", spin_once)
-    assert clock[0] == pytest.approx(stops_at)

@@ -68,12 +68,13 @@ CONTROL_RATE_HZ = 200.0
 CAMERA_RATE_HZ = 30.0
 STATUS_RATE_HZ = 1.0
 
-# Publisher history (keep last) of the robot's 200-250 Hz streams: /joint_states, /gr2/robot_state,
-# /gr2/joint_command, /gr2/gripper_command. A reliable subscriber (the session recorder, whose
-# queue is as deep; a benchmark) that falls this many messages behind, 0.4-0.5 s, still gets every
-# one: a keep-last writer drops the oldest unacknowledged sample when its history is full, so a
-# depth of 10 lost every message of a subscriber stalled more than 40-50 ms. The drivers read the
-# commands best effort, latest first, and are unaffected.
+# History (keep last) of the publishers of the robot's 200-250 Hz streams (/joint_states,
+# /gr2/robot_state, /gr2/joint_command; also /gr2/gripper_command, sent on change) and of the bag
+# player, and the session recorder's queue: a reliable subscriber (the recorder, a benchmark, the
+# lockstep sim) that falls this many messages behind, 0.4-0.5 s, still gets every one. A keep-last
+# writer drops the oldest unacknowledged sample when its history is full, so a depth of 10 lost
+# every message of a subscriber stalled more than 40-50 ms. Best-effort readers (the WBC, the
+# policy, the Kinova driver's command input) take the latest and see no backlog.
 HIGH_RATE_HISTORY_DEPTH = 100
 
 # What a session recording (rosbag2, `record:=true`) contains: everything needed to replay the

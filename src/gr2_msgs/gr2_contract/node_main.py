@@ -53,37 +53,48 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
+FATAL_REPORT_PERIOD_S = 0.2
 FATAL_REPORT_MIN_S = 1.0   # the report repeats at least this long ...
-FATAL_REPORT_MAX_S = 5.0   # ... and, while no subscriber has been matched for two reports, up to this
+FATAL_REPORT_MAX_S = 5.0   # ... and, until two reports went out to a matched subscriber, up to this
 
 
-def _report_fatal(node, reason: str, spin_once) -> None:
-    """The node's report_fatal() (which returns its publisher), every 0.2 s for a second and then
-    until a subscriber has been matched for two reports, at most 5 s: a node failing at start-up
-    exits before a monitor's discovery has matched it on a loaded machine, and a reliable
-    publisher delivers only to the subscribers matched when it publishes."""
+def _report_fatal(node, reason: str, spin_once, stopped: Callable[[], bool] = lambda: False) -> None:
+    """The node's report_fatal() (which returns its publisher) every 0.2 s, for a second and then
+    until two reports went out while a subscriber was matched, at most 5 s, or until `stopped()`:
+    a node failing at start-up exits before a monitor's discovery has matched it on a loaded
+    machine, and a reliable publisher delivers only to the subscribers matched when it publishes.
+    `spin_once(timeout_sec)` serves the node meanwhile (it may return after any one callback)."""
     if not hasattr(node, "report_fatal"):
         return
-    start, heard = time.monotonic(), 0
-    publisher = None
-    while time.monotonic() - start < FATAL_REPORT_MAX_S:
-        matched = publisher is not None and publisher.get_subscription_count() > 0
-        publisher = node.report_fatal(reason)
-        heard += matched
-        spin_once(timeout_sec=0.2)
-        if time.monotonic() - start >= FATAL_REPORT_MIN_S and (heard >= 2 or publisher is None):
-            return
+    start = time.monotonic()
+    next_report, heard, publisher = start, 0, None
+    while not stopped():
+        now = time.monotonic()
+        if now >= next_report:
+            matched = publisher is not None and publisher.get_subscription_count() > 0
+            if now - start >= FATAL_REPORT_MAX_S or (now - start >= FATAL_REPORT_MIN_S
+                                                     and (heard >= 2 or publisher is None)):
+                return
+            publisher = node.report_fatal(reason)
+            heard += matched
+            next_report += FATAL_REPORT_PERIOD_S
+        spin_once(timeout_sec=max(0.0, next_report - time.monotonic()))
 
 
 def spin_plain(node) -> int:
     """Spin `node` with rclpy's default executor (nodes that create subscriptions after start-up:
     the drivers) until shutdown or a dead essential thread (run_essential); 1 after the latter."""
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     while rclpy.ok():
         rclpy.spin_once(node, timeout_sec=0.1)
         fatal = getattr(node, "fatal_error", None)
         if fatal:
-            _report_fatal(node, fatal, lambda timeout_sec: rclpy.spin_once(node, timeout_sec=timeout_sec))
+            try:   # exit 1 also when Ctrl-C or a shutdown ends the report
+                _report_fatal(node, fatal, lambda timeout_sec: rclpy.spin_once(node, timeout_sec=timeout_sec),
+                              stopped=lambda: not rclpy.ok())
+            except (KeyboardInterrupt, ExternalShutdownException):
+                pass
             return 1
     return 0
 
@@ -109,7 +120,7 @@ def spin_until_shutdown(make_node: Callable[[], object], args=None,
             executor.spin_once(timeout_sec=0.1)
             fatal = getattr(node, "fatal_error", None)
             if fatal:
-                _report_fatal(node, fatal, executor.spin_once)
+                _report_fatal(node, fatal, executor.spin_once, stopped=lambda: stop.is_set() or not rclpy.ok())
                 break
     except ExternalShutdownException:
         pass

@@ -322,7 +322,7 @@ class PolicyNode(Node):
 
     def report_fatal(self, reason: str):
         """The inference thread died (run_essential): ERROR with the reason on the status, then exit 1. Returns the
-        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
+        publisher it used (gr2_contract.node_main repeats the report until a subscriber has heard it)."""
         with self._lock:
             self.state, self.message = PolicyStatus.STATE_ERROR, reason
         self.publish_status()

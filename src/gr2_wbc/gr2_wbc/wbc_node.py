@@ -363,7 +363,7 @@ class WbcNode(Node):
 
     def report_fatal(self, reason: str):
         """An essential thread died (run_essential): FAULT with the reason on the status before exiting 1. Returns the
-        publisher it used (spin_until_shutdown repeats the report until someone is subscribed)."""
+        publisher it used (gr2_contract.node_main repeats the report until a subscriber has heard it)."""
         msg = WbcStatus(mode=WbcStatus.MODE_FAULT, message=reason)
         msg.header.stamp = self.get_clock().now().to_msg()
         self.status_pub.publish(msg)

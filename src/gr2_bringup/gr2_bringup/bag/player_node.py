@@ -21,6 +21,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 
+from gr2_contract import HIGH_RATE_HISTORY_DEPTH
 from gr2_contract.parameters import declare_dataclass
 
 from .playback import play, restamp
@@ -39,7 +40,7 @@ class PlayerParameters:
     clock_rate: float = 100.0             # Hz of /clock
     restamp: bool = False                 # shift header stamps to the replay time
     wait_for_subscribers: float = 0.0     # s to wait for a subscriber on every topic before playing
-    queue_depth: int = 10
+    queue_depth: int = HIGH_RATE_HISTORY_DEPTH   # publisher history: a reliable subscriber may lag this many messages
 
 
 class BagPlayer(Node):

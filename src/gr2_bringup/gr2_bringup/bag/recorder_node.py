@@ -23,7 +23,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from gr2_contract import RECORDED_TOPICS
+from gr2_contract import HIGH_RATE_HISTORY_DEPTH, RECORDED_TOPICS
 from gr2_contract.parameters import declare_dataclass
 
 from .qos import is_sensor_stream
@@ -49,7 +49,7 @@ class RecorderParameters:
     output: str = field(default="", metadata={"description": "bag directory; empty: gr2_bag_<date-time>"})
     topics: list[str] = field(default_factory=lambda: list(RECORDED_TOPICS))
     sensor_depth: int = 5                 # queue depth of sensor streams (best effort)
-    queue_depth: int = 100                # queue depth of the other topics (reliable)
+    queue_depth: int = HIGH_RATE_HISTORY_DEPTH   # queue depth of the other topics (reliable)
     discovery_period: float = 0.5         # s between looks at the graph for requested topics
     max_duration: float = 0.0             # s; 0: until SIGINT/SIGTERM
     flush_period: float = 0.1             # s between flushes to disk: what a SIGKILL of the recorder can lose at most
