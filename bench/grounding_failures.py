@@ -1,0 +1,135 @@
+"""Where do pick_cube policies lift the wrong cube? Failures of several checkpoints on the same
+held-out `distractor` seeds, against what each scene looks like.
+
+    python bench/grounding_failures.py --runs bench/results/eval.json@f43be2c9003f6f20 \\
+        bench/results/eval_stage16_seeds100050.json@f43be2c9003f6f20 ... --out bench/results/grounding_failures.json
+
+Each `--runs` item is an evaluator JSON (`gr2_bringup.evaluate`), optionally `@<checkpoint sha256>`
+to take only that checkpoint's runs; runs of one checkpoint are pooled into one candidate (the
+checkpoint's fingerprint names it). For every seed that all candidates evaluated, the scene is laid
+out again (`World.reset`, the evaluator's layout) and described: the target's and the other
+cube's colours, whether they are neighbouring hues (red/orange/yellow, blue/purple: the pairs the
+tokenizer probes confuse), the target's position (base_link xy, m), the two cubes' distance, and
+both cubes' coverage of the 64 px model input in each view at the start (pixels, through the data
+path's resampling). Rows group the seeds by how many candidates failed them; if failures were
+independent between candidates, seeds failed by all of them would be rare (the expected count
+under independence is printed beside the measured one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from input_visibility import coverage, geom_ids  # noqa: E402
+
+NEIGHBOUR_HUES = ({"red", "orange"}, {"orange", "yellow"}, {"red", "yellow"}, {"blue", "purple"})
+RENDER_PX, MODEL_PX = 224, 64
+
+
+def load_candidates(items: list[str]) -> dict[str, dict[int, dict]]:
+    """{checkpoint sha256: {seed: episode}} of the `distractor` pick_cube episodes in `items`
+    ('path' or 'path@sha'); ValueError when a file holds no matching run."""
+    out: dict[str, dict[int, dict]] = defaultdict(dict)
+    for item in items:
+        path, _, sha = item.partition("@")
+        runs = [r for r in json.loads(Path(path).read_text())["runs"]
+                if not sha or r["checkpoint"].get("sha256") == sha]
+        if not runs:
+            raise ValueError(f"{path} has no run of checkpoint {sha or '(any)'}")
+        for r in runs:
+            for e in r["episodes"]:
+                if e["task"] == "pick_cube" and e["setting"] == "distractor":
+                    out[r["checkpoint"]["sha256"]][e["seed"]] = e
+    return dict(out)
+
+
+def describe_scene(world, seed: int) -> dict:
+    """The layout of held-out `distractor` seed `seed`, as the evaluator lays it out."""
+    world.reset("pick_cube", "distractor", seed)
+    task = world.task
+    names = [f"obj{i}" for i in range(len(task.colors))]
+    pos = [world.data.body(n).xpos[:2].copy() for n in names]
+    row = {"seed": seed, "colours": list(task.colors),
+           "neighbour_hue": any({task.colors[0], c} in NEIGHBOUR_HUES for c in task.colors[1:]),
+           "target_xy_m": [round(float(v), 4) for v in pos[0]],
+           "cube_distance_m": round(float(min(np.linalg.norm(pos[0] - p) for p in pos[1:])), 4)}
+    for view in ("head_camera", "wrist_camera"):
+        ids = geom_ids(world, view, RENDER_PX, RENDER_PX)
+        row[f"{view}_px"] = [round(float(coverage(ids, world.model.geom(n).id, MODEL_PX).sum()), 1) for n in names]
+    return row
+
+
+def summarise(scenes: list[dict], failed: dict[int, int], n_candidates: int, rates: list[float]) -> dict:
+    """Per number of failing candidates: seeds, share with a neighbouring-hue distractor, medians
+    of the target's position and the cubes' pixels; the failure rate with and without such a
+    distractor; measured vs independence-expected count of seeds failed by every candidate."""
+    groups = []
+    for k in range(n_candidates + 1):
+        sel = [s for s in scenes if failed[s["seed"]] == k]
+        if not sel:
+            continue
+        groups.append({
+            "failed_by": k, "seeds": len(sel),
+            "neighbour_hue_share": round(float(np.mean([s["neighbour_hue"] for s in sel])), 3),
+            "target_x_m_median": round(float(np.median([s["target_xy_m"][0] for s in sel])), 3),
+            "target_abs_y_m_median": round(float(np.median([abs(s["target_xy_m"][1]) for s in sel])), 3),
+            "cube_distance_m_median": round(float(np.median([s["cube_distance_m"] for s in sel])), 3),
+            **{f"{v}_target_px_median": round(float(np.median([s[f"{v}_px"][0] for s in sel])), 1)
+               for v in ("head_camera", "wrist_camera")},
+        })
+    by_hue = {}
+    for name, flag in (("with_neighbour_hue", True), ("without", False)):
+        sel = [s for s in scenes if s["neighbour_hue"] == flag]
+        by_hue[name] = {"seeds": len(sel), "episode_failure_rate":
+                        round(sum(failed[s["seed"]] for s in sel) / max(1, n_candidates * len(sel)), 3)}
+    return {"groups": groups, "by_neighbour_hue": by_hue,
+            "failed_by_all": sorted(s["seed"] for s in scenes if failed[s["seed"]] == n_candidates),
+            "failed_by_all_expected_if_independent": round(len(scenes) * float(np.prod(rates)), 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs", nargs="+", required=True, help="evaluator JSON files, each optionally @<sha256>")
+    p.add_argument("--out", default="bench/results/grounding_failures.json")
+    args = p.parse_args(argv)
+    from gr2_drivers.sim.world import World
+
+    candidates = load_candidates(args.runs)
+    seeds = sorted(set.intersection(*(set(c) for c in candidates.values())))
+    if not seeds:
+        raise SystemExit("the candidates share no distractor seed")
+    failed = {s: sum(not c[s]["success"] for c in candidates.values()) for s in seeds}
+    rates = [sum(not c[s]["success"] for s in seeds) / len(seeds) for c in candidates.values()]
+    world = World()
+    scenes = [describe_scene(world, s) for s in seeds]
+    result = {"command": "python bench/grounding_failures.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "candidates": {sha: {"seeds": len(seeds), "failures": sum(not c[s]["success"] for s in seeds)}
+                             for sha, c in candidates.items()},
+              **summarise(scenes, failed, len(candidates), rates), "scenes": scenes}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{len(candidates)} candidates, {len(seeds)} shared seeds; failures per candidate "
+          + ", ".join(f"{sha}: {v['failures']}" for sha, v in result["candidates"].items()))
+    print("| failed by | seeds | neighbour-hue distractor | target x (m) | target |y| (m) | cube distance (m) "
+          "| target px head / wrist |\n|---|---|---|---|---|---|---|")
+    for g in result["groups"]:
+        print(f"| {g['failed_by']} | {g['seeds']} | {g['neighbour_hue_share']:.0%} | {g['target_x_m_median']:.3f} "
+              f"| {g['target_abs_y_m_median']:.3f} | {g['cube_distance_m_median']:.3f} "
+              f"| {g['head_camera_target_px_median']:.1f} / {g['wrist_camera_target_px_median']:.1f} |")
+    h = result["by_neighbour_hue"]
+    with_hue = h["with_neighbour_hue"]
+    print(f"episode failure rate with a neighbouring-hue distractor {with_hue['episode_failure_rate']:.1%} "
+          f"({with_hue['seeds']} seeds), without {h['without']['episode_failure_rate']:.1%} "
+          f"({h['without']['seeds']}); failed by all: {len(result['failed_by_all'])} "
+          f"(independent failures: {result['failed_by_all_expected_if_independent']}); wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""bench/grounding_failures.py: candidates pooled per checkpoint, seeds grouped by how many failed
+them, scenes described from the evaluator's layout (a run on two seeds)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from grounding_failures import load_candidates  # noqa: E402
+
+
+def _eval_json(path: Path, runs: dict[str, dict[int, bool]]) -> None:
+    """An evaluator JSON with one run per checkpoint sha: {sha: {seed: success}}."""
+    path.write_text(json.dumps({"runs": [
+        {"checkpoint": {"sha256": sha}, "episodes": [
+            {"task": "pick_cube", "setting": setting, "seed": seed, "success": ok}
+            for seed, ok in outcome.items() for setting in ("simple", "distractor")]}
+        for sha, outcome in runs.items()]}))
+
+
+def test_candidates_are_filtered_by_checkpoint_and_setting(tmp_path):
+    _eval_json(tmp_path / "a.json", {"aaaa": {100000: True}, "bbbb": {100000: False}})
+    _eval_json(tmp_path / "b.json", {"aaaa": {100001: False}})
+    got = load_candidates([f"{tmp_path / 'a.json'}@aaaa", str(tmp_path / "b.json")])
+    assert {sha: sorted(eps) for sha, eps in got.items()} == {"aaaa": [100000, 100001]}
+    with pytest.raises(ValueError, match="cccc"):
+        load_candidates([f"{tmp_path / 'a.json'}@cccc"])
+
+
+def test_two_seeds_end_to_end(tmp_path):
+    _eval_json(tmp_path / "e.json", {"aaaa": {100000: False, 100001: True}, "bbbb": {100000: False, 100001: False}})
+    out = tmp_path / "g.json"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "grounding_failures.py"), "--runs",
+                    str(tmp_path / "e.json"), "--out", str(out)], check=True, env=ENV, cwd=ROOT, timeout=300)
+    r = json.loads(out.read_text())
+    assert {g["failed_by"]: g["seeds"] for g in r["groups"]} == {1: 1, 2: 1}
+    assert r["failed_by_all"] == [100000] and r["failed_by_all_expected_if_independent"] == pytest.approx(2 * 0.5 * 1.0)
+    for s in r["scenes"]:      # both cubes seen in both views at the start, in the workspace
+        assert len(s["colours"]) == 2 and s["colours"][0] != s["colours"][1]
+        assert all(px > 1.0 for v in ("head_camera_px", "wrist_camera_px") for px in s[v])
+        assert 0.3 < s["target_xy_m"][0] < 0.7 and s["cube_distance_m"] > 0.05
