@@ -11,7 +11,8 @@ out again (`World.reset`, the evaluator's layout) and described: the target's an
 cube's colours, whether they are neighbouring hues (red/orange/yellow, blue/purple: the pairs the
 tokenizer probes confuse), the target's position (base_link xy, m), the two cubes' distance, and
 both cubes' coverage of the 64 px model input in each view at the start (pixels, through the data
-path's resampling). Rows group the seeds by how many candidates failed them; if failures were
+path's resampling); and how similar the frozen text encoder's embeddings of the six
+instructions are. Rows group the seeds by how many candidates failed them; if failures were
 independent between candidates, seeds failed by all of them would be rare (the expected count
 under independence is printed beside the measured one).
 """
@@ -65,6 +66,24 @@ def describe_scene(world, seed: int) -> dict:
     return row
 
 
+def instruction_similarity() -> dict:
+    """Cosine similarity of the frozen text encoder's (MiniLM) embeddings of the six pick_cube
+    instructions: whether the instructions themselves are hard to tell apart."""
+    import torch
+
+    from gr2_drivers.sim.tasks import COLORS
+    from gr2_policy.config import TextEncoderConfig
+    from gr2_policy.text_encoder import load_text_encoder
+    names = list(COLORS)
+    e = torch.as_tensor(load_text_encoder(TextEncoderConfig()).encode_batch(
+        [f"pick up the {c} cube" for c in names])).float()
+    e = torch.nn.functional.normalize(e, dim=-1)
+    sim = (e @ e.T).numpy()
+    off = sim[~np.eye(len(names), dtype=bool)]
+    return {"colours": names, "cosine": np.round(sim, 3).tolist(),
+            "min": round(float(off.min()), 3), "max": round(float(off.max()), 3)}
+
+
 def summarise(scenes: list[dict], failed: dict[int, int], n_candidates: int, rates: list[float]) -> dict:
     """Per number of failing candidates: seeds, share with a neighbouring-hue distractor, medians
     of the target's position and the cubes' pixels; the failure rate with and without such a
@@ -111,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"command": "python bench/grounding_failures.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "candidates": {sha: {"seeds": len(seeds), "failures": sum(not c[s]["success"] for s in seeds)}
                              for sha, c in candidates.items()},
-              **summarise(scenes, failed, len(candidates), rates), "scenes": scenes}
+              **summarise(scenes, failed, len(candidates), rates),
+              "instruction_similarity": instruction_similarity(), "scenes": scenes}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"{len(candidates)} candidates, {len(seeds)} shared seeds; failures per candidate "
@@ -122,12 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {g['failed_by']} | {g['seeds']} | {g['neighbour_hue_share']:.0%} | {g['target_x_m_median']:.3f} "
               f"| {g['target_abs_y_m_median']:.3f} | {g['cube_distance_m_median']:.3f} "
               f"| {g['head_camera_target_px_median']:.1f} / {g['wrist_camera_target_px_median']:.1f} |")
-    h = result["by_neighbour_hue"]
+    h, sim = result["by_neighbour_hue"], result["instruction_similarity"]
     with_hue = h["with_neighbour_hue"]
     print(f"episode failure rate with a neighbouring-hue distractor {with_hue['episode_failure_rate']:.1%} "
           f"({with_hue['seeds']} seeds), without {h['without']['episode_failure_rate']:.1%} "
           f"({h['without']['seeds']}); failed by all: {len(result['failed_by_all'])} "
-          f"(independent failures: {result['failed_by_all_expected_if_independent']}); wrote {args.out}")
+          f"(independent failures: {result['failed_by_all_expected_if_independent']}); the six instructions' "
+          f"text embeddings {sim['min']:.2f}-{sim['max']:.2f} "
+          f"cosine-similar; wrote {args.out}")
     return 0
 
 
