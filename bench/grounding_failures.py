@@ -8,13 +8,13 @@ Each `--runs` item is an evaluator JSON (`gr2_bringup.evaluate`), optionally `@<
 to take only that checkpoint's runs; runs of one checkpoint are pooled into one candidate (the
 checkpoint's fingerprint names it). For every seed that all candidates evaluated, the scene is laid
 out again (`World.reset`, the evaluator's layout) and described: the target's and the other
-cube's colours, whether they are neighbouring hues (red/orange/yellow, blue/purple: the pairs the
-tokenizer probes confuse), the target's position (base_link xy, m), the two cubes' distance, and
-both cubes' coverage of the 64 px model input in each view at the start (pixels, through the data
-path's resampling); and how similar the frozen text encoder's embeddings of the six
-instructions are. Rows group the seeds by how many candidates failed them; if failures were
-independent between candidates, seeds failed by all of them would be rare (the expected count
-under independence is printed beside the measured one).
+cube's colours, whether they are neighbouring hues (`gr2_drivers.sim.tasks.NEIGHBOUR_HUES`), the
+target's position (base_link xy, m), the two cubes' distance, and both cubes' coverage of the
+64 px model input in each view at the start (pixels, through the data path's resampling); and
+how similar the frozen text encoder's embeddings of the six instructions are. Rows group the
+seeds by how many candidates failed them; if failures were independent between candidates, seeds
+failed by all of them would be rare (the expected count under independence is printed beside the
+measured one).
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from input_visibility import coverage, geom_ids  # noqa: E402
 
-NEIGHBOUR_HUES = ({"red", "orange"}, {"orange", "yellow"}, {"red", "yellow"}, {"blue", "purple"})
 RENDER_PX, MODEL_PX = 224, 64
 
 
@@ -52,12 +51,13 @@ def load_candidates(items: list[str]) -> dict[str, dict[int, dict]]:
 
 def describe_scene(world, seed: int) -> dict:
     """The layout of held-out `distractor` seed `seed`, as the evaluator lays it out."""
+    from gr2_drivers.sim.tasks import neighbour_hue_distractor
     world.reset("pick_cube", "distractor", seed)
     task = world.task
     names = [f"obj{i}" for i in range(len(task.colors))]
     pos = [world.data.body(n).xpos[:2].copy() for n in names]
     row = {"seed": seed, "colours": list(task.colors),
-           "neighbour_hue": any({task.colors[0], c} in NEIGHBOUR_HUES for c in task.colors[1:]),
+           "neighbour_hue": neighbour_hue_distractor(task),
            "target_xy_m": [round(float(v), 4) for v in pos[0]],
            "cube_distance_m": round(float(min(np.linalg.norm(pos[0] - p) for p in pos[1:])), 4)}
     for view in ("head_camera", "wrist_camera"):

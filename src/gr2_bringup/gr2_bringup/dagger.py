@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", default="e2e", help="s from observation to chunk, or 'e2e' (see evaluate)")
     p.add_argument("--switch-lead", default="e2e", help="s from a chunk at the WBC to its taking over, or 'e2e'")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--layouts", default="all",
+                   help="roll out only in layouts this named predicate accepts (gr2_drivers.sim.tasks.LAYOUT_FILTERS: "
+                        "all, neighbour_hue); seeds it rejects are skipped")
     p.add_argument("--chunk-labels", action=argparse.BooleanOptionalAction, default=True,
                    help="also record the expert's k-step plan from every visited state (the policy's chunk "
                         "size, 1/fps apart) as the chunk label (gr2_contract.episode CHUNK_STREAMS)")
@@ -56,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     from gr2_contract.episode import CHUNK_STREAMS, STREAMS, stack_streams, stream_shapes, write_episode
     from gr2_drivers.sim.dataset import record_state
     from gr2_drivers.sim.expert import ScriptedExpert
-    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
+    from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, LAYOUT_FILTERS
     from gr2_policy.checkpoint import fingerprint
 
     from .evaluate import build_runner
 
     torch.set_num_threads(args.threads)
+    if args.layouts not in LAYOUT_FILTERS:
+        p.error(f"--layouts {args.layouts!r}: one of {', '.join(LAYOUT_FILTERS)}")
+    accept = LAYOUT_FILTERS[args.layouts]
     last_seed = args.first_seed + args.episodes * len(args.settings)
     if last_seed > EVAL_FIRST_SEED:
         p.error(f"seeds up to {last_seed} reach the evaluation seeds (>= {EVAL_FIRST_SEED})")
@@ -74,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     seed, ok, n, t0 = args.first_seed, 0, 0, time.monotonic()
     for setting in args.settings:
         for _ in range(args.episodes):
+            world.reset(args.task, setting, seed)
+            while not accept(world.task):
+                seed += 1
+                world.reset(args.task, setting, seed)
+            if seed >= EVAL_FIRST_SEED:
+                p.error(f"seed {seed} reached the evaluation seeds (>= {EVAL_FIRST_SEED})")
             streams: dict[str, list] = {k: [] for k in (*STREAMS, *(CHUNK_STREAMS if args.chunk_labels else ()))}
             expert = ScriptedExpert(world)
 
@@ -89,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             meta = {"instruction": result.instruction, "task": args.task, "skill": world.task.skill,
                     "setting": setting, "seed": seed, "success": bool(result.success), "fps": args.fps,
                     "frames": len(arrays["joint_pos"]), "image_size": [size[1], size[0]], "relabelled": True,
-                    "policy": ident, "streams": stream_shapes(arrays)}
+                    "policy": ident, "layouts": args.layouts, "streams": stream_shapes(arrays)}
             write_episode(out, meta, arrays)
             ok += result.success
             n += 1

@@ -35,6 +35,22 @@ UNSEEN_TABLES = [(0.20, 0.35, 0.45), (0.75, 0.75, 0.72), (0.30, 0.30, 0.30)]
 SEEN_BACKDROPS = [(0.80, 0.80, 0.82), (0.85, 0.82, 0.78)]
 UNSEEN_BACKDROPS = [(0.35, 0.50, 0.35), (0.55, 0.35, 0.30)]
 
+# Object colours whose pairs the tokenizers confuse (red/orange/yellow, blue/purple; README "Why
+# grounding stops near 90%") and pick_cube policies mix up most (bench/grounding_failures.py).
+NEIGHBOUR_HUES = (frozenset({"red", "orange"}), frozenset({"orange", "yellow"}), frozenset({"red", "yellow"}),
+                  frozenset({"blue", "purple"}))
+
+
+def neighbour_hue_distractor(task) -> bool:
+    """Whether a laid-out task's target (its first colour) has another object of a neighbouring hue."""
+    colors = getattr(task, "colors", None) or []
+    return any(frozenset({colors[0], c}) in NEIGHBOUR_HUES for c in colors[1:])
+
+
+# Named predicates on a laid-out task, to draw training layouts from a part of the distribution
+# (`python -m gr2_bringup.dagger --layouts NAME`); evaluation always takes every seed.
+LAYOUT_FILTERS = {"all": lambda task: True, "neighbour_hue": neighbour_hue_distractor}
+
 CUBE_HALF = 0.02
 DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # TCP pointing down (home)
 
