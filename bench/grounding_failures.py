@@ -127,15 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     rates = [sum(not c[s]["success"] for s in seeds) / len(seeds) for c in candidates.values()]
     world = World()
     scenes = [describe_scene(world, s) for s in seeds]
+    hue = {sc["seed"]: sc["neighbour_hue"] for sc in scenes}
     result = {"command": "python bench/grounding_failures.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "candidates": {sha: {"seeds": len(seeds), "failures": sum(not c[s]["success"] for s in seeds)}
+              "candidates": {sha: {"seeds": len(seeds), "failures": sum(not c[s]["success"] for s in seeds),
+                                   "failures_with_neighbour_hue": sum(not c[s]["success"] for s in seeds if hue[s]),
+                                   "failures_without": sum(not c[s]["success"] for s in seeds if not hue[s])}
                              for sha, c in candidates.items()},
               **summarise(scenes, failed, len(candidates), rates),
               "instruction_similarity": instruction_similarity(), "scenes": scenes}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{len(candidates)} candidates, {len(seeds)} shared seeds; failures per candidate "
-          + ", ".join(f"{sha}: {v['failures']}" for sha, v in result["candidates"].items()))
+    n_hue = sum(hue.values())
+    print(f"{len(candidates)} candidates, {len(seeds)} shared seeds ({n_hue} with a neighbouring-hue distractor); "
+          "failures per candidate (with / without one): " + ", ".join(
+              f"{sha}: {v['failures']} ({v['failures_with_neighbour_hue']} / {v['failures_without']})"
+              for sha, v in result["candidates"].items()))
     print("| failed by | seeds | neighbour-hue distractor | target x (m) | target |y| (m) | cube distance (m) "
           "| target px head / wrist |\n|---|---|---|---|---|---|---|")
     for g in result["groups"]:

@@ -41,6 +41,8 @@ def test_two_seeds_end_to_end(tmp_path):
     r = json.loads(out.read_text())
     assert {g["failed_by"]: g["seeds"] for g in r["groups"]} == {1: 1, 2: 1}
     assert r["failed_by_all"] == [100000] and r["failed_by_all_expected_if_independent"] == pytest.approx(2 * 0.5 * 1.0)
+    assert all(c["failures_with_neighbour_hue"] + c["failures_without"] == c["failures"]
+               for c in r["candidates"].values())
     sim = r["instruction_similarity"]
     assert len(sim["colours"]) == 6 and sim["cosine"][0][0] == pytest.approx(1.0) and 0 < sim["min"] <= sim["max"] < 1
     for s in r["scenes"]:      # both cubes seen in both views at the start, in the workspace
