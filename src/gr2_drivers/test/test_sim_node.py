@@ -315,4 +315,3 @@ def test_a_dead_camera_thread_reports_error_and_the_node_exits_non_zero(node_pro
     assert "essential thread camera_loop died" in log and "no OpenGL context" in log
     wait_for(lambda: errors, 5, what="ERROR on /diagnostics")
     assert "camera_loop" in errors[0].message
-
