@@ -25,9 +25,12 @@ def _doc_commands() -> list[str]:
     lines = []
     for doc in DOCS:
         text = doc.read_text()
-        lines += re.findall(r"`([^`\n]+)`", text)
-        for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+        fenced = r"```[a-z]*\n(.*?)```"
+        for block in re.findall(fenced, text, flags=re.S):
             lines += block.splitlines()
+        # Inline code may wrap over lines in the source (it renders as one line): join it.
+        prose = re.sub(fenced, "", text, flags=re.S)
+        lines += [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose)]
         lines += [line.strip() for line in text.splitlines() if line.startswith("    ")]   # indented blocks
     return [line.strip().rstrip("&").strip() for line in lines if PROGRAM.match(line.strip())]
 
