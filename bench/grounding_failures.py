@@ -7,14 +7,17 @@ held-out `distractor` seeds, against what each scene looks like.
 Each `--runs` item is an evaluator JSON (`gr2_bringup.evaluate`), optionally `@<checkpoint sha256>`
 to take only that checkpoint's runs; runs of one checkpoint are pooled into one candidate (the
 checkpoint's fingerprint names it). For every seed that all candidates evaluated, the scene is laid
-out again (`World.reset`, the evaluator's layout) and described: the target's and the other
-cube's colours, whether they are neighbouring hues (`gr2_drivers.sim.tasks.NEIGHBOUR_HUES`), the
-target's position (base_link xy, m), the two cubes' distance, and both cubes' coverage of the
+out again (`World.reset`, the evaluator's layout) and described: every coloured object's colour
+(the target obj0, the task's other cube obj1, the setting's three extra objects distractor0-2:
+boxes 0 and 2, a cylinder 1), whether another object has a hue neighbouring the target's
+(`gr2_drivers.sim.tasks.NEIGHBOUR_HUES`; any object, and the other cube only), the target's
+position (base_link xy, m), its distance to the nearest object, and the two cubes' coverage of the
 64 px model input in each view at the start (pixels, through the data path's resampling); and
-how similar the frozen text encoder's embeddings of the six instructions are. Rows group the
-seeds by how many candidates failed them; if failures were independent between candidates, seeds
-failed by all of them would be rare (the expected count under independence is printed beside the
-measured one).
+how similar the frozen text encoder's embeddings of the six instructions are. Each wrong lift
+(`lifted_objects` of the evaluator's episode) is counted by what was lifted and whether its colour
+neighbours the target's. Rows group the seeds by how many candidates failed them; if failures
+were independent between candidates, seeds failed by all of them would be rare (the expected
+count under independence is printed beside the measured one).
 """
 from __future__ import annotations
 
@@ -51,15 +54,18 @@ def load_candidates(items: list[str]) -> dict[str, dict[int, dict]]:
 
 def describe_scene(world, seed: int) -> dict:
     """The layout of held-out `distractor` seed `seed`, as the evaluator lays it out."""
-    from gr2_drivers.sim.tasks import neighbour_hue_distractor
+    from gr2_drivers.sim.tasks import neighbour_hue_any, neighbour_hue_cube, object_colours
     world.reset("pick_cube", "distractor", seed)
     task = world.task
     names = [f"obj{i}" for i in range(len(task.colors))]
     pos = [world.data.body(n).xpos[:2].copy() for n in names]
-    row = {"seed": seed, "colours": list(task.colors),
-           "neighbour_hue": neighbour_hue_distractor(task),
+    colours = object_colours(task)
+    others = [world.data.body(n).xpos[:2] for n in colours if n != "obj0"]
+    row = {"seed": seed, "colours": list(task.colors), "object_colours": colours,
+           "neighbour_hue": neighbour_hue_any(task), "neighbour_hue_cube": neighbour_hue_cube(task),
            "target_xy_m": [round(float(v), 4) for v in pos[0]],
-           "cube_distance_m": round(float(min(np.linalg.norm(pos[0] - p) for p in pos[1:])), 4)}
+           "cube_distance_m": round(float(min(np.linalg.norm(pos[0] - p) for p in pos[1:])), 4),
+           "nearest_object_distance_m": round(float(min(np.linalg.norm(pos[0] - p) for p in others)), 4)}
     for view in ("head_camera", "wrist_camera"):
         ids = geom_ids(world, view, RENDER_PX, RENDER_PX)
         row[f"{view}_px"] = [round(float(coverage(ids, world.model.geom(n).id, MODEL_PX).sum()), 1) for n in names]
@@ -84,6 +90,32 @@ def instruction_similarity() -> dict:
             "min": round(float(off.min()), 3), "max": round(float(off.max()), 3)}
 
 
+def wrong_lifts(candidates: dict[str, dict[int, dict]], scenes: list[dict]) -> dict:
+    """Every failed episode's lifted objects, pooled over candidates: by object (obj1 = the task's
+    other cube, distractor0/2 boxes, distractor1 a cylinder, 'nothing'), by whether the lifted
+    colour neighbours the target's, and as 'target -> lifted' colour pairs."""
+    from gr2_drivers.sim.tasks import NEIGHBOUR_HUES
+    by_seed = {sc["seed"]: sc for sc in scenes}
+    by_object: dict[str, int] = defaultdict(int)
+    pairs: dict[str, int] = defaultdict(int)
+    hue = {"neighbouring": 0, "other": 0}
+    for episodes in candidates.values():
+        for seed, e in episodes.items():
+            if e["success"] or seed not in by_seed:
+                continue
+            lifted = [n for n in e.get("extra", {}).get("lifted_objects", []) if n != "obj0"]
+            if not lifted:
+                by_object["nothing"] += 1
+                continue
+            colours = by_seed[seed]["object_colours"]
+            for name in lifted:
+                by_object[name] += 1
+                pairs[f"{colours['obj0']} -> {colours[name]}"] += 1
+                hue["neighbouring" if frozenset({colours["obj0"], colours[name]}) in NEIGHBOUR_HUES else "other"] += 1
+    return {"by_object": dict(sorted(by_object.items())), "by_hue": hue,
+            "colour_pairs": dict(sorted(pairs.items(), key=lambda kv: -kv[1]))}
+
+
 def summarise(scenes: list[dict], failed: dict[int, int], n_candidates: int, rates: list[float]) -> dict:
     """Per number of failing candidates: seeds, share with a neighbouring-hue distractor, medians
     of the target's position and the cubes' pixels; the failure rate with and without such a
@@ -103,10 +135,11 @@ def summarise(scenes: list[dict], failed: dict[int, int], n_candidates: int, rat
                for v in ("head_camera", "wrist_camera")},
         })
     by_hue = {}
-    for name, flag in (("with_neighbour_hue", True), ("without", False)):
-        sel = [s for s in scenes if s["neighbour_hue"] == flag]
-        by_hue[name] = {"seeds": len(sel), "episode_failure_rate":
-                        round(sum(failed[s["seed"]] for s in sel) / max(1, n_candidates * len(sel)), 3)}
+    for key, prefix in (("neighbour_hue", ""), ("neighbour_hue_cube", "cube_only_")):
+        for name, flag in (("with_neighbour_hue", True), ("without", False)):
+            sel = [s for s in scenes if s[key] == flag]
+            by_hue[prefix + name] = {"seeds": len(sel), "episode_failure_rate":
+                                     round(sum(failed[s["seed"]] for s in sel) / max(1, n_candidates * len(sel)), 3)}
     return {"groups": groups, "by_neighbour_hue": by_hue,
             "failed_by_all": sorted(s["seed"] for s in scenes if failed[s["seed"]] == n_candidates),
             "failed_by_all_expected_if_independent": round(len(scenes) * float(np.prod(rates)), 2)}
@@ -134,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "failures_without": sum(not c[s]["success"] for s in seeds if not hue[s])}
                              for sha, c in candidates.items()},
               **summarise(scenes, failed, len(candidates), rates),
+              "wrong_lifts": wrong_lifts(candidates, scenes),
               "instruction_similarity": instruction_similarity(), "scenes": scenes}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -149,13 +183,19 @@ def main(argv: list[str] | None = None) -> int:
               f"| {g['target_abs_y_m_median']:.3f} | {g['cube_distance_m_median']:.3f} "
               f"| {g['head_camera_target_px_median']:.1f} / {g['wrist_camera_target_px_median']:.1f} |")
     h, sim = result["by_neighbour_hue"], result["instruction_similarity"]
-    with_hue = h["with_neighbour_hue"]
+    with_hue, cube_with = h["with_neighbour_hue"], h["cube_only_with_neighbour_hue"]
     print(f"episode failure rate with a neighbouring-hue distractor {with_hue['episode_failure_rate']:.1%} "
           f"({with_hue['seeds']} seeds), without {h['without']['episode_failure_rate']:.1%} "
-          f"({h['without']['seeds']}); failed by all: {len(result['failed_by_all'])} "
+          f"({h['without']['seeds']}; judged by the other cube alone: {cube_with['episode_failure_rate']:.1%} "
+          f"of {cube_with['seeds']} vs {h['cube_only_without']['episode_failure_rate']:.1%}); "
+          f"failed by all: {len(result['failed_by_all'])} "
           f"(independent failures: {result['failed_by_all_expected_if_independent']}); the six instructions' "
           f"text embeddings {sim['min']:.2f}-{sim['max']:.2f} "
-          f"cosine-similar; wrote {args.out}")
+          f"cosine-similar")
+    w = result["wrong_lifts"]
+    print(f"wrong lifts: {w['by_hue']['neighbouring']} of a neighbouring hue, {w['by_hue']['other']} other; by object "
+          + ", ".join(f"{k} {v}" for k, v in w["by_object"].items()) + "; most frequent target -> lifted: "
+          + ", ".join(f"{k} {v}" for k, v in list(w["colour_pairs"].items())[:6]) + f"; wrote {args.out}")
     return 0
 
 

@@ -45,7 +45,28 @@ def test_two_seeds_end_to_end(tmp_path):
                for c in r["candidates"].values())
     sim = r["instruction_similarity"]
     assert len(sim["colours"]) == 6 and sim["cosine"][0][0] == pytest.approx(1.0) and 0 < sim["min"] <= sim["max"] < 1
+    assert set(r["by_neighbour_hue"]) == {"with_neighbour_hue", "without", "cube_only_with_neighbour_hue",
+                                          "cube_only_without"}
+    assert r["wrong_lifts"]["by_object"] == {"nothing": 3}    # the test JSON records no lifted objects
     for s in r["scenes"]:      # both cubes seen in both views at the start, in the workspace
         assert len(s["colours"]) == 2 and s["colours"][0] != s["colours"][1]
+        assert len(s["object_colours"]) == 5 and s["object_colours"]["obj0"] == s["colours"][0]
+        assert s["nearest_object_distance_m"] <= s["cube_distance_m"]
+        assert s["neighbour_hue"] or not s["neighbour_hue_cube"]
         assert all(px > 1.0 for v in ("head_camera_px", "wrist_camera_px") for px in s[v])
         assert 0.3 < s["target_xy_m"][0] < 0.7 and s["cube_distance_m"] > 0.05
+
+
+def test_wrong_lifts_are_counted_by_object_and_hue():
+    from grounding_failures import wrong_lifts
+    scene = {"seed": 1, "object_colours": {"obj0": "red", "obj1": "green", "distractor0": "orange",
+                                           "distractor1": "blue", "distractor2": "yellow"}}
+
+    def episode(ok, lifted):
+        return {"success": ok, "extra": {"lifted_objects": lifted}}
+    got = wrong_lifts({"a": {1: episode(False, ["distractor0"])}, "b": {1: episode(False, ["obj1"])},
+                       "c": {1: episode(True, ["obj0"])}, "d": {1: episode(False, [])},
+                       "e": {1: episode(False, ["obj0", "distractor2"])}}, [scene])
+    assert got["by_object"] == {"distractor0": 1, "distractor2": 1, "nothing": 1, "obj1": 1}
+    assert got["by_hue"] == {"neighbouring": 2, "other": 1}
+    assert got["colour_pairs"] == {"red -> orange": 1, "red -> green": 1, "red -> yellow": 1}

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--layouts", default="all",
                    help="roll out only in layouts this named predicate accepts (gr2_drivers.sim.tasks.LAYOUT_FILTERS: "
-                        "all, neighbour_hue); seeds it rejects are skipped")
+                        "all, neighbour_hue_cube, neighbour_hue_any); seeds it rejects are skipped")
     p.add_argument("--chunk-labels", action=argparse.BooleanOptionalAction, default=True,
                    help="also record the expert's k-step plan from every visited state (the policy's chunk "
                         "size, 1/fps apart) as the chunk label (gr2_contract.episode CHUNK_STREAMS)")

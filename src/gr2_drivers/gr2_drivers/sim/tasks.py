@@ -41,15 +41,32 @@ NEIGHBOUR_HUES = (frozenset({"red", "orange"}), frozenset({"orange", "yellow"}),
                   frozenset({"blue", "purple"}))
 
 
-def neighbour_hue_distractor(task) -> bool:
-    """Whether a laid-out task's target (its first colour) has another object of a neighbouring hue."""
+def object_colours(task) -> dict[str, str]:
+    """Colour name of every coloured free object of a laid-out task: the task's own objects
+    (obj0 = the target, obj1, ...) and the `distractor` setting's extra objects (distractor0, ...)."""
+    own = {f"obj{i}": c for i, c in enumerate(getattr(task, "colors", None) or [])}
+    return own | {f"distractor{i}": c for i, c in enumerate(getattr(task, "distractor_colors", None) or [])}
+
+
+def neighbour_hue_cube(task) -> bool:
+    """Whether the target (obj0) has a neighbouring hue among the task's own other objects (obj1, ...);
+    the extra distractor objects are not looked at (the predicate stage 21a drew its layouts with)."""
     colors = getattr(task, "colors", None) or []
     return any(frozenset({colors[0], c}) in NEIGHBOUR_HUES for c in colors[1:])
 
 
+def neighbour_hue_any(task) -> bool:
+    """Whether any other object in the scene (the task's own or a distractor) has a hue neighbouring
+    the target's (obj0)."""
+    colours = object_colours(task)
+    target = colours.pop("obj0", None)
+    return target is not None and any(frozenset({target, c}) in NEIGHBOUR_HUES for c in colours.values())
+
+
 # Named predicates on a laid-out task, to draw training layouts from a part of the distribution
 # (`python -m gr2_bringup.dagger --layouts NAME`); evaluation always takes every seed.
-LAYOUT_FILTERS = {"all": lambda task: True, "neighbour_hue": neighbour_hue_distractor}
+LAYOUT_FILTERS = {"all": lambda task: True, "neighbour_hue_cube": neighbour_hue_cube,
+                  "neighbour_hue_any": neighbour_hue_any}
 
 CUBE_HALF = 0.02
 DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # TCP pointing down (home)
@@ -185,18 +202,21 @@ class Task:
         self.occupied: list[np.ndarray] = []
         instruction = self.layout(world, rng, setting)
         n = self.distractor_count(setting)
+        self.distractor_colors: list[str] = []
         if n:
             spots = sample_positions(rng, n, (0.3, 0.72), (-0.32, 0.32), 0.08, avoid=self.occupied)
             for i, p in enumerate(spots):
                 set_free_pose(world, f"distractor{i}", [p[0], p[1], 0.0181 if i % 2 == 0 else 0.0251],
                               rng.uniform(-np.pi, np.pi))
-                set_rgb(world, f"distractor{i}", self.distractor_color(rng))
+                self.distractor_colors.append(self.distractor_color(rng))
+                set_rgb(world, f"distractor{i}", COLORS[self.distractor_colors[-1]])
         return instruction
 
-    def distractor_color(self, rng) -> tuple:
+    def distractor_color(self, rng) -> str:
+        """A colour name (key of COLORS) for a distractor, none of the task's own objects' colours."""
         used = getattr(self, "used_colors", set())
         names = [c for c in COLORS if c not in used]
-        return COLORS[names[rng.integers(len(names))]]
+        return names[rng.integers(len(names))]
 
     def layout(self, world, rng, setting: str) -> str:
         raise NotImplementedError
