@@ -145,10 +145,63 @@ def summarise(scenes: list[dict], failed: dict[int, int], n_candidates: int, rat
             "failed_by_all_expected_if_independent": round(len(scenes) * float(np.prod(rates)), 2)}
 
 
+def draw_scenes(world, seeds: list[int], candidates: dict[str, dict[int, dict]], vqgan: str, path: Path,
+                scale: int = 4) -> None:
+    """A PNG of `seeds` at the start: per seed, each view's model input (64 px, enlarged `scale`
+    times without smoothing) beside its VQGAN reconstruction; the target outlined in white, the
+    objects the candidates lifted instead in black; the caption names the colours."""
+    import torch
+    from PIL import Image, ImageDraw
+
+    from gr2_drivers.sim.tasks import object_colours
+    from gr2_policy.checkpoint import load_vqgan
+    from gr2_policy.model_input import prepare_frame
+    from gr2_policy.policy import frames_to_tensor, tensor_to_frames
+    vq, _ = load_vqgan(vqgan)
+    vq.eval()
+    size, pad, caption = MODEL_PX * scale, 6, 30
+    views = ("head_camera", "wrist_camera")
+    canvas = Image.new("RGB", (4 * (size + pad), len(seeds) * (size + caption) + 20), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, title in enumerate(f"{v} {kind}" for v in views for kind in ("input", "VQGAN reconstruction")):
+        draw.text((j * (size + pad), 4), title, fill="black")
+    for i, seed in enumerate(seeds):
+        world.reset("pick_cube", "distractor", seed)
+        colours = object_colours(world.task)
+        lifted: dict[str, int] = defaultdict(int)
+        for episodes in candidates.values():
+            if seed in episodes and not episodes[seed]["success"]:
+                for name in episodes[seed].get("extra", {}).get("lifted_objects", []) or ["nothing"]:
+                    lifted[name] += 1
+        y = 20 + i * (size + caption)
+        draw.text((2, y), f"{seed}: pick up the {colours['obj0']} cube; lifted instead: " + ", ".join(
+            f"{colours.get(n, '')} {n} x{k}" for n, k in lifted.items()), fill="black")
+        for v, view in enumerate(views):
+            frame = prepare_frame(world.render(view, RENDER_PX, RENDER_PX), MODEL_PX)
+            with torch.no_grad():
+                rec = tensor_to_frames(vq.decode(vq.encode(frames_to_tensor(frame[None]))))[0]
+            ids = geom_ids(world, view, RENDER_PX, RENDER_PX)
+            for k, image in enumerate((frame, rec)):
+                x0 = (2 * v + k) * (size + pad)
+                canvas.paste(Image.fromarray(image).resize((size, size), Image.NEAREST), (x0, y + 14))
+                for name, outline in [("obj0", "white"), *((n, "black") for n in lifted if n in colours)]:
+                    cov = coverage(ids, int(world.model.body(name).geomadr[0]), MODEL_PX)
+                    rows, cols = np.nonzero(cov >= 0.25)
+                    if rows.size:
+                        draw.rectangle([x0 + cols.min() * scale - 2, y + 14 + rows.min() * scale - 2,
+                                        x0 + (cols.max() + 1) * scale + 1, y + 14 + (rows.max() + 1) * scale + 1],
+                                       outline=outline, width=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", required=True, help="evaluator JSON files, each optionally @<sha256>")
     p.add_argument("--out", default="bench/results/grounding_failures.json")
+    p.add_argument("--image", help="also draw the seeds every candidate failed (PNG): inputs and reconstructions")
+    p.add_argument("--vqgan", default="package://gr2_policy/checkpoints/pick_cube_vqgan",
+                   help="tokenizer whose reconstructions --image shows")
     args = p.parse_args(argv)
     from gr2_drivers.sim.world import World
 
@@ -171,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
               "instruction_similarity": instruction_similarity(), "scenes": scenes}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    if args.image:
+        draw_scenes(world, result["failed_by_all"], candidates, args.vqgan, Path(args.image))
     n_hue = sum(hue.values())
     print(f"{len(candidates)} candidates, {len(seeds)} shared seeds ({n_hue} with a neighbouring-hue distractor); "
           "failures per candidate (with / without one): " + ", ".join(

@@ -37,8 +37,12 @@ def test_two_seeds_end_to_end(tmp_path):
     _eval_json(tmp_path / "e.json", {"aaaa": {100000: False, 100001: True}, "bbbb": {100000: False, 100001: False}})
     out = tmp_path / "g.json"
     subprocess.run([sys.executable, str(ROOT / "bench" / "grounding_failures.py"), "--runs",
-                    str(tmp_path / "e.json"), "--out", str(out)], check=True, env=ENV, cwd=ROOT, timeout=300)
+                    str(tmp_path / "e.json"), "--out", str(out), "--image", str(tmp_path / "g.png")],
+                   check=True, env=ENV, cwd=ROOT, timeout=300)
     r = json.loads(out.read_text())
+    from PIL import Image
+    with Image.open(tmp_path / "g.png") as image:    # one row: the one seed both candidates failed
+        assert image.size == (4 * (4 * 64 + 6), 20 + 4 * 64 + 30)
     assert {g["failed_by"]: g["seeds"] for g in r["groups"]} == {1: 1, 2: 1}
     assert r["failed_by_all"] == [100000] and r["failed_by_all_expected_if_independent"] == pytest.approx(2 * 0.5 * 1.0)
     assert all(c["failures_with_neighbour_hue"] + c["failures_without"] == c["failures"]
