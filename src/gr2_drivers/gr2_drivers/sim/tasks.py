@@ -42,8 +42,10 @@ NEIGHBOUR_HUES = (frozenset({"red", "orange"}), frozenset({"orange", "yellow"}),
 
 
 def object_colours(task) -> dict[str, str]:
-    """Colour name of every coloured free object of a laid-out task: the task's own objects
-    (obj0 = the target, obj1, ...) and the `distractor` setting's extra objects (distractor0, ...)."""
+    """Colour name of every coloured object of a laid-out task: the task's own (`task.colors`, the
+    named one first) and the `distractor` setting's extra objects (distractor0, ...). The own
+    objects are keyed obj0, obj1, ... as the pick tasks name their bodies; other tasks colour other
+    bodies in that order (buttons, jars, cups; a plate or bowl last), for which the keys are labels only."""
     own = {f"obj{i}": c for i, c in enumerate(getattr(task, "colors", None) or [])}
     return own | {f"distractor{i}": c for i, c in enumerate(getattr(task, "distractor_colors", None) or [])}
 
