@@ -58,7 +58,7 @@ class Recorder:
     """What this process hears on the graph, stamped on arrival (time.monotonic)."""
     commands: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)   # (t, stamp, q, qd)
     joint_states: list[tuple[float, np.ndarray]] = field(default_factory=list)                   # (t, measured qd)
-    positions: list[tuple[float, np.ndarray]] = field(default_factory=list)                      # (t, measured q)
+    positions: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # (t, stamp, measured q)
     status: list[tuple[float, object]] = field(default_factory=list)
     policy_status: list[tuple[float, object]] = field(default_factory=list)
     chunks: int = 0
@@ -71,14 +71,16 @@ class Recorder:
             return np.zeros(0), np.zeros((0, 7)), np.zeros((0, 7))
         return (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
 
-    def measured_at_resume(self, t_pause: float, t_resume: float) -> np.ndarray | None:
-        """The arm's measured position when a paused command stream resumed: the last one heard
-        during the pause (t_pause, t_resume], else the first one heard after it (a restarted
-        driver's joint states can reach this process after the WBC's first new command)."""
+    def measured_at_resume(self, paused: float, resumed: float) -> np.ndarray | None:
+        """The arm's measured position when a command stream paused at header time `paused`
+        resumed with a command computed at `resumed`: the latest joint state stamped in (paused,
+        resumed], else the first stamped after `paused` (this process can discover a restarted
+        driver later than the WBC does). States stamped before the pause are the arm before it (a
+        dying driver's last ones can arrive during the pause); None when none is stamped after."""
         with self.lock:
-            during = [q for tq, q in self.positions if t_pause < tq <= t_resume]
-            after = [q for tq, q in self.positions if tq > t_resume]
-        return during[-1] if during else (after[0] if after else None)
+            later = sorted(((s, q) for _, s, q in self.positions if s > paused), key=lambda sq: sq[0])
+        within = [q for s, q in later if s <= resumed]
+        return within[-1] if within else (later[0][1] if later else None)
 
     def measured_speed_between(self, t0: float, t1: float) -> float:
         with self.lock:
@@ -159,7 +161,7 @@ class Bench:
                 with rec.lock:
                     t = time.monotonic()
                     rec.joint_states.append((t, np.array(m.velocity[:7])))
-                    rec.positions.append((t, np.array(m.position[:7])))
+                    rec.positions.append((t, c.stamp_seconds(m.header.stamp), np.array(m.position[:7])))
 
         def on_chunk(_):
             rec.chunks += 1
@@ -261,10 +263,10 @@ class Bench:
             # the arm's driver hold it) and the arm is near it: a moving arm's measured position
             # lags by its tracking error, so that command is the reference. Where the arm is
             # farther from it than the WBC's resync threshold, the arm was reset or its driver
-            # restarted, and the step that matters is from the measured position.
-            arrival = [c[0] for c in self.rec.commands if t0 <= c[0] <= t1]
+            # restarted, and the step that matters is from the position measured when the WBC
+            # computed the resumed command (one period before its stamp).
             for i in np.flatnonzero(np.diff(stamps) > 3 * dt):
-                measured = self.rec.measured_at_resume(arrival[i], arrival[i + 1])
+                measured = self.rec.measured_at_resume(stamps[i], stamps[i + 1] - dt)
                 if measured is not None and np.abs(measured - q[i]).max() > self.resync_threshold:
                     step[i] = np.abs(q[i + 1] - measured)
             row["velocity_ratio"] = float((np.abs(qd) / self.vel_limit).max())

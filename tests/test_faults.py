@@ -31,7 +31,8 @@ def test_faults_never_move_the_arm_beyond_its_limits_or_without_authority(tmp_pa
 
 
 def _judge(commands, positions, period=0.005):
-    """limits_row on a recorded stream: commands (arrival time, stamp, q) of a 1-joint arm."""
+    """limits_row on a recorded stream of a 1-joint arm: commands and measured positions as
+    (arrival time, header stamp, q)."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -39,7 +40,7 @@ def _judge(commands, positions, period=0.005):
     import faults_bench
     rec = faults_bench.Recorder()
     rec.commands = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in commands]
-    rec.positions = [(t, np.array([q])) for t, q in positions]
+    rec.positions = [(t, s, np.array([q])) for t, s, q in positions]
     bench = SimpleNamespace(rec=rec, period=period, vel_limit=np.array([1.0]), acc_limit=np.array([10.0]),
                             resync_threshold=0.2, rows=[])
     return faults_bench.Bench.limits_row(bench, "x", 0.0, 10.0)
@@ -49,21 +50,24 @@ def test_a_late_cycle_of_a_moving_arm_is_judged_from_the_previous_command_not_th
     # 0.8 rad/s, one cycle 15.1 ms late; the measured position lags the command by 20 mrad.
     cmds = [(0.005 * i, 0.005 * i, 0.004 * i) for i in range(5)]
     cmds.append((0.0351, 0.0351, 0.004 * 5))
-    row = _judge(cmds, [(0.034, 0.004 * 4 - 0.02)])
+    row = _judge(cmds, [(0.034, 0.033, 0.004 * 4 - 0.02)])
     assert row["position_step_ratio"] == pytest.approx(0.8) and row["passed"]
 
 
 def test_after_a_reset_the_step_is_from_the_measured_position():
     # The arm was moved home (measured 0.0) while the stream paused: resuming from there is no jump...
     cmds = [(0.0, 0.0, 0.5), (0.005, 0.005, 0.5), (1.0, 1.0, 0.0), (1.005, 1.005, 0.001)]
-    assert _judge(cmds, [(0.9, 0.0)])["passed"]
+    assert _judge(cmds, [(0.9, 0.9, 0.0)])["passed"]
     # ...also when the restarted driver's first joint state reaches the recorder after the command
     # (the one heard before the pause is where the arm was, not where it is)...
-    assert _judge(cmds, [(0.004, 0.5), (1.002, 0.0)])["passed"]
+    assert _judge(cmds, [(0.004, 0.004, 0.5), (1.002, 0.99, 0.0)])["passed"]
+    # ...and when the dying driver's last state arrives during the pause and the restarted one's
+    # are heard only after the WBC resumed (this process discovered it later)
+    assert _judge(cmds, [(0.004, 0.004, 0.5), (0.02, 0.004, 0.5), (1.2, 1.1, 0.0)])["passed"]
     # ...but resuming where the stream paused, 0.5 rad from the reset arm, is a jump...
-    row = _judge([*cmds[:2], (1.0, 1.0, 0.5), (1.005, 1.005, 0.5)], [(0.9, 0.0)])
+    row = _judge([*cmds[:2], (1.0, 1.0, 0.5), (1.005, 1.005, 0.5)], [(0.9, 0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(100.0) and not row["passed"]
     # ...and so is resuming 0.1 rad from both the held command and the measured position.
     cmds[2] = (1.0, 1.0, 0.1)
-    row = _judge(cmds, [(0.9, 0.0)])
+    row = _judge(cmds, [(0.9, 0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(20.0) and not row["passed"]
