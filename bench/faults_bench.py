@@ -58,7 +58,7 @@ class Recorder:
     """What this process hears on the graph, stamped on arrival (time.monotonic)."""
     commands: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)   # (t, stamp, q, qd)
     joint_states: list[tuple[float, np.ndarray]] = field(default_factory=list)                   # (t, measured qd)
-    positions: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # (t, stamp, measured q)
+    positions: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)  # (t, stamp, q, qd)
     status: list[tuple[float, object]] = field(default_factory=list)
     policy_status: list[tuple[float, object]] = field(default_factory=list)
     chunks: int = 0
@@ -71,16 +71,16 @@ class Recorder:
             return np.zeros(0), np.zeros((0, 7)), np.zeros((0, 7))
         return (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
 
-    def measured_at_resume(self, paused: float, resumed: float) -> np.ndarray | None:
+    def measured_at_resume(self, paused: float, resumed: float) -> tuple[np.ndarray, np.ndarray] | None:
         """The arm's measured position when a command stream paused at header time `paused`
-        resumed with a command computed at `resumed`: the latest joint state stamped in (paused,
-        resumed], else the first stamped after `paused` (this process can discover a restarted
-        driver later than the WBC does). States stamped before the pause are the arm before it (a
-        dying driver's last ones can arrive during the pause); None when none is stamped after."""
+        resumed with a command computed at `resumed`: of the joint states stamped after the pause,
+        the one stamped nearest to `resumed`. A dying driver's last states are stamped near the
+        pause, a restarted driver's near the resumption, and this process may hear the restarted
+        one only after the WBC resumed (it discovers it later), so arrival order says nothing.
+        Returns its (position, velocity), None when no state is stamped after the pause."""
         with self.lock:
-            later = sorted(((s, q) for _, s, q in self.positions if s > paused), key=lambda sq: sq[0])
-        within = [q for s, q in later if s <= resumed]
-        return within[-1] if within else (later[0][1] if later else None)
+            later = [(s, q, qd) for _, s, q, qd in self.positions if s > paused]
+        return min(later, key=lambda r: abs(r[0] - resumed))[1:] if later else None
 
     def measured_speed_between(self, t0: float, t1: float) -> float:
         with self.lock:
@@ -161,7 +161,8 @@ class Bench:
                 with rec.lock:
                     t = time.monotonic()
                     rec.joint_states.append((t, np.array(m.velocity[:7])))
-                    rec.positions.append((t, c.stamp_seconds(m.header.stamp), np.array(m.position[:7])))
+                    rec.positions.append((t, c.stamp_seconds(m.header.stamp), np.array(m.position[:7]),
+                                          np.array(m.velocity[:7])))
 
         def on_chunk(_):
             rec.chunks += 1
@@ -265,12 +266,16 @@ class Bench:
             # farther from it than the WBC's resync threshold, the arm was reset or its driver
             # restarted, and the step that matters is from the position measured when the WBC
             # computed the resumed command (one period before its stamp).
+            # The same holds for the velocity: a reset or restarted arm is at its measured velocity
+            # (at rest), not at the last command's.
+            dqd = np.abs(np.diff(qd, axis=0))
             for i in np.flatnonzero(np.diff(stamps) > 3 * dt):
                 measured = self.rec.measured_at_resume(stamps[i], stamps[i + 1] - dt)
-                if measured is not None and np.abs(measured - q[i]).max() > self.resync_threshold:
-                    step[i] = np.abs(q[i + 1] - measured)
+                if measured is not None and np.abs(measured[0] - q[i]).max() > self.resync_threshold:
+                    step[i] = np.abs(q[i + 1] - measured[0])
+                    dqd[i] = np.abs(qd[i + 1] - measured[1])
             row["velocity_ratio"] = float((np.abs(qd) / self.vel_limit).max())
-            row["acceleration_ratio"] = float((np.abs(np.diff(qd, axis=0)) / dt / self.acc_limit).max())
+            row["acceleration_ratio"] = float((dqd / dt / self.acc_limit).max())
             row["position_step_ratio"] = float((step / (self.vel_limit * dt)).max())
             row["max_command_gap_s"] = float(np.diff(stamps).max())
         row.update(extra)

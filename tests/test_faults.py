@@ -31,16 +31,16 @@ def test_faults_never_move_the_arm_beyond_its_limits_or_without_authority(tmp_pa
 
 
 def _judge(commands, positions, period=0.005):
-    """limits_row on a recorded stream of a 1-joint arm: commands and measured positions as
-    (arrival time, header stamp, q)."""
+    """limits_row on a recorded stream of a 1-joint arm: commands as (arrival time, header stamp,
+    q[, qd]) and measured states of an arm at rest as (arrival time, header stamp, q)."""
     from types import SimpleNamespace
 
     import numpy as np
     sys.path.insert(0, str(ROOT / "bench"))
     import faults_bench
     rec = faults_bench.Recorder()
-    rec.commands = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in commands]
-    rec.positions = [(t, s, np.array([q])) for t, s, q in positions]
+    rec.commands = [(c[0], c[1], np.array([c[2]]), np.array([c[3] if len(c) > 3 else 0.0])) for c in commands]
+    rec.positions = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in positions]
     bench = SimpleNamespace(rec=rec, period=period, vel_limit=np.array([1.0]), acc_limit=np.array([10.0]),
                             resync_threshold=0.2, rows=[])
     return faults_bench.Bench.limits_row(bench, "x", 0.0, 10.0)
@@ -64,6 +64,8 @@ def test_after_a_reset_the_step_is_from_the_measured_position():
     # ...and when the dying driver's last state arrives during the pause and the restarted one's
     # are heard only after the WBC resumed (this process discovered it later)
     assert _judge(cmds, [(0.004, 0.004, 0.5), (0.02, 0.004, 0.5), (1.2, 1.1, 0.0)])["passed"]
+    # ...also when the dying driver outlived the last command by a cycle
+    assert _judge(cmds, [(0.004, 0.004, 0.5), (0.02, 0.006, 0.5), (1.2, 1.1, 0.0)])["passed"]
     # ...but resuming where the stream paused, 0.5 rad from the reset arm, is a jump...
     row = _judge([*cmds[:2], (1.0, 1.0, 0.5), (1.005, 1.005, 0.5)], [(0.9, 0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(100.0) and not row["passed"]
@@ -71,3 +73,12 @@ def test_after_a_reset_the_step_is_from_the_measured_position():
     cmds[2] = (1.0, 1.0, 0.1)
     row = _judge(cmds, [(0.9, 0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(20.0) and not row["passed"]
+
+
+def test_after_a_reset_the_velocity_change_is_from_the_measured_velocity():
+    # Commanded at 0.04 rad/s when the stream paused; the reset arm is at rest and the WBC resumes at rest.
+    cmds = [(0.0, 0.0, 0.5, 0.04), (0.005, 0.005, 0.5002, 0.04), (1.0, 1.0, 0.0, 0.0), (1.005, 1.005, 0.0, 0.0)]
+    assert _judge(cmds, [(1.2, 1.1, 0.0)])["acceleration_ratio"] == pytest.approx(0.0)
+    # A late cycle of a moving arm (within the resync threshold) is judged from the previous command.
+    late = [(0.0, 0.0, 0.5, 0.04), (0.005, 0.005, 0.5002, 0.04), (0.03, 0.03, 0.5012, 0.0)]
+    assert _judge(late, [(0.03, 0.029, 0.5)])["acceleration_ratio"] == pytest.approx(0.8)
