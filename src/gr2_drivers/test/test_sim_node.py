@@ -268,7 +268,11 @@ def test_contacts_topic_reports_clearance_and_contact(node_processes, probe):
     with probe.lock:
         msg = probe.last[contract.SIM_CONTACTS]
     assert rate > 40.0, rate   # contacts_rate 50 Hz
-    assert msg.header.frame_id == contract.BASE_FRAME and msg.steps > 0
+    assert msg.header.frame_id == contract.BASE_FRAME
+    # A window without a physics step is reported as steps 0 (a loaded machine can hold the physics
+    # thread past one 20 ms window); the windows that did step must arrive.
+    wait_for(lambda: probe.last[contract.SIM_CONTACTS].steps > 0, timeout=5.0,
+             what="a /gr2/sim/contacts window covering physics steps")
     assert msg.min_distance == pytest.approx(home.distance, abs=1e-4)   # the arm holds home
     assert (msg.robot_geom, msg.environment_geom, msg.in_contact) == (home.robot_geom, "table_top", False)
 
