@@ -171,7 +171,7 @@ class GR2(nn.Module):
         """(..., n_img) token ids of a frame -> (..., n_pos, group_size) per GPT position."""
         return group_tokens(ids, self.config.vqgan.grid, self.config.token_group)
 
-    def reset_vqgan(self, vqgan: VQGAN, token_group: int | None = None) -> list[str]:
+    def reset_vqgan(self, vqgan: VQGAN, token_group: int | None = None, keep_vocabulary: bool = False) -> list[str]:
         """Install a trained tokenizer; returns the names of the modules re-initialised for it.
 
         The same vocabulary (same config and codebook vectors, same token_group): its weights
@@ -182,13 +182,22 @@ class GR2(nn.Module):
         the old tokenizer is re-initialised (token table, next-frame heads, codebook projection);
         the GPT, the patch/view/step embeddings, text, state and action parts keep their weights,
         so fine-tuning re-learns the visual vocabulary only. `token_group` None keeps the policy's.
-        Raises ValueError for another resolution or another number of positions per view.
+
+        `keep_vocabulary`: for a tokenizer fine-tuned from the policy's own (same config and token
+        groups, weights moved): its codes keep their ids and roughly their meaning, so its weights
+        are installed and the token table, heads and codebook projection kept as a starting point
+        ([]). Raises ValueError for another resolution or another number of positions per view, and
+        for `keep_vocabulary` with another config or token groups.
         """
         c = self.config
         new, old = vqgan.config, c.vqgan
         group = c.token_group if token_group is None else token_group
-        if new == old and group == c.token_group and torch.equal(
-                vqgan.quantizer.codebook.weight.detach().cpu(), self.vqgan.quantizer.codebook.weight.detach().cpu()):
+        same_layout = new == old and group == c.token_group
+        if keep_vocabulary and not same_layout:
+            raise ValueError(f"keep_vocabulary needs the policy's tokenizer config and token groups; got {new} "
+                             f"in {group}x{group} groups for the policy's {old} in {c.token_group}x{c.token_group}")
+        if same_layout and (keep_vocabulary or torch.equal(
+                vqgan.quantizer.codebook.weight.detach().cpu(), self.vqgan.quantizer.codebook.weight.detach().cpu())):
             self.vqgan.load_state_dict(vqgan.state_dict())
             return []
         old_side = old.grid // c.token_group

@@ -136,6 +136,31 @@ def weighted_l1(rec: torch.Tensor, x: torch.Tensor, detail_weight: float) -> tor
     return ((rec - x).abs() * w).mean() / w.mean()
 
 
+def cell_colour_l1(rec: torch.Tensor, x: torch.Tensor, cell: int) -> torch.Tensor:
+    """Colour loss of small objects, blind to where inside a cell they are drawn.
+
+    rec, x: (B, 3, H, W) in [-1, 1]. Each image's detail weight is its pixels' mean |colour -
+    median colour of x| (the table is the median); over windows of `cell` px (stride cell / 2)
+    the detail-weighted mean colour of x and of rec are compared by L1, and the windows are
+    averaged by how much detail x has in them (a window of bare table counts for nothing).
+
+    Why: the pixel L1 of a 5 px cube drawn in a neighbouring hue (yellow for orange: one channel
+    off) is a few pixels' error, no larger than drawing it one pixel off; tokenizers trained on it
+    gave yellow, orange and red cubes the same codes (bench/token_colour_probe.py). This term makes
+    the object's colour within its token cell cost as much as the object itself."""
+    median = x.flatten(2).median(dim=2).values[..., None, None]
+    w_x = (x - median).abs().mean(1, keepdim=True)
+    w_r = (rec - median).abs().mean(1, keepdim=True)
+    stride = max(1, cell // 2)
+
+    def colour(img, w):
+        return F.avg_pool2d(img * w, cell, stride) / (F.avg_pool2d(w, cell, stride) + 1e-3)
+
+    detail = F.avg_pool2d(w_x, cell, stride)
+    err = (colour(rec, w_r) - colour(x, w_x)).abs().mean(1, keepdim=True)
+    return (err * detail).sum() / (detail.sum() + 1e-6)
+
+
 @torch.no_grad()
 def evaluate_vqgan(vqgan: VQGAN, frames: np.ndarray, device: str) -> dict:
     """Reconstruction PSNR (dB) and codebook usage / perplexity of `vqgan` over `frames`
@@ -201,9 +226,11 @@ def train_vqgan(args) -> dict:
         with _autocast(device, args.bf16):
             rec, ids, qloss = vq_ddp(x)
             l1 = weighted_l1(rec.float(), x, args.detail_weight)
+            colour = (cell_colour_l1(rec.float(), x, cfg.downsample) if args.colour_weight > 0
+                      else torch.zeros((), device=x.device))
             adv_on = step >= args.disc_start
             g_adv = -disc_ddp(rec).float().mean() if adv_on else rec.sum() * 0.0
-            loss = l1 + qloss + args.adv_weight * g_adv
+            loss = l1 + args.colour_weight * colour + qloss + args.adv_weight * g_adv
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
@@ -229,6 +256,7 @@ def train_vqgan(args) -> dict:
         if writer:
             writer.add_scalar("vqgan/l1", l1.item(), step)
             writer.add_scalar("vqgan/commit", qloss.item(), step)
+            writer.add_scalar("vqgan/cell_colour", colour.item(), step)
             writer.add_scalar("vqgan/g_adv", g_adv.item(), step)
             writer.add_scalar("vqgan/d_loss", d_loss.item(), step)
         bar.update(1)
@@ -331,6 +359,9 @@ def train_policy(args, stage: str) -> dict:
     if trained and not args.vqgan and args.token_group not in (None, model.config.token_group):
         raise SystemExit(f"--token-group {args.token_group}: the policy has {model.config.token_group}; "
                          "its token groups change only with a tokenizer (--vqgan CKPT)")
+    if args.keep_vocabulary and not (trained and args.vqgan):
+        raise SystemExit("--keep-vocabulary moves a trained policy (--init) onto a --vqgan fine-tuned from its "
+                         "tokenizer; give both")
     if args.embed_codebook and not model.config.embed_codebook:   # a new policy, or one built without it
         model.enable_codebook_embedding()
     cfg = model.config
@@ -341,8 +372,11 @@ def train_policy(args, stage: str) -> dict:
     if args.vqgan:
         vq, _ = load_vqgan(args.vqgan)
         if trained:   # a trained policy (--init, --resume) moves to the tokenizer's vocabulary if it differs
-            reinitialised = model.reset_vqgan(vq, args.token_group)
-            if reinitialised:
+            reinitialised = model.reset_vqgan(vq, args.token_group, keep_vocabulary=args.keep_vocabulary)
+            if args.keep_vocabulary:
+                print(f"tokenizer {args.vqgan} installed; the policy's token table and heads kept as they were "
+                      f"(--keep-vocabulary)", flush=True)
+            elif reinitialised:
                 print(f"tokenizer {args.vqgan} has another vocabulary than the policy's: "
                       f"{', '.join(reinitialised)} re-initialised, the rest kept", flush=True)
         else:         # a new policy was built around this tokenizer's config
@@ -464,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--restart-every", type=int, default=50)
     v.add_argument("--detail-weight", type=float, default=0.0,
                    help="extra L1 weight of pixels unlike the frame's median colour (0: plain L1)")
+    v.add_argument("--colour-weight", type=float, default=0.0,
+                   help="weight of cell_colour_l1: the colour of small objects per token cell (0: off)")
     e = sub.add_parser("eval-vqgan")
     e.add_argument("--vqgan", required=True)
     e.add_argument("--episodes", nargs="+", help="episode folder(s) (SIM.md dataset or *.npz)")
@@ -502,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a GPT image position embeds a TxT group of tokens (GR2Config.token_group); with "
                             "--init and a finer --vqgan grid, moves the policy onto it keeping its positions "
                             "(GR2.reset_vqgan). Default: the policy's, 1 for a new one")
+        s.add_argument("--keep-vocabulary", action="store_true",
+                       help="with --init and a --vqgan fine-tuned from the policy's tokenizer: keep the token "
+                            "table and next-frame heads instead of re-initialising them (GR2.reset_vqgan)")
         s.add_argument("--weight-decay", type=float, default=0.01)
         s.add_argument("--warmup", type=int, default=100)
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")

@@ -227,6 +227,11 @@ def test_reset_vqgan_moves_a_policy_to_a_larger_vocabulary_keeping_the_rest():
     with torch.no_grad():
         retrained.quantizer.codebook.weight.add_(0.01)
     emb_before = model.tok_emb.weight.detach().clone()
+    assert model.reset_vqgan(retrained, keep_vocabulary=True) == []   # installed, table and heads kept
+    assert torch.equal(model.tok_emb.weight, emb_before)
+    torch.testing.assert_close(model.vqgan.quantizer.codebook.weight, retrained.quantizer.codebook.weight)
+    with torch.no_grad():
+        retrained.quantizer.codebook.weight.add_(0.01)
     assert model.reset_vqgan(retrained) == ["tok_emb", "img_heads", "code_proj"]
     assert not torch.equal(model.tok_emb.weight, emb_before)
     bigger = VQGAN(dataclasses.replace(model.config.vqgan, codebook_size=2 * model.config.vqgan.codebook_size))
@@ -243,6 +248,8 @@ def test_reset_vqgan_moves_a_policy_to_a_larger_vocabulary_keeping_the_rest():
     other_grid = VQGAN(dataclasses.replace(c.vqgan, ch_mult=(1, 2, 2)))
     with pytest.raises(ValueError, match="token layout"):
         model.reset_vqgan(other_grid)
+    with pytest.raises(ValueError, match="keep_vocabulary"):
+        model.reset_vqgan(VQGAN(dataclasses.replace(c.vqgan, codebook_size=8)), keep_vocabulary=True)
 
 
 def test_reset_vqgan_moves_a_policy_to_a_finer_grid_in_token_groups():

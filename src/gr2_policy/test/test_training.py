@@ -51,7 +51,8 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("gr2data")
     make_episodes(root / "episodes")
     run(["train-vqgan", "--episodes", str(root / "episodes"), "--vqgan-preset", "tiny", "--out", str(root / "vq"),
-         "--steps", "3", "--batch", "4", "--disc-start", "1", "--restart-every", "2", "--threads", "1"])
+         "--steps", "3", "--batch", "4", "--disc-start", "1", "--restart-every", "2", "--threads", "1",
+         "--detail-weight", "8", "--colour-weight", "4"])
     return root
 
 
@@ -60,6 +61,24 @@ def test_vqgan_training_writes_checkpoint_and_held_out_metrics(data):
     m = json.loads((data / "vq" / "metrics.json").read_text())
     assert m["step"] == 3 and m["held_out_episodes"] == 1
     assert np.isfinite(m["psnr_db"]) and 0 < m["codebook_usage"] <= 1
+
+
+def test_cell_colour_loss_prices_a_wrong_hue_above_a_small_shift():
+    """A 5 px yellow cube on a table: drawn orange in place, the pixel L1 calls that a smaller error
+    than drawing it 2 px off; cell_colour_l1 calls it a far larger one, and 0 for the same image."""
+    from gr2_policy.train import cell_colour_l1, weighted_l1
+
+    def scene(colour, x0, y0):   # colours in the model's [-1, 1]
+        img = torch.empty(1, 3, 64, 64)
+        img[:] = torch.tensor([0.6, 0.3, 0.0])[:, None, None]
+        img[0, :, y0:y0 + 5, x0:x0 + 5] = torch.tensor(colour)[:, None, None]
+        return img
+    yellow, orange = [0.9, 0.8, -0.9], [0.9, 0.0, -0.9]
+    x = scene(yellow, 20, 30)
+    hue, shifted = scene(orange, 20, 30), scene(yellow, 22, 31)
+    assert weighted_l1(hue, x, 8.0) < weighted_l1(shifted, x, 8.0)
+    assert cell_colour_l1(hue, x, 8) > 10 * cell_colour_l1(shifted, x, 8)
+    assert cell_colour_l1(x, x, 8) == 0.0
 
 
 def test_vqgan_continues_from_init_on_several_folders(data, tmp_path):
