@@ -9,7 +9,8 @@ final values and the wall time between the first and last event) and `training.p
 and video cross-entropy, train and validation, the action L1 decoded from the prior z = 0 as at
 inference where logged, and the learning rate, against the step). Runs are chained step after step
 (a recipe's stages), or with --side-by-side drawn on one step axis (variants of one experiment, e.g.
-the pre-training ablation).
+the pre-training ablation). `--before FILE` puts the runs of an earlier training.json first: a shipped
+checkpoint's summary grows by its new stages when the earlier stages' event files are gone.
 """
 from __future__ import annotations
 
@@ -117,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points", type=int, default=200)
     p.add_argument("--side-by-side", action="store_true",
                    help="runs are variants of one experiment: one step axis, not chained")
+    p.add_argument("--before", type=Path, help="a training.json whose runs come before these (earlier stages)")
     args = p.parse_args(argv)
-    summaries = [summarise_run(r, args.points) for r in args.runs]
+    earlier = json.loads(args.before.read_text())["runs"] if args.before else []
+    summaries = earlier + [summarise_run(r, args.points) for r in args.runs]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "training.json").write_text(json.dumps({"runs": summaries}, indent=1) + "\n")
     plot(summaries, args.out / "training.png", chained=not args.side_by_side)
-    for s in summaries:
+    for s in summaries[len(earlier):]:
         f = s["final"]
         stage = run_stage(s["scalars"])
         print(f"{s['run']}: {s['wall_s']} s; final " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(f.items())

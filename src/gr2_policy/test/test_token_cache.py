@@ -126,6 +126,11 @@ def test_finetune_from_cache_with_validation_and_resume(setup, tmp_path):
     from gr2_policy.train_report import step_offsets
     assert step_offsets([summary, summary]) == [0, 5] and step_offsets([summary, summary], chained=False) == [0, 0]
     assert report([str(out), str(out), "--side-by-side", "--out", str(tmp_path / "side")]) == 0
+    # a later stage appended to a shipped summary whose earlier runs' event files are gone
+    shipped = tmp_path / "report" / "training.json"
+    assert report([str(out), "--before", str(shipped), "--out", str(tmp_path / "report")]) == 0
+    runs = json.loads((tmp_path / "report" / "training.json").read_text())["runs"]
+    assert len(runs) == 2 and runs[0] == summary
 
 
 def test_config_file_gives_defaults_and_rejects_unknown_keys(setup, tmp_path):
