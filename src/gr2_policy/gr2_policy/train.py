@@ -145,7 +145,7 @@ def cell_colour_l1(rec: torch.Tensor, x: torch.Tensor, cell: int) -> torch.Tenso
     averaged by how much detail x has in them (a window of bare table counts for nothing).
 
     Why: the pixel L1 of a 5 px cube drawn in a neighbouring hue (yellow for orange: one channel
-    off) is a few pixels' error, no larger than drawing it one pixel off; tokenizers trained on it
+    off) is a few pixels' error, less than drawing it two pixels off; tokenizers trained on it
     gave yellow, orange and red cubes the same codes (bench/token_colour_probe.py). This term makes
     the object's colour within its token cell cost as much as the object itself."""
     median = x.flatten(2).median(dim=2).values[..., None, None]
