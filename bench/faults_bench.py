@@ -71,16 +71,25 @@ class Recorder:
             return np.zeros(0), np.zeros((0, 7)), np.zeros((0, 7))
         return (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
 
-    def measured_at_resume(self, paused: float, resumed: float) -> tuple[np.ndarray, np.ndarray] | None:
+    def measured_at_resume(self, paused: float, resumed: float,
+                           fresh: float) -> tuple[np.ndarray, np.ndarray] | None:
         """The arm's measured position when a command stream paused at header time `paused`
-        resumed with a command computed at `resumed`: of the joint states stamped after the pause,
-        the one stamped nearest to `resumed`. A dying driver's last states are stamped near the
-        pause, a restarted driver's near the resumption, and this process may hear the restarted
-        one only after the WBC resumed (it discovers it later), so arrival order says nothing.
-        Returns its (position, velocity), None when no state is stamped after the pause."""
+        resumed with a command computed at `resumed`. The WBC resumes only from a measurement
+        stamped at most `fresh` s (its joint_state_fault_timeout) before it computes: the latest
+        state stamped in (paused, resumed] within that window is the one it used. When this process
+        heard none there (it discovers a restarted driver later than the WBC, by seconds on a
+        loaded machine, and a dying driver's last states are stamped near the pause), the earliest
+        state stamped after `resumed` stands for it: the restarted arm, before the resumed commands
+        could move it (motion after the restart is the scenario's own measured check). Stamps,
+        not arrival order, decide. Returns its (position, velocity), None when no state is stamped
+        after the pause."""
         with self.lock:
-            later = [(s, q, qd) for _, s, q, qd in self.positions if s > paused]
-        return min(later, key=lambda r: abs(r[0] - resumed))[1:] if later else None
+            later = sorted(((s, q, qd) for _, s, q, qd in self.positions if s > paused), key=lambda r: r[0])
+        used = [r for r in later if resumed - fresh <= r[0] <= resumed]
+        if used:
+            return used[-1][1:]
+        after = [r for r in later if r[0] > resumed]
+        return after[0][1:] if after else None
 
     def measured_speed_between(self, t0: float, t1: float) -> float:
         with self.lock:
@@ -135,6 +144,7 @@ class Bench:
         robot = RobotModel.load(wbc_cfg.model)
         self.vel_limit, self.acc_limit = robot.velocity_limit, robot.acceleration_limit
         self.resync_threshold = wbc_cfg.resync_threshold
+        self.state_timeout = wbc_cfg.joint_state_fault_timeout
         self.joint_names = list(c.ARM_JOINTS)
         self.specs = {s.name: s for s in resolve_graph({"sim": "true"})}
         self.specs["sim"].parameters.update(task="pick_cube", setting="simple", seed=str(args.seed))
@@ -207,8 +217,12 @@ class Bench:
     def close(self) -> None:
         for name in list(self.procs):
             self.kill(name, signal.SIGINT)
+        # the spin thread must end before the interpreter does: a still-running executor thread
+        # at exit aborts the process ("terminate called without an active exception")
         self.executor.shutdown()
+        self.spin_thread.join(5.0)
         self.node.destroy_node()
+        self.context.try_shutdown()
         self.log.close()
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -270,7 +284,7 @@ class Bench:
             # (at rest), not at the last command's.
             dqd = np.abs(np.diff(qd, axis=0))
             for i in np.flatnonzero(np.diff(stamps) > 3 * dt):
-                measured = self.rec.measured_at_resume(stamps[i], stamps[i + 1] - dt)
+                measured = self.rec.measured_at_resume(stamps[i], stamps[i + 1] - dt, self.state_timeout)
                 if measured is not None and np.abs(measured[0] - q[i]).max() > self.resync_threshold:
                     step[i] = np.abs(q[i + 1] - measured[0])
                     dqd[i] = np.abs(qd[i + 1] - measured[1])

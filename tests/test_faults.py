@@ -42,7 +42,7 @@ def _judge(commands, positions, period=0.005):
     rec.commands = [(c[0], c[1], np.array([c[2]]), np.array([c[3] if len(c) > 3 else 0.0])) for c in commands]
     rec.positions = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in positions]
     bench = SimpleNamespace(rec=rec, period=period, vel_limit=np.array([1.0]), acc_limit=np.array([10.0]),
-                            resync_threshold=0.2, rows=[])
+                            resync_threshold=0.2, state_timeout=0.5, rows=[])
     return faults_bench.Bench.limits_row(bench, "x", 0.0, 10.0)
 
 
@@ -66,6 +66,10 @@ def test_after_a_reset_the_step_is_from_the_measured_position():
     assert _judge(cmds, [(0.004, 0.004, 0.5), (0.02, 0.004, 0.5), (1.2, 1.1, 0.0)])["passed"]
     # ...also when the dying driver outlived the last command by a cycle
     assert _judge(cmds, [(0.004, 0.004, 0.5), (0.02, 0.006, 0.5), (1.2, 1.1, 0.0)])["passed"]
+    # ...and when that one is heard only long after the WBC resumed: the dying driver's last state,
+    # stamped nearer the resumption, is too old to be the one the WBC resumed from
+    slow = [(0.0, 0.0, 0.5), (0.005, 0.005, 0.5), (2.0, 2.0, 0.0), (2.005, 2.005, 0.0)]
+    assert _judge(slow, [(0.004, 0.004, 0.5), (0.02, 0.006, 0.5), (4.5, 4.1, 0.0)])["passed"]
     # ...but resuming where the stream paused, 0.5 rad from the reset arm, is a jump...
     row = _judge([*cmds[:2], (1.0, 1.0, 0.5), (1.005, 1.005, 0.5)], [(0.9, 0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(100.0) and not row["passed"]
