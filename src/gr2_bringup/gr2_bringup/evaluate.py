@@ -76,14 +76,20 @@ class LockstepEpisode:
         return [m.joint(j).name[:-len("/free")] for j in range(m.njnt)
                 if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
 
-    def run(self, task: str, setting: str, seed: int, on_record=None, record_period: float = 0.1) -> EpisodeResult:
+    def run(self, task: str, setting: str, seed: int, on_record=None, record_period: float = 0.1,
+            edit_scene=None) -> EpisodeResult:
         """One episode. `on_record(t, gripper_command)`, if given, is called every `record_period`
-        s of sim time before the control step (DAgger records and relabels the visited states)."""
+        s of sim time before the control step (DAgger records and relabels the visited states).
+        `edit_scene(world, instruction) -> instruction`, if given, changes the laid-out scene
+        (e.g. recolours an object) and may change the instruction, before the first frame
+        (counterfactual probes; the success check stays the task's own)."""
         from gr2_policy.runtime import ChunkClock, ObservationAssembler
         from gr2_wbc.trajectory import ChunkData
 
         w, cfg = self.world, self.cfg
         instruction = w.reset(task, setting, seed)
+        if edit_scene is not None:
+            instruction = edit_scene(w, instruction)
         target = getattr(w.task, "target", None)
         objects = self.free_objects()
         rest = {o: float(w.data.body(o).xpos[2]) for o in objects}
