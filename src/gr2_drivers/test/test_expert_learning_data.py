@@ -100,3 +100,36 @@ def test_feedback_expert_recovers_from_a_displaced_arm(world, seed):
         if world.success():
             break
     assert world.success()
+
+
+def test_exchanged_target_is_the_same_picture_with_the_other_colour_named(world):
+    from gr2_drivers.sim.dataset import exchange_partner
+    from gr2_drivers.sim.tasks import COLORS, NEIGHBOUR_HUES, free_pos, object_colours
+    world.reset("pick_cube", "distractor", 30000)          # yellow target, orange obj1 (a training seed)
+    before = object_colours(world.task)
+    assert exchange_partner(world) == "obj1" and frozenset({before["obj0"], before["obj1"]}) in NEIGHBOUR_HUES
+    views = {v: world.render(v, 64, 64) for v in ("head_camera", "wrist_camera")}
+    places = {b: free_pos(world, b) for b in ("obj0", "obj1")}
+    instruction = world.task.exchange_target(world, "obj1")
+    assert instruction == f"pick up the {before['obj1']} cube" == world.instruction
+    for v, img in views.items():
+        assert np.array_equal(world.render(v, 64, 64), img)   # the other cube, same size: the same picture
+    assert np.allclose(free_pos(world, "obj0")[:2], places["obj1"][:2])
+    assert object_colours(world.task)["obj0"] == before["obj1"]
+    assert np.allclose(world.model.geom_rgba[world.model.body_geomadr[world.model.body("obj0").id], :3],
+                       COLORS[before["obj1"]])
+    assert ScriptedExpert(world).run()                       # the expert lifts the newly named one
+    assert free_pos(world, "obj0")[2] > 0.08 and free_pos(world, "obj1")[2] < 0.03
+    with pytest.raises(ValueError, match="no other coloured object"):
+        world.task.exchange_target(world, "obj7")
+
+
+def test_hue_pairs_record_each_qualifying_layout_twice(tmp_path):
+    import json
+    stats = generate(tmp_path, ["pick_cube"], "distractor", 3, 30000, RecordConfig(width=32, height=32),
+                     hue_pairs=True)
+    rows = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
+    assert stats["skipped_layouts"] == 1 and stats["episodes"] == 4 == len(rows)   # 30001 has no neighbouring hue
+    by_dir = {r["dir"]: r for r in rows}
+    assert by_dir["pick_cube-distractor-030000"]["instruction"] == "pick up the yellow cube"
+    assert by_dir["pick_cube-distractor-030000-exchanged"]["instruction"] == "pick up the orange cube"

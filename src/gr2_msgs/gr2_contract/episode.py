@@ -52,9 +52,12 @@ def stream_shapes(streams: dict[str, np.ndarray]) -> dict[str, list]:
 
 
 def write_episode(out: Path, meta: dict, streams: dict[str, np.ndarray]) -> Path:
-    """Write one episode as <out>/<task>-<setting>-<seed>/ (one .npy per stream, meta.json) and
-    append its row to <out>/index.jsonl; returns the episode directory."""
+    """Write one episode as <out>/<task>-<setting>-<seed>[-<variant>]/ (one .npy per stream,
+    meta.json) and append its row to <out>/index.jsonl; returns the episode directory. `variant`
+    (meta, optional) names a second episode of one seed's layout (e.g. "exchanged")."""
     name = f"{meta['task']}-{meta['setting']}-{meta['seed']:06d}"
+    if meta.get("variant"):
+        name += f"-{meta['variant']}"
     path = out / name
     path.mkdir(parents=True, exist_ok=True)
     for key, array in streams.items():

@@ -69,14 +69,15 @@ def record_state(world: World, label: StepTarget, streams: dict[str, list], widt
 
 def record_episode(world: World, task: str, setting: str, seed: int, cfg: RecordConfig,
                    expert_cfg: ExpertConfig | None = None,
-                   restyle: Callable[[World], None] | None = None,
+                   restyle: Callable[[World], str | None] | None = None,
                    ) -> tuple[dict, dict[str, np.ndarray]]:
     """Reset to (task, setting, seed), run the expert, return (meta, streams). `restyle(world)`, when
-    given, changes the scene's look after the layout (e.g. colours no setting uses); it brings its
-    own randomness, so the layout stays the seed's."""
+    given, changes the scene after the layout (e.g. colours no setting uses, or which object is
+    named: `PickTask.exchange_target`) and returns the new instruction, or None to keep it; it
+    brings its own randomness, so the layout stays the seed's."""
     instruction = world.reset(task, setting, seed)
     if restyle is not None:
-        restyle(world)
+        instruction = restyle(world) or instruction
     expert = ScriptedExpert(world, expert_cfg)
     every = max(1, int(round(1.0 / (cfg.fps * expert.cfg.control_dt))))
     frames: dict[str, list] = {k: [] for k in STREAMS}
@@ -118,9 +119,29 @@ def idle_frames(streams: dict[str, np.ndarray], tol_m: float = 0.001, tol_grippe
     return idle
 
 
+def exchange_partner(world: World) -> str | None:
+    """For `--hue-pairs`: the object of the laid-out pick task to exchange the named one with
+    (`PickTask.exchange_target`): the first whose colour neighbours the target's and no other
+    object shares (so the exchanged instruction names one object), the task's own first; None
+    when there is none or the task is not a pick task."""
+    from .tasks import PickTask, neighbour_hue_objects, object_colours
+    if not isinstance(world.task, PickTask):
+        return None
+    colours = list(object_colours(world.task).values())
+    named = object_colours(world.task)
+    unique = [o for o in neighbour_hue_objects(world.task) if colours.count(named[o]) == 1]
+    return unique[0] if unique else None
+
+
 def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_seed: int,
-             cfg: RecordConfig, allow_eval_seeds: bool = False) -> dict:
+             cfg: RecordConfig, allow_eval_seeds: bool = False, hue_pairs: bool = False) -> dict:
     """Record `episodes` seeded episodes of each task into `out`; returns the generation statistics.
+
+    hue_pairs: only layouts where another object's hue neighbours the named one's
+    (`exchange_partner`), each recorded twice: as laid out, and with the named object exchanged
+    with that one (variant "exchanged": the same picture, the other colour named, the other place
+    to go), so that only the colour word and the hues tell the two apart. Other layouts are
+    skipped (counted in the statistics).
 
     Raises ValueError when the seeds reach EVAL_FIRST_SEED, unless `allow_eval_seeds`.
     """
@@ -129,22 +150,33 @@ def generate(out: Path, tasks: list[str], setting: str, episodes: int, first_see
                          f"(>= {EVAL_FIRST_SEED}); training data never uses them")
     out.mkdir(parents=True, exist_ok=True)
     world = World(load_sim_config())  # the cameras and physics of config/sim.yaml
-    stats = {"setting": setting, "episodes": 0, "written": 0, "per_task": {}}
+    stats = {"setting": setting, "episodes": 0, "written": 0, "skipped_layouts": 0, "per_task": {}}
     t0 = time.monotonic()
     from tqdm import tqdm
     bar = tqdm(total=len(tasks) * episodes, desc="episodes", unit="ep", dynamic_ncols=True)
     for task in tasks:
-        ok = 0
+        ok = tried = 0
         for seed in range(first_seed, first_seed + episodes):
-            meta, streams = record_episode(world, task, setting, seed, cfg)
-            ok += meta["success"]
-            stats["episodes"] += 1
-            if meta["success"] or cfg.keep_failed:
-                write_episode(out, meta, streams)
-                stats["written"] += 1
+            variants: list[tuple[str, object]] = [("", None)]
+            if hue_pairs:
+                world.reset(task, setting, seed)
+                partner = exchange_partner(world)
+                variants = [] if partner is None else [
+                    ("", None), ("exchanged", lambda w, o=partner: w.task.exchange_target(w, o))]
+                stats["skipped_layouts"] += partner is None
+            for variant, restyle in variants:
+                meta, streams = record_episode(world, task, setting, seed, cfg, restyle=restyle)
+                if variant:
+                    meta["variant"] = variant
+                ok += meta["success"]
+                tried += 1
+                stats["episodes"] += 1
+                if meta["success"] or cfg.keep_failed:
+                    write_episode(out, meta, streams)
+                    stats["written"] += 1
             bar.update(1)
-            bar.set_postfix(task=task, success=f"{ok}/{seed - first_seed + 1}")
-        stats["per_task"][task] = {"success": ok, "episodes": episodes}
+            bar.set_postfix(task=task, success=f"{ok}/{tried}")
+        stats["per_task"][task] = {"success": ok, "episodes": tried}
     bar.close()
     elapsed = time.monotonic() - t0
     stats["seconds"] = round(elapsed, 2)
@@ -167,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dart-sigma", type=float, default=0.0, help="m, DART noise on the executed TCP target")
     parser.add_argument("--dart-yaw-sigma", type=float, default=0.0, help="rad, DART noise on the executed yaw")
     parser.add_argument("--drop-idle", action="store_true", help="leave out frames in which nothing moves")
+    parser.add_argument("--hue-pairs", action="store_true",
+                        help="pick tasks: only layouts with a neighbouring-hue object, each recorded as laid out and "
+                             "with the named object exchanged with it (same picture, other instruction)")
     return parser
 
 
@@ -182,9 +217,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown tasks {unknown}; known: {sorted(TASKS)}")
     cfg = RecordConfig(fps=args.fps, width=args.size[0], height=args.size[1], keep_failed=not args.successful_only,
                        dart_sigma=args.dart_sigma, dart_yaw_sigma=args.dart_yaw_sigma, drop_idle=args.drop_idle)
-    stats = generate(args.out, tasks, args.setting, args.episodes, args.first_seed, cfg)
+    stats = generate(args.out, tasks, args.setting, args.episodes, args.first_seed, cfg, hue_pairs=args.hue_pairs)
     for task, s in stats["per_task"].items():
         print(f"{task:22s} {s['success']:3d}/{s['episodes']} successful")
+    if args.hue_pairs:
+        print(f"{stats['skipped_layouts']} layouts without a neighbouring-hue object skipped")
     print(f"{stats['episodes']} episodes in {stats['seconds']} s: {stats['episodes_per_min']} episodes/min "
           f"(lockstep, {cfg.width}x{cfg.height}, {cfg.fps:g} fps)")
     (args.out / "generation_stats.json").write_text(json.dumps(stats, indent=1))

@@ -57,12 +57,18 @@ def neighbour_hue_cube(task) -> bool:
     return any(frozenset({colors[0], c}) in NEIGHBOUR_HUES for c in colors[1:])
 
 
-def neighbour_hue_any(task) -> bool:
-    """Whether any other object in the scene (the task's own or a distractor) has a hue neighbouring
+def neighbour_hue_objects(task) -> list[str]:
+    """The other objects of a laid-out task (obj1, ..., then distractor0, ...) whose colour neighbours
     the target's (obj0)."""
     colours = object_colours(task)
     target = colours.pop("obj0", None)
-    return target is not None and any(frozenset({target, c}) in NEIGHBOUR_HUES for c in colours.values())
+    return [n for n, c in colours.items() if target is not None and frozenset({target, c}) in NEIGHBOUR_HUES]
+
+
+def neighbour_hue_any(task) -> bool:
+    """Whether any other object in the scene (the task's own or a distractor) has a hue neighbouring
+    the target's (obj0)."""
+    return bool(neighbour_hue_objects(task))
 
 
 # Named predicates on a laid-out task, to draw training layouts from a part of the distribution
@@ -270,6 +276,44 @@ class PickTask(Task):
         self.occupied = spots
         self.target = "obj0"
         return f"pick up the {self.colors[0]} {self.noun}"
+
+    def exchange_target(self, world, other: str) -> str:
+        """Swap the named object (obj0) with `other` (obj1, ... or a distractor) in place and colour:
+        each takes the other's xy, heading and colour and keeps its own rest height, so the picture
+        is the laid-out one (exactly, for another object of obj0's shape) while the instruction
+        names the other object's colour and the named object stands where `other` stood. Of one
+        layout this gives two episodes that differ only in the instruction and the object to lift:
+        a pair only the colour word and the hues tell apart. Returns the new instruction.
+        ValueError for an unknown `other`."""
+        colours = object_colours(self)
+        if other not in colours or other == "obj0":
+            raise ValueError(f"no other coloured object {other!r}; known: {sorted(set(colours) - {'obj0'})}")
+        d = world.data
+        pose = {}
+        for body in ("obj0", other):
+            adr = world.model.jnt_qposadr[world.model.joint(body + "/free").id]
+            w, _, _, z = d.qpos[adr + 3:adr + 7]
+            pose[body] = (d.qpos[adr:adr + 3].copy(), float(2.0 * np.arctan2(z, w)))
+        cylinder = other.startswith("distractor") and int(other[len("distractor"):]) % 2 == 1
+        for body, frm in (("obj0", other), (other, "obj0")):
+            (x, y, _), yaw = pose[frm]
+            if body == "obj0" and cylinder:
+                yaw = pose["obj0"][1]          # a cylinder's heading shows nothing: keep the cube's own
+            set_free_pose(world, body, [x, y, pose[body][0][2]], yaw)
+            set_rgb(world, body, COLORS[colours[frm]])
+        if not cylinder:   # the expert grasps at its heading folded into +-45 deg (a cube is 4-fold symmetric)
+            self.yaws[0] = (pose[other][1] + np.pi / 4) % (np.pi / 2) - np.pi / 4
+        if other.startswith("obj"):
+            i = int(other[3:])
+            self.yaws[i] = pose["obj0"][1]
+            self.colors[0], self.colors[i] = self.colors[i], self.colors[0]
+        else:
+            i = int(other[len("distractor"):])
+            self.colors[0], self.distractor_colors[i] = self.distractor_colors[i], self.colors[0]
+        self.used_colors = set(self.colors)
+        mujoco.mj_forward(world.model, world.data)
+        world.instruction = f"pick up the {self.colors[0]} {self.noun}"
+        return world.instruction
 
     def success(self, world):
         return bool(free_pos(world, self.target)[2] > self.half_height() + 0.08 and world.gripper_position() > 0.2)
