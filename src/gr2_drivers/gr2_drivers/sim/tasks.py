@@ -294,14 +294,15 @@ class PickTask(Task):
             adr = world.model.jnt_qposadr[world.model.joint(body + "/free").id]
             w, _, _, z = d.qpos[adr + 3:adr + 7]
             pose[body] = (d.qpos[adr:adr + 3].copy(), float(2.0 * np.arctan2(z, w)))
-        cylinder = other.startswith("distractor") and int(other[len("distractor"):]) % 2 == 1
+        m = world.model
+        box = m.geom_type[m.body_geomadr[m.body(other).id]] == mujoco.mjtGeom.mjGEOM_BOX
         for body, frm in (("obj0", other), (other, "obj0")):
             (x, y, _), yaw = pose[frm]
-            if body == "obj0" and cylinder:
-                yaw = pose["obj0"][1]          # a cylinder's heading shows nothing: keep the cube's own
+            if body == "obj0" and not box:
+                yaw = pose["obj0"][1]          # a cylinder's heading shows nothing: keep obj0's own
             set_free_pose(world, body, [x, y, pose[body][0][2]], yaw)
             set_rgb(world, body, COLORS[colours[frm]])
-        if not cylinder:   # the expert grasps at its heading folded into +-45 deg (a cube is 4-fold symmetric)
+        if box:   # the expert grasps at its heading folded into +-45 deg (a cube is 4-fold symmetric)
             self.yaws[0] = (pose[other][1] + np.pi / 4) % (np.pi / 2) - np.pi / 4
         if other.startswith("obj"):
             i = int(other[3:])
