@@ -22,6 +22,10 @@ def _isolate_ros_graph() -> None:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.pop("ROS_STATIC_PEERS", None)
     os.environ.pop("ROS_LOCALHOST_ONLY", None)  # deprecated in Jazzy; the range above replaces it
+    # UDP only, no shared memory: tests SIGKILL nodes, and a participant killed while it creates a
+    # shared-memory port leaves the segment uninitialised; Fast DDS 2.14 then spins forever creating
+    # any later participant that maps that port (same domain and participant index).
+    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
     log_dir = ROOT / "build" / "test_ros_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["ROS_LOG_DIR"] = str(log_dir)

@@ -516,6 +516,9 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT / "tests"))           # gr2_testing.messages: the chunk builder
     from gr2_bringup.evaluate_graph import isolate_ros_graph
     domain = isolate_ros_graph()
+    # This bench SIGKILLs nodes: with Fast DDS's shared-memory transport a node killed while it
+    # creates a port leaves the segment uninitialised, and later participants mapping it hang.
+    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
     t_start = time.monotonic()
     bench = Bench(args)
     try:
