@@ -1,14 +1,13 @@
 """Workspace-wide pytest setup: every test run gets its own ROS graph.
 
 A random ROS_DOMAIN_ID and localhost-only discovery keep the tests off any other ROS graph
-on the machine (and other test runs off ours); ROS logs go inside build/. Set before any
+on the machine (and other test runs off ours), DDS over UDP only; ROS logs go inside build/. Set before any
 test imports rclpy, and inherited by the node processes that tests start.
 """
 
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,11 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _isolate_ros_graph() -> None:
-    # Domain IDs 1..101 map to UDP ports that stay clear of the ephemeral range on Linux.
-    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 101))
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.pop("ROS_STATIC_PEERS", None)
-    os.environ.pop("ROS_LOCALHOST_ONLY", None)  # deprecated in Jazzy; the range above replaces it
-    # UDP only, no shared memory: tests SIGKILL nodes, and a participant killed while it creates a
-    # shared-memory port leaves the segment uninitialised; Fast DDS 2.14 then spins forever creating
-    # any later participant that maps that port (same domain and participant index).
-    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
+    from gr2_bringup.evaluate_graph import isolate_ros_graph
+    isolate_ros_graph(udp_only=True)   # tests SIGKILL nodes: DDS over UDP only (see its docstring)
     log_dir = ROOT / "build" / "test_ros_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["ROS_LOG_DIR"] = str(log_dir)
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # Node processes started by tests import the test helpers (gr2_testing) too.
     tests_dir = str(ROOT / "tests")

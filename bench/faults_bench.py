@@ -515,10 +515,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tests"))           # gr2_testing.messages: the chunk builder
     from gr2_bringup.evaluate_graph import isolate_ros_graph
-    domain = isolate_ros_graph()
-    # This bench SIGKILLs nodes: with Fast DDS's shared-memory transport a node killed while it
-    # creates a port leaves the segment uninitialised, and later participants mapping it hang.
-    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
+    domain = isolate_ros_graph(udp_only=True)      # this bench SIGKILLs nodes
     t_start = time.monotonic()
     bench = Bench(args)
     try:

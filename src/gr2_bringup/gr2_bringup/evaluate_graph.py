@@ -117,15 +117,22 @@ def validate(cfg: EvalConfig) -> None:
         raise ValueError(f"--domain-id must be in 0..101 (0: random), got {cfg.domain_id}")
 
 
-def isolate_ros_graph(domain_id: int = 0) -> int:
+def isolate_ros_graph(domain_id: int = 0, udp_only: bool = False) -> int:
     """A private ROS graph for this process and the nodes it starts (they inherit the environment):
     a random ROS_DOMAIN_ID (1..101 keep the DDS ports clear of Linux's ephemeral range) and
-    localhost-only discovery, as conftest.py does for the tests. Returns the domain ID."""
+    localhost-only discovery (conftest.py gives the tests theirs here). Returns the domain ID.
+
+    udp_only: Fast DDS without its shared-memory transport, for graphs whose nodes get SIGKILLed
+    (tests, the faults bench): a participant killed while it creates a shared-memory port leaves
+    the segment uninitialised, and Fast DDS 2.14 then spins forever creating any later participant
+    that maps that port (same domain and participant index)."""
     domain_id = domain_id or random.SystemRandom().randint(1, 101)
     os.environ["ROS_DOMAIN_ID"] = str(domain_id)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.pop("ROS_STATIC_PEERS", None)
     os.environ.pop("ROS_LOCALHOST_ONLY", None)   # deprecated in Jazzy; the range above replaces it
+    if udp_only:
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "UDPv4"
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     return domain_id

@@ -127,9 +127,8 @@ def exchange_partner(world: World) -> str | None:
     from .tasks import PickTask, neighbour_hue_objects, object_colours
     if not isinstance(world.task, PickTask):
         return None
-    colours = list(object_colours(world.task).values())
-    named = object_colours(world.task)
-    unique = [o for o in neighbour_hue_objects(world.task) if colours.count(named[o]) == 1]
+    colours = object_colours(world.task)
+    unique = [o for o in neighbour_hue_objects(world.task) if list(colours.values()).count(colours[o]) == 1]
     return unique[0] if unique else None
 
 

@@ -288,12 +288,10 @@ class PickTask(Task):
         colours = object_colours(self)
         if other not in colours or other == "obj0":
             raise ValueError(f"no other coloured object {other!r}; known: {sorted(set(colours) - {'obj0'})}")
-        d = world.data
-        pose = {}
+        pose = {}   # (position, heading about z) of each, settled
         for body in ("obj0", other):
-            adr = world.model.jnt_qposadr[world.model.joint(body + "/free").id]
-            w, _, _, z = d.qpos[adr + 3:adr + 7]
-            pose[body] = (d.qpos[adr:adr + 3].copy(), float(2.0 * np.arctan2(z, w)))
+            w, _, _, z = world.data.body(body).xquat
+            pose[body] = (free_pos(world, body), float(2.0 * np.arctan2(z, w)))
         m = world.model
         box = m.geom_type[m.body_geomadr[m.body(other).id]] == mujoco.mjtGeom.mjGEOM_BOX
         for body, frm in (("obj0", other), (other, "obj0")):
