@@ -10,17 +10,19 @@ restarted while the robot part brakes and holds.
 
 from launch_ros.actions import Node
 
+from gr2_bringup.dds_shm import remove_stale_port_segments
 from gr2_bringup.graph import load_graph, parse_bool, resolve_graph
 from gr2_bringup.up import default_bag_dir, recorder_command
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, Shutdown
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 
 
 def _graph_actions(context):
     graph = load_graph()
     args = {name: LaunchConfiguration(name).perform(context) for name in graph["arguments"]}
-    actions = []
+    # Before any participant starts: an empty shared-memory port left by a killed node would hang it.
+    actions = [LogInfo(msg=line) for line in remove_stale_port_segments().messages()]
     # Every node, RViz and robot_state_publisher (rviz:=true) included, comes from graph.yaml.
     for spec in resolve_graph(args, graph=graph):
         parameters = [str(path) for path in spec.parameter_files]

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from gr2_bringup.dds_shm import remove_stale_port_segments
 from gr2_bringup.graph import NodeSpec, parse_bool, resolve_graph
 
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for line in remove_stale_port_segments().messages():
+        print(f"[gr2-up] {line}", flush=True)
     graph.start()
     essential_exit = None
     reported: set[str] = set()
