@@ -43,11 +43,12 @@ def geom_ids(world, view: str, width: int, height: int) -> np.ndarray:
     return np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1)
 
 
-def coverage(seg_ids: np.ndarray, geom: int, size: int) -> np.ndarray:
-    """(size, size) fraction of each model pixel covered by `geom`, through the data path's resampling."""
+def coverage(seg_ids: np.ndarray, geom: int, size: int, crop=None) -> np.ndarray:
+    """(size, size) fraction of each model pixel covered by `geom`, through the data path's crop
+    (`crop`, model_input.Crop) and resampling."""
     from gr2_policy.model_input import prepare_frame
     mask = np.repeat(((seg_ids == geom) * 255).astype(np.uint8)[..., None], 3, axis=2)
-    return prepare_frame(mask, size)[..., 0].astype(np.float64) / 255.0
+    return prepare_frame(mask, size, crop)[..., 0].astype(np.float64) / 255.0
 
 
 def measure(frame64: np.ndarray, rec64: np.ndarray, cov: np.ndarray, palette: np.ndarray, colour_index: int) -> dict:
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=20, help="per setting")
     p.add_argument("--head-camera", type=float, nargs=7, metavar=("X", "Y", "Z", "LX", "LY", "LZ", "FOVY"),
                    help="measure another head-camera framing (pos, lookat, fovy deg) instead of config/sim.yaml's")
+    p.add_argument("--crop", nargs="+", metavar="VIEW=x0,y0,x1,y1",
+                   help="a view's input region (model_input.Crop), as the tokenizer and policy see it")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "visibility.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -98,10 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     from gr2_drivers.sim.tasks import COLORS, EVAL_FIRST_SEED
     from gr2_drivers.sim.world import World, load_sim_config
     from gr2_policy.checkpoint import load_vqgan
-    from gr2_policy.model_input import prepare_frame
+    from gr2_policy.model_input import parse_crops, prepare_frame
     from gr2_policy.policy import frames_to_tensor, tensor_to_frames
     from gr2_policy.token_cache import vqgan_fingerprint
 
+    try:
+        crops = parse_crops(args.crop)
+    except ValueError as e:
+        p.error(f"--crop: {e}")
     sim = yaml.safe_load((config_dir() / "sim.yaml").read_text())["/**"]["ros__parameters"]
     W, H = int(sim["image_width"]), int(sim["image_height"])
     vq, _ = load_vqgan(args.vqgan)
@@ -133,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             # read are the current ones (B023).
             def snap(stage: str) -> None:
                 for view in ("head_camera", "wrist_camera"):
-                    frame64 = prepare_frame(world.render(view, W, H), R)
-                    cov = coverage(geom_ids(world, view, W, H), geom, R)  # noqa: B023
+                    frame64 = prepare_frame(world.render(view, W, H), R, crops.get(view))  # noqa: B023
+                    cov = coverage(geom_ids(world, view, W, H), geom, R, crops.get(view))  # noqa: B023
                     with torch.no_grad():
                         rec64 = tensor_to_frames(vq.decode(vq.encode(frames_to_tensor(frame64[None]))))[0]
                     rows.append({"setting": setting, "seed": seed, "stage": stage, "view": view,  # noqa: B023
@@ -181,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
            "command": " ".join(["python", "bench/input_visibility.py", *(argv if argv is not None else sys.argv[1:])]),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(args.vqgan)},
-           "model_resolution": R, "token_grid": vq.config.grid, "camera_size": [W, H],
+           "model_resolution": R, "token_grid": vq.config.grid, "camera_size": [W, H], "crops": crops,
            "head_camera": {k: sim[f"head_camera.{k}"] for k in ("pos", "lookat", "fovy_deg")},
            "summary": summary, "per_colour": per_colour, "rows": rows, "wall_s": round(time.monotonic() - t0, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

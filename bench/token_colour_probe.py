@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vqgan", required=True, help="VQGAN checkpoint folder")
     p.add_argument("--seeds", type=int, default=400, help="scenes (held-out seeds from EVAL_FIRST_SEED)")
+    p.add_argument("--crop", nargs="+", metavar="VIEW=x0,y0,x1,y1",
+                   help="a view's input region (model_input.Crop), as the tokenizer and policy see it")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "token_colour_probe.json"))
     args = p.parse_args(argv)
     if args.seeds < 2 * FOLDS:
@@ -106,10 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     from gr2_drivers.sim.tasks import COLORS, EVAL_FIRST_SEED
     from gr2_drivers.sim.world import World
     from gr2_policy.checkpoint import load_vqgan
-    from gr2_policy.model_input import prepare_frame
+    from gr2_policy.model_input import parse_crops, prepare_frame
     from gr2_policy.policy import frames_to_tensor, tensor_to_frames
     from gr2_policy.token_cache import vqgan_fingerprint
 
+    try:
+        crops = parse_crops(args.crop)
+    except ValueError as e:
+        p.error(f"--crop: {e}")
     sim = yaml.safe_load((config_dir() / "sim.yaml").read_text())["/**"]["ros__parameters"]
     W, H = int(sim["image_width"]), int(sim["image_height"])
     vq, _ = load_vqgan(args.vqgan)
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(EVAL_FIRST_SEED, EVAL_FIRST_SEED + args.seeds):
         world.reset("pick_cube", "distractor", seed)
         for view in views:
-            frame = prepare_frame(world.render(view, W, H), R)
+            frame = prepare_frame(world.render(view, W, H), R, crops.get(view))
             with torch.no_grad():
                 ids = vq.encode(frames_to_tensor(frame[None]))[0].reshape(-1)
                 vectors = vq.quantizer.codebook(ids).numpy()
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             seg_ids = geom_ids(world, view, W, H)
             for name in OBJECTS:
                 geom = world.model.geom(name).id
-                cov = coverage(seg_ids, geom, R)
+                cov = coverage(seg_ids, geom, R, crops.get(view))
                 core = cov >= 0.5
                 if not core.any():       # out of view or hidden by the arm
                     continue
@@ -166,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
            "command": " ".join(command),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "vqgan": {"path": args.vqgan, "fingerprint": vqgan_fingerprint(args.vqgan)},
-           "model_resolution": R, "token_grid": G, "task": "pick_cube", "setting": "distractor", "state": "start",
+           "model_resolution": R, "token_grid": G, "crops": crops,
+           "task": "pick_cube", "setting": "distractor", "state": "start",
            "seeds": [EVAL_FIRST_SEED, EVAL_FIRST_SEED + args.seeds - 1], "colours": names,
            "chance": round(1 / len(names), 3), "results": results, "wall_s": round(time.monotonic() - t0, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

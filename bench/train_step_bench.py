@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     eps = cache.meta["episodes"][:args.episodes]
     cached = TokenCacheReader(tokens, list(range(len(eps))))
     sources = sorted({e["source"] for e in eps})
-    frame_readers = {s: SimDatasetReader(s, cfg.views, cfg.vqgan.resolution) for s in sources}
+    cfg.view_crops = cache.crops      # the frames as the cache's tokenizer saw them
+    frame_readers = {s: SimDatasetReader(s, cfg.views, cfg.vqgan.resolution, crops=cfg.view_crops) for s in sources}
 
     class SameEpisodes:
         def __len__(self):

@@ -69,7 +69,7 @@ class HeldOutEpisode:
 
 
 def sim_episodes(tasks: list[str], settings: list[str], episodes: int, first_seed: int, views: tuple[str, ...],
-                 resolution: int, keep_idle: bool):
+                 resolution: int, keep_idle: bool, crops: dict | None = None):
     """Scripted-expert episodes at seeds first_seed.. per task and setting, as the dataset generator
     records them."""
     import yaml
@@ -89,16 +89,16 @@ def sim_episodes(tasks: list[str], settings: list[str], episodes: int, first_see
             ee = np.asarray(st["ee_pose"], np.float32)
             yield HeldOutEpisode(
                 name=f"{task}/{setting}/{seed}", instruction=meta["instruction"],
-                frames={v: prepare_frames(st[stream[v]], resolution) for v in views},
+                frames={v: prepare_frames(st[stream[v]], resolution, (crops or {}).get(v)) for v in views},
                 ee_position=ee[:, :3], ee_quaternion=ee[:, 3:], gripper_closure=gripper_closure(st["gripper"]),
                 meta={"task": task, "setting": setting, "seed": seed, "expert_success": meta["success"],
                       "frames": meta["frames"], "recorded_frames": meta["recorded_frames"]})
 
 
-def folder_episodes(folder: str, episodes: int, views: tuple[str, ...], resolution: int):
+def folder_episodes(folder: str, episodes: int, views: tuple[str, ...], resolution: int, crops: dict | None = None):
     """The first `episodes` episodes of a dataset folder (data.open_episodes)."""
     from gr2_policy.data import open_episodes
-    reader = open_episodes(folder, views, resolution)
+    reader = open_episodes(folder, views, resolution, crops)
     for i in range(min(episodes, len(reader))):
         ep = reader[i]
         closure = ep.gripper_closure if ep.gripper_closure is not None else np.zeros(ep.length, np.float32)
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     model.eval().to(args.device)
     c = model.config
     if args.episodes_dir:
-        source = folder_episodes(args.episodes_dir, args.episodes, c.views, c.vqgan.resolution)
+        source = folder_episodes(args.episodes_dir, args.episodes, c.views, c.vqgan.resolution, c.view_crops)
         origin = {"episodes_dir": args.episodes_dir}
     else:
         from gr2_drivers.sim.tasks import EVAL_FIRST_SEED, TASKS
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         if first < EVAL_FIRST_SEED:
             p.error(f"--first-seed {first} is below EVAL_FIRST_SEED {EVAL_FIRST_SEED}: those layouts are training data")
         source = sim_episodes(tasks, args.settings, args.episodes, first, c.views, c.vqgan.resolution,
-                              args.keep_idle)
+                              args.keep_idle, c.view_crops)
         origin = {"sim": {"tasks": tasks, "settings": args.settings, "first_seed": first,
                           "episodes_per_setting": args.episodes, "expert": "scripted, no DART noise",
                           "idle_frames_dropped": not args.keep_idle}}

@@ -43,6 +43,8 @@ RESOLUTION = 64
 # The file the dataset generator reads its cameras from (`load_sim_config()`), given to the node
 # too, so both paths build the same cameras.
 SIM_CONFIG = config_dir() / "sim.yaml"
+# Input crops compared: none, and a head-view region (model_input.Crop) as a cropping policy has.
+CROPS = {"whole frames": {}, "head crop": {contract.HEAD_CAMERA: (0.036, 0.18, 0.964, 0.82)}}
 
 
 class Receiver:
@@ -111,8 +113,9 @@ def record_dataset(out: Path):
     episode_dir = write_episode(out, meta, streams)
     _, on_disk = load_episode(episode_dir)
     # successful_only=False: what is compared is frame 0, whatever the expert did afterwards.
-    episode = SimDatasetReader(out, VIEWS, RESOLUTION, successful_only=False)[0]
-    return meta, on_disk, episode
+    episodes = {name: SimDatasetReader(out, VIEWS, RESOLUTION, successful_only=False, crops=crops)[0]
+                for name, crops in CROPS.items()}
+    return meta, on_disk, episodes
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> str:
@@ -121,8 +124,9 @@ def _difference(a: np.ndarray, b: np.ndarray) -> str:
             f"max |diff| {int(np.abs(a.astype(int) - b.astype(int)).max())}")
 
 
-def assert_same_model_input(frames: dict[str, Image], on_disk: dict, episode, when: str) -> None:
-    """The node's frames of one state, through the policy node's code, against the dataset's frame 0."""
+def assert_same_model_input(frames: dict[str, Image], on_disk: dict, episodes: dict, when: str) -> None:
+    """The node's frames of one state, through the policy node's code, against the dataset's frame 0,
+    for each input crop of CROPS (`episodes`: crop name -> the episode read with those crops)."""
     from gr2_policy.model_input import gripper_closure
     from gr2_policy.policy_node import image_to_rgb
     from gr2_policy.runtime import ObservationAssembler, RuntimeConfig
@@ -137,24 +141,33 @@ def assert_same_model_input(frames: dict[str, Image], on_disk: dict, episode, wh
         assert np.array_equal(received[view], raw), \
             f"{when}: {view} raw 224x224 frames: {_difference(received[view], raw)}"
 
-    # The policy node's observation assembly, fed what its callbacks would store.
-    assembler = ObservationAssembler(VIEWS, RESOLUTION, RuntimeConfig())
-    for view in VIEWS:
-        assembler.add_frame(view, contract.stamp_seconds(frames[view].header.stamp), received[view])
-    ee = on_disk["ee_pose"][0]
-    assembler.add_state(0.0, ee[:3], ee[3:], float(gripper_closure(on_disk["gripper"][0])))
-    obs, reason = assembler.assemble(now=0.0)   # sim time: the frames are 0 s old
-    assert obs is not None, reason
-    for view in VIEWS:
-        node_input, training_input = obs.images[view], episode.frames[view][0]
-        assert node_input.shape == training_input.shape == (RESOLUTION, RESOLUTION, 3)
-        assert node_input.dtype == training_input.dtype == np.uint8
-        assert node_input.tobytes() == training_input.tobytes(), \
-            f"{when}: {view} model input: {_difference(node_input, training_input)}"
-        # Guards against a vacuous match (e.g. two black frames) and shows the comparison is
-        # sensitive: 0.1 s later the arm has moved in both views.
-        assert node_input.std() > 10.0, view
-        assert node_input.tobytes() != episode.frames[view][1].tobytes(), view
+    images = {}
+    for crop_name, crops in CROPS.items():
+        episode = episodes[crop_name]
+        # The policy node's observation assembly, fed what its callbacks would store.
+        assembler = ObservationAssembler(VIEWS, RESOLUTION, RuntimeConfig(), crops)
+        for view in VIEWS:
+            assembler.add_frame(view, contract.stamp_seconds(frames[view].header.stamp), received[view])
+        ee = on_disk["ee_pose"][0]
+        assembler.add_state(0.0, ee[:3], ee[3:], float(gripper_closure(on_disk["gripper"][0])))
+        obs, reason = assembler.assemble(now=0.0)   # sim time: the frames are 0 s old
+        assert obs is not None, reason
+        for view in VIEWS:
+            node_input, training_input = obs.images[view], episode.frames[view][0]
+            assert node_input.shape == training_input.shape == (RESOLUTION, RESOLUTION, 3)
+            assert node_input.dtype == training_input.dtype == np.uint8
+            assert node_input.tobytes() == training_input.tobytes(), \
+                f"{when}, {crop_name}: {view} model input: {_difference(node_input, training_input)}"
+            # Guards against a vacuous match (e.g. two black frames) and shows the comparison is
+            # sensitive: later in the episode the arm has moved in both views (in the head crop,
+            # once it reaches down into the workspace).
+            assert node_input.std() > 10.0, view
+            assert any(node_input.tobytes() != f.tobytes() for f in episode.frames[view][1:]), view
+        images[crop_name] = obs.images
+    # the crop is applied: the cropped head input differs from the whole one, the wrist input does not
+    cropped, whole = images["head crop"], images["whole frames"]
+    assert cropped[contract.HEAD_CAMERA].tobytes() != whole[contract.HEAD_CAMERA].tobytes()
+    assert cropped[contract.WRIST_CAMERA].tobytes() == whole[contract.WRIST_CAMERA].tobytes()
 
 
 def test_dataset_and_node_give_identical_model_input(node_processes, tmp_path):
@@ -168,8 +181,8 @@ def test_dataset_and_node_give_identical_model_input(node_processes, tmp_path):
         name="sim_node")
     receiver = Receiver()
     try:
-        meta, on_disk, episode = record_dataset(tmp_path)
-        assert meta["frames"] > 1 and episode.length == meta["frames"]
+        meta, on_disk, episodes = record_dataset(tmp_path)
+        assert meta["frames"] > 1 and all(e.length == meta["frames"] for e in episodes.values())
 
         # 1. The state the node starts in.
         frames = wait_for(receiver.first_frames, timeout=45.0, what="the sim node's idle frames of both cameras")
@@ -181,7 +194,7 @@ def test_dataset_and_node_give_identical_model_input(node_processes, tmp_path):
         assert joint_states and contract.stamp_seconds(joint_states[-1].header.stamp) == 0.0
         # ... and the dataset's frame 0 state (stored as float32).
         np.testing.assert_array_equal(np.float32(joint_states[-1].position[:7]), on_disk["joint_pos"][0])
-        assert_same_model_input(frames, on_disk, episode, "start-up")
+        assert_same_model_input(frames, on_disk, episodes, "start-up")
 
         # 2. Step the sim off that state (a frame of a later sim time goes out), then /gr2/sim/reset
         # with the same parameters: the reset state is published again, not the old frames.
@@ -199,10 +212,10 @@ def test_dataset_and_node_give_identical_model_input(node_processes, tmp_path):
         # Frames of one publisher arrive in order: a sim-time-0 frame after the later ones is the
         # reset state's.
         frames = wait_for(lambda: receiver.latest(stamp=0.0), timeout=10.0, what="the reset state's frames")
-        assert_same_model_input(frames, on_disk, episode, "after /gr2/sim/reset")
+        assert_same_model_input(frames, on_disk, episodes, "after /gr2/sim/reset")
         print(f"\ndata path: {TASK}/{SETTING}/seed {SEED} frame 0, raw 224x224 and {RESOLUTION}x{RESOLUTION} "
-              f"model inputs byte-identical for {', '.join(VIEWS)}, at start-up and after a reset "
-              f"({time.monotonic() - t_start:.1f} s incl. node start-up)")
+              f"model inputs byte-identical for {', '.join(VIEWS)} ({' and '.join(CROPS)}), at start-up and after "
+              f"a reset ({time.monotonic() - t_start:.1f} s incl. node start-up)")
     finally:
         receiver.close()
     assert node_processes.stop(sim) == 0, node_processes.output(sim)[-3000:]

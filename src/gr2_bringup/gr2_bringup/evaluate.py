@@ -96,7 +96,7 @@ class LockstepEpisode:
         lifted: set[str] = set()
         model_cfg = self.policy.model.config
         views = tuple(model_cfg.views)
-        assembler = ObservationAssembler(views, model_cfg.vqgan.resolution, self.runtime_cfg)
+        assembler = ObservationAssembler(views, model_cfg.vqgan.resolution, self.runtime_cfg, model_cfg.view_crops)
         clock = ChunkClock(self.runtime_cfg, model_cfg.action_dt, model_cfg.chunk_size)
         self.policy.reset()
         controller = self.make_controller()

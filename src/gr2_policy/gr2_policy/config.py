@@ -100,6 +100,10 @@ class GR2Config:
     pos_scale: float = 0.2          # metres: position deltas are divided by this
     workspace_scale: float = 1.0    # metres: absolute EE positions are divided by this
     views: tuple[str, ...] = ("head_camera", "wrist_camera")
+    # Input region per view, (x0, y0, x1, y1) fractions of the frame's centre square
+    # (model_input.Crop); a view without one sees the whole square. Set by the token caches a policy
+    # is fine-tuned on (their frames were cut so); the node and the evaluators cut theirs the same.
+    view_crops: dict = field(default_factory=dict)
     # Image token embedding = learned per-id vector + (when True) a learned projection of the
     # frozen VQGAN codebook vector of that id. Why: codes of a small object (a 5 px cube in an
     # 8 px patch) are rare, so per-id vectors learn slowly; the codebook vectors already place
@@ -181,6 +185,7 @@ class GR2Config:
         vq["ch_mult"] = tuple(vq["ch_mult"])
         text = TextEncoderConfig(**d.pop("text"))
         d["views"] = tuple(d["views"])
+        d["view_crops"] = {v: tuple(c) for v, c in d.get("view_crops", {}).items()}
         return GR2Config(**d, vqgan=VQGANConfig(**vq), text=text)
 
 

@@ -80,13 +80,13 @@ class EpisodeReader(Protocol):
 
 class NpzEpisodeReader:
     """Episodes from the *.npz files of `folder` (as `write_npz_episode` writes them), frames
-    resized to `resolution`; FileNotFoundError when there is none."""
+    prepared at `resolution` with the views' `crops` (model_input); FileNotFoundError when there is none."""
 
-    def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int):
+    def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int, crops: dict | None = None):
         self.files = sorted(Path(folder).glob("*.npz"))
         if not self.files:
             raise FileNotFoundError(f"no *.npz episodes in {folder}")
-        self.views, self.resolution = views, resolution
+        self.views, self.resolution, self.crops = views, resolution, crops or {}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -98,8 +98,7 @@ class NpzEpisodeReader:
             raise KeyError(f"{self.files[i]} lacks {missing}")
         frames = {}
         for v in self.views:
-            f = d[v]
-            frames[v] = prepare_frames(f, self.resolution)
+            frames[v] = prepare_frames(d[v], self.resolution, self.crops.get(v))
         key = "gripper_closure" if "gripper_closure" in d else "gripper_closed"    # the key before closure
         closed = d[key].astype(np.float32) if key in d else None
         return Episode(instruction=str(d["instruction"]), frames=frames, ee_position=d["ee_position"],
@@ -109,10 +108,12 @@ class NpzEpisodeReader:
 
 
 class SimDatasetReader:
-    """The SIM.md dataset: `DIR/index.jsonl` + `DIR/<episode>/{meta.json, *.npy}`."""
+    """The SIM.md dataset: `DIR/index.jsonl` + `DIR/<episode>/{meta.json, *.npy}`; frames prepared at
+    `resolution` with the views' `crops` (model_input)."""
     STREAM_OF_VIEW = {"head_camera": "head_rgb", "wrist_camera": "wrist_rgb"}
 
-    def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int, successful_only: bool = True):
+    def __init__(self, folder: str | Path, views: tuple[str, ...], resolution: int, successful_only: bool = True,
+                 crops: dict | None = None):
         self.folder = Path(folder)
         index = self.folder / "index.jsonl"
         if not index.is_file():
@@ -125,7 +126,7 @@ class SimDatasetReader:
         unknown = [v for v in views if v not in self.STREAM_OF_VIEW]
         if unknown:
             raise ValueError(f"the sim dataset has no stream for view(s) {unknown}")
-        self.views, self.resolution = views, resolution
+        self.views, self.resolution, self.crops = views, resolution, crops or {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -135,8 +136,7 @@ class SimDatasetReader:
         meta, st = load_episode(self.folder / self.rows[i]["dir"], mmap=True)
         frames = {}
         for v in self.views:
-            f = st[self.STREAM_OF_VIEW[v]]
-            frames[v] = prepare_frames(f, self.resolution)
+            frames[v] = prepare_frames(st[self.STREAM_OF_VIEW[v]], self.resolution, self.crops.get(v))
         ee, act = np.asarray(st["ee_pose"], np.float32), np.asarray(st["action_ee_pose"], np.float32)
         grip = np.asarray(st["gripper"], np.float32)
         return Episode(instruction=meta["instruction"], frames=frames, ee_position=ee[:, :3], ee_quaternion=ee[:, 3:],
@@ -156,11 +156,12 @@ def chunk_labels(streams) -> dict:
             "action_chunk_gripper": np.asarray(streams["action_chunk_gripper"], np.float32)}
 
 
-def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int) -> EpisodeReader:
+def open_episodes(folder: str | Path, views: tuple[str, ...], resolution: int,
+                  crops: dict | None = None) -> EpisodeReader:
     """SIM.md dataset if the folder has index.jsonl, else a folder of *.npz episodes."""
     if (Path(folder) / "index.jsonl").is_file():
-        return SimDatasetReader(folder, views, resolution)
-    return NpzEpisodeReader(folder, views, resolution)
+        return SimDatasetReader(folder, views, resolution, crops=crops)
+    return NpzEpisodeReader(folder, views, resolution, crops=crops)
 
 
 def write_npz_episode(path: str | Path, ep: Episode) -> None:
@@ -177,12 +178,12 @@ class VideoClipReader:
     same moment, one per camera, `NAME.<view>.mp4` for views in `views` (e.g. NAME.head_camera.mp4
     and NAME.wrist_camera.mp4; cut to the shortest). Caption: NAME.txt, or captions.json
     {NAME or file name: caption}. Frames are decoded with PyAV, sub-sampled every `stride` frames
-    (1 for videos recorded at the model's frame rate), centre-cropped and resized (prepare_frame);
+    (1 for videos recorded at the model's frame rate), prepared with the views' `crops` (prepare_frame);
     a clip is read whole unless `max_frames` caps it (frames after sub-sampling).
     Raises FileNotFoundError for a folder without videos, KeyError for a clip without a caption.
     """
     def __init__(self, folder: str | Path, resolution: int, stride: int = 3, max_frames: int | None = None,
-                 views: tuple[str, ...] = ()):
+                 views: tuple[str, ...] = (), crops: dict | None = None):
         folder = Path(folder)
         videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         if not videos:
@@ -198,6 +199,7 @@ class VideoClipReader:
         self.folder = folder
         self.captions = json.loads(index.read_text()) if index.is_file() else {}
         self.resolution, self.stride, self.max_frames = resolution, stride, max_frames
+        self.crops = crops or {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -211,20 +213,21 @@ class VideoClipReader:
                 return self.captions[key]
         raise KeyError(f"no caption for clip {name} in {self.folder} (add {txt.name} or an entry in captions.json)")
 
-    def _decode(self, video: Path) -> np.ndarray:
+    def _decode(self, video: Path, view: str) -> np.ndarray:
         import av
         frames = []
         with av.open(str(video)) as container:
             for n, frame in enumerate(container.decode(video=0)):
                 if n % self.stride == 0:
-                    frames.append(prepare_frame(frame.to_ndarray(format="rgb24"), self.resolution))
+                    frames.append(prepare_frame(frame.to_ndarray(format="rgb24"), self.resolution,
+                                                self.crops.get(view)))
                 if self.max_frames is not None and len(frames) >= self.max_frames:
                     break
         return np.stack(frames)
 
     def __getitem__(self, i: int) -> Episode:
         name = self.names[i]
-        frames = {view: self._decode(video) for view, video in self.clips[name].items()}
+        frames = {view: self._decode(video, view) for view, video in self.clips[name].items()}
         length = min(len(f) for f in frames.values())
         return Episode(instruction=self.caption(name), frames={v: f[:length] for v, f in frames.items()})
 

@@ -94,7 +94,8 @@ class PolicyNode(Node):
         super().__init__("gr2_policy")
         params, cfg = self._declare_parameters()
         model_cfg = self._load_policy(params)
-        self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg)
+        self.assembler = ObservationAssembler(tuple(model_cfg.views), model_cfg.vqgan.resolution, cfg,
+                                             model_cfg.view_crops)
         self.clock = ChunkClock(cfg, model_cfg.action_dt, model_cfg.chunk_size)
         self._init_state()
         self._create_interfaces(model_cfg)

@@ -39,10 +39,12 @@ class Stamped:
 
 
 class ObservationAssembler:
-    """Latest frame per view and latest robot state; yields an Observation only when all are fresh."""
+    """Latest frame per view and latest robot state; yields an Observation only when all are fresh.
+    Frames become model inputs at `resolution` with the views' `crops` (model_input.prepare_frame)."""
 
-    def __init__(self, views: tuple[str, ...], resolution: int, config: RuntimeConfig):
+    def __init__(self, views: tuple[str, ...], resolution: int, config: RuntimeConfig, crops: dict | None = None):
         self.views, self.resolution, self.cfg = views, resolution, config
+        self.crops = crops or {}
         self.frames: dict[str, Stamped] = {}
         self.state: Stamped | None = None
 
@@ -82,7 +84,7 @@ class ObservationAssembler:
         if max(frame_stamps) - min(frame_stamps) > self.cfg.max_view_skew:
             return None, f"views {max(frame_stamps) - min(frame_stamps):.3f} s apart"
         pos, quat, closed = self.state.value
-        images = {v: prepare_frame(self.frames[v].value, self.resolution) for v in self.views}
+        images = {v: prepare_frame(self.frames[v].value, self.resolution, self.crops.get(v)) for v in self.views}
         # The observation is as old as its oldest camera frame: latency compensation starts there.
         return Observation(images=images, ee_position=pos, ee_quaternion=quat, gripper_closure=closed,
                            stamp=min(frame_stamps)), ""

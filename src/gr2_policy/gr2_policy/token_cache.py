@@ -8,10 +8,11 @@ Reads SIM.md datasets (index.jsonl + episode folders; failed expert episodes ski
 rollouts kept: `gr2_contract.episode.has_expert_labels`) or folders of captioned two-view video
 clips for pre-training (`data.VideoClipReader`: no robot state, no actions; every clip must have
 every view), turns every frame into the model input with `model_input.prepare_frame` (the one data
-path), tokenises it, and writes one folder:
+path, with the view crops the tokenizer was trained with: `gr2-model train-vqgan --crop`), tokenises
+it, and writes one folder:
 
     meta.json          format, VQGAN fingerprint + config, text-encoder identity, views,
-                       resolution, shift variants, instructions, episodes (source, offsets, length)
+                       resolution, crops, shift variants, instructions, episodes (source, offsets, length)
     tokens.npy         uint16 (N, variants, views, n_img)   N = frames of all episodes
     ee_pose.npy        float32 (N, 7)  TCP x y z qx qy qz qw in base_link (model state)
     gripper.npy        float32 (N,)    measured opening 0 open .. 1 closed
@@ -28,7 +29,8 @@ robot sees it; variants 1..n shift each episode's view by a random whole-pixel o
 camera), drawn from `seed`. The sampler picks one variant per view and window.
 
 `TokenCacheReader` serves the cache as `Episode`s with `tokens` instead of frames; a policy
-trained from it refuses a cache whose VQGAN or text-encoder fingerprint is not its own.
+trained from it refuses a cache whose VQGAN or text-encoder fingerprint is not its own; fine-tuning
+on caches makes their crops the policy's (`GR2Config.view_crops`).
 """
 from __future__ import annotations
 
@@ -45,10 +47,20 @@ import torch
 from gr2_contract.episode import CHUNK_STREAMS  # optional streams: cached when every episode has them
 
 from .checkpoint import resolve_checkpoint
-from .model_input import RESAMPLE, gripper_closure, prepare_frames
+from .model_input import RESAMPLE, gripper_closure, parse_crops, prepare_frames
 
 FORMAT = "gr2-token-cache/1"
 STREAMS = ("ee_pose", "gripper", "action_ee_pose", "action_gripper")
+
+
+def cache_crops(folders: list[str | Path]) -> dict:
+    """The input crops (view -> model_input.Crop) the token caches `folders` were made with;
+    ValueError when they differ between caches."""
+    found = {str(f): TokenCacheReader(f).crops for f in folders}
+    distinct = {json.dumps(c, sort_keys=True) for c in found.values()}
+    if len(distinct) > 1:
+        raise ValueError(f"token caches made with different input crops: {found}")
+    return next(iter(found.values()), {})
 
 
 def vqgan_fingerprint(ckpt: str | Path) -> str:
@@ -79,9 +91,10 @@ def _episode_rows(folder: Path) -> list[dict]:
     return [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
 
 
-def _sim_sources(episode_dirs: list[str | Path], views: tuple[str, ...], res: int):
-    """(count, iterator of (info, frames per view prepared at `res`, streams)) over the successful
-    episodes of SIM.md datasets; streams holds STREAMS (+ CHUNK_STREAMS when every episode has them)."""
+def _sim_sources(episode_dirs: list[str | Path], views: tuple[str, ...], res: int, crops: dict):
+    """(count, iterator of (info, frames per view prepared at `res` with `crops`, streams)) over the
+    successful episodes of SIM.md datasets; streams holds STREAMS (+ CHUNK_STREAMS when every
+    episode has them)."""
     from gr2_contract.episode import has_expert_labels, load_episode
 
     from .data import SimDatasetReader
@@ -104,18 +117,18 @@ def _sim_sources(episode_dirs: list[str | Path], views: tuple[str, ...], res: in
     def items():
         for folder, row in rows:
             meta, st = load_episode(folder / row["dir"], mmap=True)
-            frames = {v: prepare_frames(np.asarray(st[view_stream[v]]), res) for v in views}
+            frames = {v: prepare_frames(np.asarray(st[view_stream[v]]), res, crops.get(v)) for v in views}
             info = {"source": str(folder), "dir": row["dir"], "task": meta.get("task"), "setting": meta.get("setting"),
                     "seed": meta.get("seed"), "instruction": meta["instruction"], "fps": meta["fps"]}
             yield info, frames, {k: np.asarray(st[k], np.float32) for k in names}
     return len(rows), items()
 
 
-def _video_sources(video_dirs: list[str | Path], views: tuple[str, ...], res: int, stride: int):
+def _video_sources(video_dirs: list[str | Path], views: tuple[str, ...], res: int, stride: int, crops: dict):
     """(count, iterator of (info, frames per view, None)) over the clips of captioned video folders
     (data.VideoClipReader, whole clips); ValueError for a clip that lacks one of `views`."""
     from .data import VideoClipReader
-    readers = [VideoClipReader(d, res, stride=stride, views=views) for d in video_dirs]
+    readers = [VideoClipReader(d, res, stride=stride, views=views, crops=crops) for d in video_dirs]
     for r in readers:
         for name in r.names:
             if set(r.clips[name]) != set(views):
@@ -137,7 +150,9 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
                 shift_px: int = 3, seed: int = 0, text: str = "minilm", batch: int = 256,
                 threads: int = 0, video_dirs: list[str | Path] | None = None, video_stride: int = 1) -> dict:
     """Tokenise every successful episode of the datasets `episode_dirs`, or every clip of the video
-    folders `video_dirs` (one kind per cache), into `out`; returns the meta."""
+    folders `video_dirs` (one kind per cache), into `out`; returns the meta. Frames are cut to the
+    view crops the tokenizer was trained on (its checkpoint's extra.crops; ValueError when one
+    names a view not in `views`)."""
     from tqdm import tqdm
 
     from .checkpoint import load_vqgan
@@ -149,12 +164,16 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
         raise ValueError("give robot episode folders or video folders (one kind per cache)")
     if threads:
         torch.set_num_threads(threads)
-    vq, _ = load_vqgan(vqgan_ckpt)
+    vq, vq_meta = load_vqgan(vqgan_ckpt)
+    crops = parse_crops(vq_meta.get("extra", {}).get("crops"))
+    if set(crops) - set(views):
+        raise ValueError(f"tokenizer {vqgan_ckpt} was trained on crops of view(s) {sorted(set(crops) - set(views))}, "
+                         f"not among {list(views)}")
     vq.eval()
     res = vq.config.resolution
     encoder = load_text_encoder(TextEncoderConfig(kind=text, max_tokens=77 if text == "clip" else 64))
-    count, items = (_sim_sources(episode_dirs, views, res) if episode_dirs
-                    else _video_sources(video_dirs, views, res, video_stride))
+    count, items = (_sim_sources(episode_dirs, views, res, crops) if episode_dirs
+                    else _video_sources(video_dirs, views, res, video_stride, crops))
     rng = np.random.default_rng(seed)
     n_var = 1 + shifts
     tokens: list[np.ndarray] = []
@@ -191,7 +210,8 @@ def build_cache(episode_dirs: list[str | Path], vqgan_ckpt: str | Path, out: str
     meta = {"format": FORMAT, "vqgan": {"path": str(vqgan_ckpt), "fingerprint": vqgan_fingerprint(vqgan_ckpt),
                                         "config": vq.config.__dict__ | {"ch_mult": list(vq.config.ch_mult)}},
             "text_encoder": encoder.identity, "views": list(views), "resolution": res,
-            "n_img": vq.config.tokens_per_frame, "prepare_frame": {"crop": "centre square", "resample": RESAMPLE.name},
+            "n_img": vq.config.tokens_per_frame, "prepare_frame": {"crop": "centre square", "resample": RESAMPLE.name,
+                                                                    "crops": {v: list(c) for v, c in crops.items()}},
             "variants": n_var, "shift_px": shift_px if shifts else 0, "seed": seed, "actions": bool(episode_dirs),
             "instructions": instructions, "episodes": episodes, "frames": start,
             "seconds": round(time.monotonic() - t0, 1)}
@@ -226,6 +246,11 @@ class TokenCacheReader:
     def views(self) -> tuple[str, ...]:
         return tuple(self.meta["views"])
 
+    @property
+    def crops(self) -> dict:
+        """view -> model_input.Crop the frames were cut to (empty for a cache made without)."""
+        return parse_crops(self.meta.get("prepare_frame", {}).get("crops", {}))
+
     def check_compatible(self, config, vqgan_fingerprint_: str, text_identity: dict) -> None:
         """Raise ValueError unless the cache was made with this tokenizer, text encoder and layout."""
         problems = []
@@ -237,6 +262,8 @@ class TokenCacheReader:
             problems.append(f"views {self.meta['views']} != {list(config.views)}")
         if self.meta["n_img"] != config.n_img or self.meta["resolution"] != config.vqgan.resolution:
             problems.append("token grid / resolution differ")
+        if self.crops != parse_crops(config.view_crops):
+            problems.append(f"input crops {self.crops or 'none'} != the model's {config.view_crops or 'none'}")
         if problems:
             raise ValueError(f"token cache {self.folder} does not fit this model: " + "; ".join(problems)
                              + " (rebuild it with python -m gr2_policy.token_cache)")

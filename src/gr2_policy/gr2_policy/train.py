@@ -31,6 +31,7 @@ from .checkpoint import load_policy, load_vqgan, save_policy, save_vqgan
 from .config import VQGAN_PRESETS, get_config
 from .data import VideoClipReader, WindowSampler, collate, open_episodes
 from .model import GR2
+from .model_input import parse_crops
 from .policy import frames_to_tensor
 from .text_encoder import load_text_encoder
 from .vqgan import VQGAN, PatchDiscriminator, psnr
@@ -81,15 +82,16 @@ def _autocast(device: str, bf16: bool):
 
 
 # ---------------------------------------------------------------- frames for the VQGAN
-def _episode_readers(args, views, resolution) -> list:
+def _episode_readers(args, views, resolution, crops=None) -> list:
     """One reader per --episodes folder (several may be given) and one for --videos: a tokenizer
-    can learn from robot episodes and captioned clips together."""
+    can learn from robot episodes and captioned clips together. `crops`: view -> model_input.Crop."""
     readers = []
     if getattr(args, "episodes", None):
         folders = [args.episodes] if isinstance(args.episodes, str) else list(args.episodes)
-        readers += [open_episodes(f, views, resolution) for f in folders]
+        readers += [open_episodes(f, views, resolution, crops) for f in folders]
     if getattr(args, "videos", None):
-        readers.append(VideoClipReader(args.videos, resolution, stride=args.video_stride, views=tuple(views)))
+        readers.append(VideoClipReader(args.videos, resolution, stride=args.video_stride, views=tuple(views),
+                                       crops=crops))
     if not readers:
         raise SystemExit("give --episodes DIR [DIR ...] (robot episodes) and/or --videos DIR (captioned videos)")
     return readers
@@ -189,7 +191,8 @@ def train_vqgan(args) -> dict:
     torch.manual_seed(args.seed)
     cfg = VQGAN_PRESETS[args.vqgan_preset]
     views = tuple(args.views.split(","))
-    frames, held, n_held = _split_frames(_episode_readers(args, views, cfg.resolution), args.holdout)
+    crops = _crops_arg(args, views)
+    frames, held, n_held = _split_frames(_episode_readers(args, views, cfg.resolution, crops), args.holdout)
     out = Path(args.out)
     vq, disc = VQGAN(cfg).to(device), PatchDiscriminator(cfg).to(device)
     if args.init:   # continue a trained tokenizer on more data: its codebook replaces the data-dependent init
@@ -262,11 +265,11 @@ def train_vqgan(args) -> dict:
         bar.update(1)
         bar.set_postfix(l1=f"{l1.item():.3f}")
         if rank == 0 and (step % args.save_every == 0 or step == args.steps):
-            save_vqgan(out / "ckpt", vq, {"step": step})
+            save_vqgan(out / "ckpt", vq, {"step": step, "crops": crops})
             torch.save({"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "disc": disc.state_dict(),
                         "step": step}, state_file)
     bar.close()
-    metrics = {"step": step}
+    metrics = {"step": step, "crops": crops}
     if rank == 0 and held is not None:
         metrics.update(evaluate_vqgan(vq, held, device))
         metrics["held_out_episodes"] = n_held
@@ -292,7 +295,8 @@ def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: di
     """(train reader, validation reader or None) for the stage's data source."""
     from .token_cache import TokenCacheReader
     if stage == "pretrain" and args.videos:
-        reader = VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride, views=tuple(cfg.views))
+        reader = VideoClipReader(args.videos, cfg.vqgan.resolution, stride=args.video_stride, views=tuple(cfg.views),
+                                 crops=cfg.view_crops)
         return reader, None
     if args.tokens:
         train_parts, val_parts = [], []
@@ -310,7 +314,7 @@ def _policy_reader(args, stage: str, cfg, model_vqgan_fp: str, text_identity: di
         return ConcatDataset(train_parts), (ConcatDataset(val_parts) if val_parts else None)
     if not args.episodes:
         raise SystemExit("give --tokens CACHE (python -m gr2_policy.token_cache) or --episodes DIR")
-    return open_episodes(args.episodes, cfg.views, cfg.vqgan.resolution), None
+    return open_episodes(args.episodes, cfg.views, cfg.vqgan.resolution, cfg.view_crops), None
 
 
 @torch.no_grad()
@@ -382,6 +386,16 @@ def train_policy(args, stage: str) -> dict:
         else:         # a new policy was built around this tokenizer's config
             model.vqgan.load_state_dict(vq.state_dict())
         vq_fp = vqgan_fingerprint(args.vqgan)
+    if getattr(args, "tokens", None):   # the caches' frames were cut so: the policy's input is the same
+        from .token_cache import cache_crops
+        try:
+            crops = cache_crops([args.tokens] if isinstance(args.tokens, str) else args.tokens)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        if crops != cfg.view_crops:
+            print(f"input crops {crops or 'none'} from the token caches (the policy had "
+                  f"{cfg.view_crops or 'none'})", flush=True)
+            cfg.view_crops = crops
     text = load_text_encoder(cfg.text)
     if args.freeze_pretrained:   # paper sec. 3.5: pre-trained weights frozen, new parts trained
         for name, p in model.named_parameters():
@@ -480,6 +494,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-stride", type=int, default=3)
 
 
+CROP_HELP = ("a view's input region, fractions of the frame's centre square (model_input.Crop): the "
+             "tokenizer learns what the policy will see; its checkpoint records the crops, and token caches "
+             "made with it cut their frames so")
+
+
+def _crops_arg(args, views) -> dict:
+    """--crop items -> {view: Crop}; SystemExit for a malformed item or a view not in `views`."""
+    try:
+        crops = parse_crops(getattr(args, "crop", None))
+    except ValueError as e:
+        raise SystemExit(f"--crop: {e}") from None
+    unknown = sorted(set(crops) - set(views))
+    if unknown:
+        raise SystemExit(f"--crop names view(s) {unknown} not in --views {list(views)}")
+    return crops
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The training argument parser: subcommands train-vqgan, eval-vqgan, pretrain and finetune."""
     p = argparse.ArgumentParser(prog="gr2-model", description=__doc__,
@@ -492,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--init", help="VQGAN checkpoint to continue from (same preset), e.g. on more tasks")
     v.add_argument("--vqgan-preset", default="small", choices=sorted(VQGAN_PRESETS))
     v.add_argument("--views", default="head_camera,wrist_camera")
+    v.add_argument("--crop", nargs="+", metavar="VIEW=x0,y0,x1,y1", help=CROP_HELP)
     v.add_argument("--holdout", type=float, default=0.1)
     v.add_argument("--disc-start", type=int, default=500)
     v.add_argument("--adv-weight", type=float, default=0.1)
@@ -505,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", nargs="+", help="episode folder(s) (SIM.md dataset or *.npz)")
     e.add_argument("--videos")
     e.add_argument("--views", default="head_camera,wrist_camera")
+    e.add_argument("--crop", nargs="+", metavar="VIEW=x0,y0,x1,y1", help=CROP_HELP)
     e.add_argument("--video-stride", type=int, default=3)
     e.add_argument("--device", default="cpu")
     for stage in ("pretrain", "finetune"):
@@ -578,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
             train_vqgan(args)
         elif args.cmd == "eval-vqgan":
             vq, _ = load_vqgan(args.vqgan)
-            readers = _episode_readers(args, tuple(args.views.split(",")), vq.config.resolution)
+            views = tuple(args.views.split(","))
+            readers = _episode_readers(args, views, vq.config.resolution, _crops_arg(args, views))
             frames = np.concatenate([_all_frames(r, range(len(r))) for r in readers])
             print(json.dumps(evaluate_vqgan(vq.to(args.device), frames, args.device)))
         else:

@@ -112,3 +112,43 @@ def test_small_square_keeps_its_colour(dx, dy):
         np.testing.assert_allclose(out[full], np.broadcast_to(SQUARE, out[full].shape), atol=1.0)
     # Nothing outside the pixels it covers changed colour.
     np.testing.assert_allclose(out[~covered], np.broadcast_to(TABLE, out[~covered].shape), atol=1.0)
+
+
+def test_crop_takes_the_region_of_the_centre_square_and_stretches_it_to_the_square():
+    from PIL import Image
+
+    from gr2_policy.model_input import RESAMPLE
+    frame = random_frame(224, 224)
+    out = prepare_frame(frame, 64, (0.25, 0.5, 0.75, 0.75))       # x 56..168, y 112..168
+    expected = np.asarray(Image.fromarray(np.ascontiguousarray(frame[112:168, 56:168])).resize((64, 64), RESAMPLE))
+    np.testing.assert_array_equal(out, expected)
+    wide = random_frame(480, 640)                                 # the region is of the centre square
+    left_half = np.ascontiguousarray(wide[:, 80:320])            # x 0..0.5 of the centre 480 x 480
+    np.testing.assert_array_equal(prepare_frame(wide, 64, (0.0, 0.0, 0.5, 1.0)),
+                                  np.asarray(Image.fromarray(left_half).resize((64, 64), RESAMPLE)))
+    # the whole square as a crop is no crop
+    np.testing.assert_array_equal(prepare_frame(frame, 64, (0, 0, 1, 1)), prepare_frame(frame, 64))
+    frames = np.stack([frame, random_frame(224, 224, seed=1)])
+    np.testing.assert_array_equal(prepare_frames(frames, 64, (0.25, 0.5, 0.75, 0.75))[0], out)
+
+
+def test_crop_of_a_model_size_region_is_passed_through():
+    frame = random_frame(128, 128)
+    np.testing.assert_array_equal(prepare_frame(frame, 64, (0.5, 0.5, 1.0, 1.0)), frame[64:, 64:])
+
+
+@pytest.mark.parametrize("crop", [(0.5, 0.0, 0.5, 1.0), (0.0, 0.6, 1.0, 0.4), (-0.1, 0.0, 1.0, 1.0),
+                                  (0.0, 0.0, 1.1, 1.0), (0.0, 0.0, 1.0), "head", (0, 0, "x", 1)])
+def test_bad_crop_raises_value_error(crop):
+    with pytest.raises(ValueError):
+        prepare_frame(random_frame(224, 224), 64, crop)
+
+
+def test_parse_crops_reads_command_line_items_and_mappings():
+    from gr2_policy.model_input import parse_crops
+    assert parse_crops(None) == parse_crops([]) == {}
+    assert parse_crops(["head_camera=0.1,0.2,0.9,0.8"]) == {"head_camera": (0.1, 0.2, 0.9, 0.8)}
+    assert parse_crops({"head_camera": [0, 0.2, 1, 0.8]}) == {"head_camera": (0.0, 0.2, 1.0, 0.8)}
+    for bad in (["0.1,0.2,0.9,0.8"], ["head_camera=0.1,0.2"], ["=0,0,1,1"]):
+        with pytest.raises(ValueError):
+            parse_crops(bad)

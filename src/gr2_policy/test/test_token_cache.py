@@ -233,3 +233,44 @@ def test_vqgan_fingerprint_reads_package_uris():
     assert vqgan_fingerprint(uri) == vqgan_fingerprint(resolve_checkpoint(uri))
     with pytest.raises(FileNotFoundError):
         vqgan_fingerprint("package://gr2_policy/checkpoints/no_such_tokenizer")
+
+
+def test_cropped_cache_equals_cropped_frame_path_and_finetune_takes_its_crop(setup, tmp_path):
+    """A cache made with a tokenizer trained on a view crop holds the tokens of the frame path read
+    with that crop; a policy fine-tuned on it records the crop (GR2Config.view_crops), and a cache
+    of other crops is refused by that policy."""
+    root, _ = setup
+    crops = {"head_camera": (0.125, 0.25, 0.875, 0.75)}
+    from gr2_policy.checkpoint import load_policy, load_vqgan
+    vq, _ = load_vqgan(root / "vq")
+    save_vqgan(tmp_path / "vq_cropped", vq, {"crops": crops})       # as train-vqgan --crop saves it
+    meta = build_cache([root / "data"], tmp_path / "vq_cropped", tmp_path / "cropped", batch=8)
+    assert meta["prepare_frame"]["crops"] == {"head_camera": [0.125, 0.25, 0.875, 0.75]}
+    cache = TokenCacheReader(tmp_path / "cropped")
+    assert cache.crops == crops
+    cfg = get_config("tiny", vqgan="tiny", view_crops=crops)
+    frames = SimDatasetReader(root / "data", cfg.views, cfg.vqgan.resolution, crops=crops)
+    uncropped = TokenCacheReader(root / "tokens")
+    for i in range(2):
+        with torch.no_grad():
+            ids = {v: vq.encode(torch.as_tensor(frames[i].frames[v]).permute(0, 3, 1, 2).float() / 127.5 - 1)
+                   .flatten(1).numpy() for v in cfg.views}
+        for v in cfg.views:
+            np.testing.assert_array_equal(cache[i].tokens[v][:, 0], ids[v])
+        assert (cache[i].tokens["head_camera"][:, 0] != uncropped[i].tokens["head_camera"][:, 0]).any()
+        np.testing.assert_array_equal(cache[i].tokens["wrist_camera"][:, 0], uncropped[i].tokens["wrist_camera"][:, 0])
+    text = load_text_encoder(cfg.text)
+    cache.check_compatible(cfg, vqgan_fingerprint(tmp_path / "vq_cropped"), text.identity)
+    with pytest.raises(ValueError, match="crops"):
+        uncropped.check_compatible(cfg, vqgan_fingerprint(root / "vq"), text.identity)
+    out = tmp_path / "ft"
+    cmd = [sys.executable, "-m", "gr2_policy.train", "finetune", "--tokens", str(tmp_path / "cropped"), "--vqgan",
+           str(tmp_path / "vq_cropped"), "--model", "tiny", "--out", str(out), "--batch", "4", "--threads", "1",
+           "--val-fraction", "0", "--warmup", "1", "--steps", "2"]
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    model, _ = load_policy(out / "ckpt")
+    assert model.config.view_crops == crops
+    r = subprocess.run(cmd[:5] + [str(root / "tokens"), str(tmp_path / "cropped")] + cmd[6:], env=ENV,
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "different input crops" in r.stderr
