@@ -31,7 +31,7 @@ def test_faults_never_move_the_arm_beyond_its_limits_or_without_authority(tmp_pa
 
 
 def _judge(commands, positions, period=0.005):
-    """limits_row on a recorded stream of a 1-joint arm: commands as (arrival time, header stamp,
+    """Bench.judge on a recorded stream of a 1-joint arm: commands as (arrival time, header stamp,
     q[, qd]) and measured states of an arm at rest as (arrival time, header stamp, q)."""
     from types import SimpleNamespace
 
@@ -43,7 +43,7 @@ def _judge(commands, positions, period=0.005):
     rec.positions = [(t, s, np.array([q]), np.zeros(1)) for t, s, q in positions]
     bench = SimpleNamespace(rec=rec, period=period, vel_limit=np.array([1.0]), acc_limit=np.array([10.0]),
                             resync_threshold=0.2, state_timeout=0.5, rows=[])
-    return faults_bench.Bench.limits_row(bench, "x", 0.0, 10.0)
+    return faults_bench.Bench.judge(bench, "x", 0.0, 10.0)
 
 
 def test_a_late_cycle_of_a_moving_arm_is_judged_from_the_previous_command_not_the_lagging_measurement():
@@ -77,6 +77,16 @@ def test_after_a_reset_the_step_is_from_the_measured_position():
     cmds[2] = (1.0, 1.0, 0.1)
     row = _judge(cmds, [(0.9, 0.9, 0.0)])
     assert row["position_step_ratio"] == pytest.approx(20.0) and not row["passed"]
+
+
+def test_a_resynchronisation_without_a_gap_is_judged_from_the_measured_position():
+    # The sim reset the arm to 0.0 while the WBC went on commanding 0.5 every period; a state
+    # stamped three periods earlier showed it the arm there and it resynchronised: no jump...
+    cmds = [(0.005 * i, 0.005 * i, 0.5) for i in range(5)] + [(0.025, 0.025, 0.0), (0.03, 0.03, 0.0)]
+    assert _judge(cmds, [(0.004, 0.004, 0.5), (0.011, 0.011, 0.0)])["passed"]
+    # ...but the same step with the arm measured where it was commanded is a jump.
+    row = _judge(cmds, [(0.004, 0.004, 0.5), (0.011, 0.011, 0.5)])
+    assert row["position_step_ratio"] == pytest.approx(100.0) and not row["passed"]
 
 
 def test_after_a_reset_the_velocity_change_is_from_the_measured_velocity():
