@@ -76,7 +76,7 @@ class Recorder:
     positions: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)  # (t, stamp, q, qd)
     status: list[tuple[float, object]] = field(default_factory=list)
     policy_status: list[tuple[float, object]] = field(default_factory=list)
-    chunks: int = 0
+    chunk_stamps: list[float] = field(default_factory=list)   # each policy chunk's observation stamp
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def commands_between(self, t0: float, t1: float):
@@ -119,6 +119,12 @@ class Recorder:
         with self.lock:
             before = [qd for _, s, _, qd in self.commands if s <= t]
         return float(np.abs(before[-1]).max()) if before else 0.0
+
+    def chunks_after(self, t: float) -> int:
+        """How many chunks heard were predicted from observations stamped after `t` (so published
+        after it; a chunk heard late but predicted before does not count)."""
+        with self.lock:
+            return sum(1 for s in self.chunk_stamps if s > t)
 
     def heard_until(self, t: float) -> bool:
         """Whether a command stamped at or after `t` has been heard (the stream is in up to t)."""
@@ -243,8 +249,10 @@ class Bench:
                     rec.positions.append((time.monotonic(), c.stamp_seconds(m.header.stamp),
                                           np.array(m.position[:7]), np.array(m.velocity[:7])))
 
-        def on_chunk(_):
-            rec.chunks += 1
+        def on_chunk(m):
+            if m.instruction:              # the policy's; bad_chunks' own (one stamped 5 s ahead) name none
+                with rec.lock:
+                    rec.chunk_stamps.append(c.stamp_seconds(m.header.stamp))
 
         n.create_subscription(JointCommand, c.JOINT_COMMAND, on_command, every_command)
         n.create_subscription(JointState, c.JOINT_STATES, on_joint_state, states)
@@ -428,11 +436,10 @@ class Bench:
             self.call(self.stop_client)
             self.pause(self.args.hold_s)
             t_end = now()
-            chunks_before = self.rec.chunks
             halt = self.halt_metrics(t_stop, t_end)
             self.limits_row("stop", t_stop - 0.05, t_end, trial=trial, event=t_stop, **halt,
                             ok=halt["halt_time_s"] < 0.5 and self.wbc_mode() == 5,
-                            wbc_mode_after=self.wbc_mode(), chunks_after_stop=self.rec.chunks - chunks_before)
+                            wbc_mode_after=self.wbc_mode(), chunks_after_stop=self.rec.chunks_after(t_stop))
 
     def bad_chunks(self) -> None:
         from gr2_testing.messages import action_chunk
@@ -474,19 +481,21 @@ class Bench:
                         ok=bool(refused == expected))
 
     def bad_input(self) -> None:
+        from gr2_contract import stamp_seconds
         self.reset_scene()
         self.instruct(self.instruction)
         self.wait_moving()
         n = len(self.rec.policy_status)
         t0 = now()
         self.instruct("pick " * 2000)                    # 10 kB
-        self.wait(lambda: any("rejected" in s.message for _, s in self.rec.policy_status[n:]), 10,
-                  "the refusal on /gr2/policy/status")
-        self.pause(0.5)                                  # an inference in flight may still land
-        chunks = self.rec.chunks
-        self.pause(2.0)
-        self.limits_row("bad_input", t0, now(), chunks_after_refusal=self.rec.chunks - chunks,
-                        ok=self.rec.chunks == chunks)
+        refusal = self.wait(lambda: next((s for _, s in self.rec.policy_status[n:] if "rejected" in s.message), None),
+                            10, "the refusal on /gr2/policy/status")
+        t_refused = stamp_seconds(refusal.header.stamp)
+        self.pause(2.5)
+        # an inference in flight at the refusal started from an earlier observation: any chunk
+        # predicted from a later one means the task went on
+        after = self.rec.chunks_after(t_refused)
+        self.limits_row("bad_input", t0, now(), chunks_after_refusal=after, ok=after == 0)
 
     def load(self) -> None:
         self.reset_scene()
@@ -514,12 +523,12 @@ class Bench:
         """Start the task, wait for motion (or, `moving` False, for the policy's first chunk),
         SIGKILL node `name`; returns the time of the kill."""
         self.reset_scene()
-        chunks = self.rec.chunks
+        t_instructed = now()
         self.instruct(self.instruction)
         if moving:
             self.wait_moving()
         else:
-            self.wait(lambda: self.rec.chunks > chunks, 30.0, "the policy's first chunk")
+            self.wait(lambda: self.rec.chunks_after(t_instructed), 30.0, "the policy's first chunk")
         t0 = now()
         self.expected_alive.discard(name)
         self.kill(name)
@@ -573,12 +582,11 @@ class Bench:
         t_kill_ns = time.time_ns()
         accepted = self.rec.status[-1][1].chunks_accepted
         self.pause(2.0)
-        chunks = self.rec.chunks                     # a chunk heard late was published before
         with contextlib.suppress(TimeoutError):
-            self.wait(lambda: self.rec.chunks > chunks, 10.0, "a chunk published after the kill")
+            self.wait(lambda: self.rec.chunks_after(t0), 10.0, "a chunk predicted after the kill")
         t1 = now()
         alive = all(self.procs[n].poll() is None for n in ("sim", "wbc", "policy"))
-        ran_on = self.rec.chunks > chunks and len(self.rec.commands_between(t0, t1)[0]) > 0
+        ran_on = self.rec.chunks_after(t0) > 0 and len(self.rec.commands_between(t0, t1)[0]) > 0
         recovery = recover_bag(bag, bag.parent / "recovered")
         lost_s = (t_kill_ns - recovery.end_ns) / 1e9
         self.limits_row("recorder_kill", t0 - 0.05, t1, event=t0, robot_part_alive=alive, task_ran_on=bool(ran_on),
@@ -644,6 +652,12 @@ def main(argv=None) -> int:
               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ros_domain_id": domain, "tolerance": TOLERANCE,
               "velocity_limit_rad_s": bench.vel_limit.tolist(), "acceleration_limit_rad_s2": bench.acc_limit.tolist(),
               "duration_s": time.monotonic() - t_start, "passed": all(r["passed"] for r in rows), "rows": rows}
+    # the policy's own account of its inference beside this bench (/gr2/policy/status, its last
+    # 100 chunks): on 2 cores it decides how often the arm moves at all
+    timed = [m for _, m in bench.rec.policy_status if m.latency_p50 > 0]
+    if timed:
+        result["policy_inference_s"] = {"p50": timed[-1].latency_p50, "p95": timed[-1].latency_p95,
+                                        "chunks_published": int(timed[-1].chunks_published)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1, default=float))
     stops = [r for r in rows if r["fault"] == "stop"]
