@@ -80,7 +80,10 @@ def test_three_teleoperated_episodes_to_a_dataset(node_processes, tmp_path):
                  node_processes.output(collect), 120, what="the operator in control")
         for episode in range(3):
             pad.click(START)
-            wait_for(lambda e=episode: (out / f"episode_{e:03d}").exists(), 30, what=f"episode {episode} bag")
+            try:
+                wait_for(lambda e=episode: (out / f"episode_{e:03d}").exists(), 30, what=f"episode {episode} bag")
+            except TimeoutError as err:   # what the session and the nodes said tells which step was lost
+                raise AssertionError(f"{err}; collect's output:\n{node_processes.output(collect)[-6000:]}") from err
             time.sleep(1.5)                          # idle: the operator reaches for the stick
             pad.button(ENABLE, True)
             pad.axis(RIGHT_Y, 1.0)                   # down
