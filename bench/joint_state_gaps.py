@@ -4,7 +4,9 @@ The WBC halts (FAULT) when joint states are more than 100 ms late, so the sim's 
 its mean rate, decide whether a task runs through. Starts the sim (and optionally the WBC and
 the policy with an instruction) from config/graph.yaml as separate processes, listens for
 --duration seconds from this process, and reports the gaps between consecutive header stamps
-(the sim's own publication times: a gap here is the sim's, not the transport's).
+(the sim's own publication times: a gap here is the sim's, not the transport's), and where the
+CPU went meanwhile: each node's threads (its child processes included) as a share of one core,
+from /proc, with their scheduling priority.
 
     python bench/joint_state_gaps.py --nodes sim,wbc,policy
     python bench/joint_state_gaps.py --nodes sim,wbc,policy --sim-priority 0   # physics thread not real-time
@@ -25,6 +27,35 @@ from pathlib import Path
 import numpy as np
 
 LOGS = Path(__file__).resolve().parents[1] / "build" / "joint_state_gaps"   # each node's output
+
+
+def thread_times(groups: dict[int, str]) -> dict[tuple[int, int], tuple[str, str, int, float]]:
+    """CPU seconds so far of every thread of the process groups `groups` (pgid -> node name), keyed
+    by (pid, tid): (node, thread name, priority as /proc shows it: -1-rtprio for SCHED_FIFO, 20+nice
+    otherwise, seconds). Linux /proc; threads that end between reads are skipped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pgid = int(stat[stat.rindex(")") + 2:].split()[2])
+            if pgid not in groups:
+                continue
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                t = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                f = t[t.rindex(")") + 2:].split()
+                name = t[t.index("(") + 1:t.rindex(")")]
+                out[(int(pid), int(tid))] = (groups[pgid], name, int(f[15]), (int(f[11]) + int(f[12])) / tick)
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def cpu_shares(before: dict, after: dict, seconds: float) -> list[dict]:
+    """Per thread alive at both reads: its share of one core over `seconds`, largest first."""
+    rows = [{"node": a[0], "thread": a[1], "priority": a[2], "core_share": (a[3] - before[k][3]) / seconds}
+            for k, a in after.items() if k in before]
+    return sorted(rows, key=lambda r: -r["core_share"])
 
 
 def main() -> int:
@@ -75,9 +106,11 @@ def main() -> int:
                 rclpy.spin_once(node, timeout_sec=0.1)
             instruction.publish(String(data="pick up the green cube"))
         stamps.clear()
-        t1 = time.monotonic()
+        groups = {p.pid: name for p, name in zip(procs, names, strict=True)}
+        cpu0, t1 = thread_times(groups), time.monotonic()
         while time.monotonic() - t1 < args.duration:
             rclpy.spin_once(node, timeout_sec=0.1)
+        threads = cpu_shares(cpu0, thread_times(groups), time.monotonic() - t1)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -92,15 +125,23 @@ def main() -> int:
         print(f"no /joint_states received (node output in {LOGS})", file=sys.stderr)
         return 1
     gaps = np.diff(stamps) * 1e3
-    result = {"nodes": names, "sim_priority": args.sim_priority, "duration_s": args.duration,
+    result = {"command": " ".join(["python", "bench/joint_state_gaps.py", *sys.argv[1:]]),
+              "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nodes": names, "sim_priority": args.sim_priority,
+              "duration_s": args.duration,
               "rate_hz": len(stamps) / args.duration, "gap_ms": {"p50": float(np.percentile(gaps, 50)),
               "p99": float(np.percentile(gaps, 99)), "max": float(gaps.max())},
-              "gaps_over_100ms": int((gaps > 100).sum()), "cpus": os.cpu_count()}
+              "gaps_over_100ms": int((gaps > 100).sum()), "cpus": os.cpu_count(),
+              "core_share_by_node": {n: sum(t["core_share"] for t in threads if t["node"] == n) for n in names},
+              "threads": [t for t in threads if t["core_share"] >= 0.01]}
     priority = args.sim_priority if args.sim_priority is not None else "from sim.yaml"
     print(f"/joint_states with {'+'.join(names)} (sim priority {priority}): "
           f"{result['rate_hz']:.0f} Hz, gap p50 {result['gap_ms']['p50']:.1f} ms, "
           f"p99 {result['gap_ms']['p99']:.1f} ms, "
           f"max {result['gap_ms']['max']:.1f} ms, {result['gaps_over_100ms']} gaps > 100 ms")
+    print("CPU, share of one core: " + ", ".join(f"{n} {v:.2f}" for n, v in result["core_share_by_node"].items())
+          + f" (of {os.cpu_count()})")
+    for t in result["threads"][:8]:
+        print(f"  {t['core_share']:.2f}  {t['node']:<8} {t['thread']:<16} priority {t['priority']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
