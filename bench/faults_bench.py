@@ -50,7 +50,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,18 +70,17 @@ def now() -> float:
 @dataclass
 class Recorder:
     """What this process hears on the graph: each message with its arrival (time.monotonic) and
-    its header stamp (`now()`'s clock)."""
+    its header stamp (`now()`'s clock). Filled by callbacks that run in this process's only thread
+    (`Bench.pause`)."""
     commands: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)   # (t, stamp, q, qd)
     positions: list[tuple[float, float, np.ndarray, np.ndarray]] = field(default_factory=list)  # (t, stamp, q, qd)
     status: list[tuple[float, object]] = field(default_factory=list)
     policy_status: list[tuple[float, object]] = field(default_factory=list)
     chunk_stamps: list[float] = field(default_factory=list)   # each policy chunk's observation stamp
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def commands_between(self, t0: float, t1: float):
         """(stamps, q, qd) of the commands stamped in [t0, t1]."""
-        with self.lock:
-            rows = [c for c in self.commands if t0 <= c[1] <= t1]
+        rows = [c for c in self.commands if t0 <= c[1] <= t1]
         if not rows:
             return np.zeros(0), np.zeros((0, 7)), np.zeros((0, 7))
         return (np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
@@ -99,8 +97,7 @@ class Recorder:
         could move it (motion after the restart is the scenario's own measured check). Stamps,
         not arrival order, decide. Returns its (position, velocity), None when no state is stamped
         after the pause."""
-        with self.lock:
-            later = sorted(((s, q, qd) for _, s, q, qd in self.positions if s > paused), key=lambda r: r[0])
+        later = sorted(((s, q, qd) for _, s, q, qd in self.positions if s > paused), key=lambda r: r[0])
         used = [r for r in later if resumed - fresh <= r[0] <= resumed]
         if used:
             return used[-1][1:]
@@ -109,78 +106,69 @@ class Recorder:
 
     def measured_speed_between(self, t0: float, t1: float) -> float:
         """Peak measured joint speed of the states stamped in [t0, t1], rad/s."""
-        with self.lock:
-            v = [np.abs(qd).max() for _, s, _, qd in self.positions if t0 <= s <= t1]
+        v = [np.abs(qd).max() for _, s, _, qd in self.positions if t0 <= s <= t1]
         return float(max(v)) if v else 0.0
 
     def speed_at(self, t: float) -> float:
         """Peak joint speed of the last command stamped at or before `t`, rad/s (how fast the
         arm was commanded when an event struck)."""
-        with self.lock:
-            before = [qd for _, s, _, qd in self.commands if s <= t]
+        before = [qd for _, s, _, qd in self.commands if s <= t]
         return float(np.abs(before[-1]).max()) if before else 0.0
 
     def chunks_after(self, t: float) -> int:
         """How many chunks heard were predicted from observations stamped after `t` (so published
         after it; a chunk heard late but predicted before does not count)."""
-        with self.lock:
-            return sum(1 for s in self.chunk_stamps if s > t)
+        return sum(1 for s in self.chunk_stamps if s > t)
 
     def heard_until(self, t: float) -> bool:
         """Whether a command stamped at or after `t` has been heard (the stream is in up to t)."""
-        with self.lock:
-            return bool(self.commands) and self.commands[-1][1] >= t
+        return bool(self.commands) and self.commands[-1][1] >= t
 
     def state_stamped_after(self, t: float) -> float | None:
         """The stamp of the first joint state heard stamped after `t`, else None."""
-        with self.lock:
-            later = [s for _, s, _, _ in self.positions if s > t]
+        later = [s for _, s, _, _ in self.positions if s > t]
         return min(later) if later else None
 
     def commanded_speed(self, fresh: float = 0.25) -> float:
         """Peak joint speed of the last command heard, rad/s; 0 unless it is stamped within
         `fresh` s of now (a late-heard command says how the arm moved, not how it moves)."""
-        with self.lock:
-            if not self.commands or now() - self.commands[-1][1] > fresh:
-                return 0.0
-            return float(np.abs(self.commands[-1][3]).max())
+        if not self.commands or now() - self.commands[-1][1] > fresh:
+            return 0.0
+        return float(np.abs(self.commands[-1][3]).max())
 
     def modes_between(self, t0: float, t1: float) -> list[int]:
         """WBC modes of the statuses stamped in [t0, t1], in stamp order."""
         import gr2_contract as c
-        with self.lock:
-            stamped = sorted(((c.stamp_seconds(m.header.stamp), m.mode) for _, m in self.status), key=lambda r: r[0])
+        stamped = sorted(((c.stamp_seconds(m.header.stamp), m.mode) for _, m in self.status), key=lambda r: r[0])
         return [mode for stamp, mode in stamped if t0 <= stamp <= t1]
 
     def save(self, path: Path, rows: list[dict]) -> None:
         """Everything heard, for inspecting a failed row (`--trace`): arrays keyed by stream, times
         in time.monotonic() of arrival and header stamps in seconds (`now()`'s clock, as is each row's
         judged window)."""
-        with self.lock:
-            cmd, pos = self.commands, self.positions
-            np.savez_compressed(
-                path,
-                command_arrival=np.array([c[0] for c in cmd]), command_stamp=np.array([c[1] for c in cmd]),
-                command_q=np.array([c[2] for c in cmd]).reshape(-1, 7),
-                command_qd=np.array([c[3] for c in cmd]).reshape(-1, 7),
-                state_arrival=np.array([p[0] for p in pos]), state_stamp=np.array([p[1] for p in pos]),
-                state_q=np.array([p[2] for p in pos]).reshape(-1, 7),
-                state_qd=np.array([p[3] for p in pos]).reshape(-1, 7),
-                status_arrival=np.array([t for t, _ in self.status]),
-                status_mode=np.array([m.mode for _, m in self.status]),
-                status_message=np.array([m.message for _, m in self.status]),
-                policy_arrival=np.array([t for t, _ in self.policy_status]),
-                policy_state=np.array([m.state for _, m in self.policy_status]),
-                policy_latency=np.array([m.last_latency for _, m in self.policy_status]),
-                policy_observation_age=np.array([m.observation_age for _, m in self.policy_status]),
-                row_fault=np.array([r["fault"] for r in rows]),
-                row_window=np.array([r["window"] for r in rows]).reshape(-1, 2),
-                wall_minus_monotonic=now() - time.monotonic())
+        cmd, pos = self.commands, self.positions
+        np.savez_compressed(
+            path,
+            command_arrival=np.array([c[0] for c in cmd]), command_stamp=np.array([c[1] for c in cmd]),
+            command_q=np.array([c[2] for c in cmd]).reshape(-1, 7),
+            command_qd=np.array([c[3] for c in cmd]).reshape(-1, 7),
+            state_arrival=np.array([p[0] for p in pos]), state_stamp=np.array([p[1] for p in pos]),
+            state_q=np.array([p[2] for p in pos]).reshape(-1, 7),
+            state_qd=np.array([p[3] for p in pos]).reshape(-1, 7),
+            status_arrival=np.array([t for t, _ in self.status]),
+            status_mode=np.array([m.mode for _, m in self.status]),
+            status_message=np.array([m.message for _, m in self.status]),
+            policy_arrival=np.array([t for t, _ in self.policy_status]),
+            policy_state=np.array([m.state for _, m in self.policy_status]),
+            policy_latency=np.array([m.last_latency for _, m in self.policy_status]),
+            policy_observation_age=np.array([m.observation_age for _, m in self.policy_status]),
+            row_fault=np.array([r["fault"] for r in rows]),
+            row_window=np.array([r["window"] for r in rows]).reshape(-1, 2),
+            wall_minus_monotonic=now() - time.monotonic())
 
     def running_since(self, n: int) -> bool:
         """Whether a /gr2/policy/status after the first `n` heard says the policy runs a task."""
-        with self.lock:
-            return any(s.state == s.STATE_RUNNING for _, s in self.policy_status[n:])
+        return any(s.state == s.STATE_RUNNING for _, s in self.policy_status[n:])
 
 
 def bag_holds(bag: Path, topic: str) -> bool:
@@ -239,20 +227,17 @@ class Bench:
         states = QoSProfile(depth=15000, reliability=ReliabilityPolicy.BEST_EFFORT)
 
         def on_command(m):
-            with rec.lock:
-                rec.commands.append((time.monotonic(), c.stamp_seconds(m.header.stamp),
-                                     np.array(m.position), np.array(m.velocity)))
+            rec.commands.append((time.monotonic(), c.stamp_seconds(m.header.stamp),
+                                 np.array(m.position), np.array(m.velocity)))
 
         def on_joint_state(m):
             if len(m.velocity) >= 7:
-                with rec.lock:
-                    rec.positions.append((time.monotonic(), c.stamp_seconds(m.header.stamp),
-                                          np.array(m.position[:7]), np.array(m.velocity[:7])))
+                rec.positions.append((time.monotonic(), c.stamp_seconds(m.header.stamp),
+                                      np.array(m.position[:7]), np.array(m.velocity[:7])))
 
         def on_chunk(m):
             if m.instruction:              # the policy's; bad_chunks' own (one stamped 5 s ahead) name none
-                with rec.lock:
-                    rec.chunk_stamps.append(c.stamp_seconds(m.header.stamp))
+                rec.chunk_stamps.append(c.stamp_seconds(m.header.stamp))
 
         n.create_subscription(JointCommand, c.JOINT_COMMAND, on_command, every_command)
         n.create_subscription(JointState, c.JOINT_STATES, on_joint_state, states)
@@ -449,7 +434,6 @@ class Bench:
         # the TCP where the arm is measured (not /gr2/robot_state: 200 messages/s more to hear)
         tcp = self.robot.forward(self.rec.positions[-1][2])
         here, quat = tcp.translation.tolist(), tuple(pin.Quaternion(tcp.rotation).coeffs())   # x y z w
-        now = lambda: self.node.get_clock().now().nanoseconds * 1e-9   # noqa: E731
         base = self.rec.status[-1][1].chunks_rejected
         cases = {
             "nan": lambda: action_chunk(now(), [[float("nan"), 0.0, 0.3]] * 5, quat, 0.1, 1),
@@ -609,8 +593,7 @@ class Bench:
             self.wait(lambda: self.rec.state_stamped_after(t1), 30.0, "the joint states stamped up to the row's end")
         speed = self.rec.measured_speed_between(t_back + 0.3, t1)   # after the new sim settled
         peak = self.rec.measured_speed_between(t_back, t1)
-        with self.rec.lock:
-            v = [np.abs(qd) / self.vel_limit for _, s, _, qd in self.rec.positions if t_back <= s <= t1]
+        v = [np.abs(qd) / self.vel_limit for _, s, _, qd in self.rec.positions if t_back <= s <= t1]
         self.limits_row("sim_kill", t0 - 0.05, t1, event=t0, measured_velocity_ratio=float(np.max(v)) if v else 0.0,
                         measured_speed_after_restart=speed, peak_measured_speed=peak,
                         moved_without_authority=bool(speed > MEASURED_MOTION), wbc_mode_after=self.wbc_mode(),
