@@ -316,9 +316,11 @@ class Bench:
         return self.rec.status[-1][1].mode if self.rec.status else None
 
     def reset_scene(self) -> None:
-        """Idle the policy, lay the task out again (arm at home) and give chunks authority."""
+        """Idle the policy, halt the WBC, lay the task out again (arm at home) and give chunks
+        authority: the WBC resumes from the measured home (evaluate_graph's stop, reset, resume)."""
         self.instruct("")
-        self.pause(0.5)
+        self.call(self.stop_client)
+        self.wait(lambda: self.wbc_mode() == 5, 10.0, "the WBC to stop")   # STOPPED
         response = self.call(self.reset_client, 30.0)
         if self.args.instruction is None:
             self.instruction = response.message

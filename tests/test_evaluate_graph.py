@@ -1,9 +1,10 @@
 """`python -m gr2_bringup.evaluate_graph`: closed-loop evaluation through the node graph.
 
-Runs the evaluator as a user would (its own process, which starts sim, policy and one WBC per
-episode) for 2 episodes with the untrained tiny-sim preset, and checks what it prints and writes:
-the summary table, one JSON record per seed, the command, the checkpoint field; that every episode
-started with the arm at home (episode independence); and that no node process outlives it.
+Runs the evaluator as a user would (its own process, which starts sim, WBC and policy once and
+stops, resets and resumes between episodes) for 2 episodes with the untrained tiny-sim preset, and
+checks what it prints and writes: the summary table, one JSON record per seed, the command, the
+checkpoint field; that every episode started with the arm at home (episode independence); and that
+no node process outlives it.
 Task success is not checked: an untrained policy cannot solve the task.
 """
 
@@ -20,7 +21,7 @@ from gr2_bringup.evaluate_graph import parse_args
 from gr2_drivers.sim.tasks import EVAL_FIRST_SEED
 
 TIMEOUT_S = 6.0
-RUN_LIMIT_S = 85.0   # measured ~30 s on 2 busy cores (expert, start-up, 2 x (WBC start + 6 s))
+RUN_LIMIT_S = 85.0   # measured ~30 s on 2 busy cores (expert, start-up, 2 x (reset + 6 s))
 
 
 def test_training_seeds_are_refused_unless_allowed(capsys):
@@ -64,7 +65,8 @@ def test_two_episodes_through_the_node_graph(tmp_path, node_processes):
         assert e["instruction"].startswith("pick up the ") and e["instruction"].endswith(" cube")
         assert isinstance(e["success"], bool) and isinstance(e["expert_success"], bool)
         assert 0.0 <= e["duration_s"] <= TIMEOUT_S and e["chunks"] >= 0
-        # Every episode starts with the arm at home (a fresh WBC after each sim reset).
+        # Every episode starts with the arm at home (the WBC resumed from the measurement after
+        # the sim's reset).
         assert e["extra"]["start_joint_error_rad"] < 1e-3, e
 
     rows = run["summary"]
@@ -76,7 +78,7 @@ def test_two_episodes_through_the_node_graph(tmp_path, node_processes):
     # Every node process the evaluator started (it logs their PIDs) is gone.
     logs = list((tmp_path / "logs").glob("nodes_*.log"))
     pids = [int(p) for p in re.findall(r"\[gr2-up\] started \w+: .* pid (\d+)", logs[0].read_text())]
-    assert len(pids) == 4, pids   # sim, policy, and a WBC per episode
+    assert len(pids) == 3, pids   # sim, WBC, policy
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -23,21 +23,16 @@ Episode independence. Between episodes:
      `GR2Policy.predict` appends to the observation history outside the node's lock, so a late
      old inference finishing after the next instruction's `policy.reset()` would put a pre-reset
      frame into the new episode's history; waiting for it rules that out.
-  2. The WBC process is stopped (SIGINT, its clean shutdown), the sim is reset, and a fresh WBC
-     process is started. Without the restart the episodes would not be independent: the reset
-     puts the arm back at home, but the WBC keeps commanding its own integrated joint state,
-     the pose where the last episode ended. It resynchronises to the measurement only when the
-     two differ by more than `resync_threshold` (0.2 rad on some joint); below that it drives
-     the arm back to the old pose, so the next episode would start wherever the last one left
-     the arm. It also remembers the last gripper command it sent (sent again only on a change
-     beyond `gripper_deadband`): after a reset opened the gripper, a "close" from the next
-     episode would never be sent if the last one ended closed. A fresh WBC starts from the
-     measured configuration (exactly home), sends every gripper change, and has no stop stamp
-     or chunk stamps from the previous episode. While no WBC runs the sim holds its last valid
-     command, which the reset sets to home. Cost: the WBC's start-up (a few seconds) per episode.
-  3. The instruction is sent only after the new WBC is up (its first status with control cycles,
-     stamped after its start), so the policy's first observation shows the new layout and the
-     arm at home; each episode records the measured distance from home then
+  2. The WBC is stopped (/gr2/stop; its status says STOPPED), the sim is reset (arm at home,
+     gripper open) and the WBC resumed (/gr2/resume), as an operator would do it on the running
+     graph. The stopped WBC goes on commanding the pose where the last episode ended; the sim
+     drops those commands after its reset (`reset_command_tolerance`) and holds home, and the
+     resume restarts the WBC from the measured configuration with the next gripper command sent
+     whatever it sent before (`Controller.resume`), so the episode starts at home with nothing
+     of the last one's commands, chunk stamps or gripper state. The resume also refuses chunks
+     predicted from observations before it.
+  3. The instruction is sent after the resume, so the policy's first observation shows the new
+     layout and the arm at home; each episode records the measured distance from home then
      (`extra.start_joint_error_rad`; `extra.end_joint_offset_rad` is where it ended).
 The policy node resets its history and chunk clock on every instruction message, also when the
 text repeats. It keeps its inference-delay estimate (timing only, not episode state).
@@ -84,8 +79,7 @@ class EvalConfig:
     expert: bool = True                  # run the scripted expert on the same seeds
     allow_training_seeds: bool = False
     device: str = "cpu"                  # torch device of the policy node (graph argument `device`)
-    startup_timeout: float = 180.0       # s for the sim and the policy (model load, warm-up) to come up
-    wbc_startup_timeout: float = 60.0    # s for a fresh WBC to report control cycles
+    startup_timeout: float = 180.0       # s for the sim, the WBC and the policy (model load, warm-up) to come up
     settle: float = 0.5                  # s at least between the old instruction's end and the next
     log_dir: Path = Path("results/evaluate_graph")   # node output goes to a file here
     domain_id: int = 0                   # ROS_DOMAIN_ID of the private graph; 0: random in 1..101
@@ -223,7 +217,10 @@ class GraphClient:
         self.instruction_pub = self.node.create_publisher(String, c.INSTRUCTION, reliable)
         self.set_params = self.node.create_client(SetParameters, f"/{sim_node_name}/set_parameters")
         self.reset_client = self.node.create_client(Trigger, c.SIM_RESET)
+        self.stop_client = self.node.create_client(Trigger, c.STOP_SERVICE)
+        self.resume_client = self.node.create_client(Trigger, c.RESUME_SERVICE)
         self._String, self._Trigger, self._SetParameters = String, Trigger, SetParameters
+        self._STOPPED = WbcStatus.MODE_STOPPED
 
     def _on_success(self, msg) -> None:
         if self.episode_active and msg.data:
@@ -271,6 +268,23 @@ class GraphClient:
             raise RuntimeError(f"/gr2/sim/reset failed for {task} {setting} seed {seed}: {response.message}")
         return response.message
 
+    def stop_wbc(self, check: Callable[[], None]) -> None:
+        """/gr2/stop, then wait for the WBC's status to say STOPPED (at rest)."""
+        t_sent = self.now()
+        self.call(self.stop_client, self._Trigger.Request(), 10.0, check)
+
+        def stopped() -> bool:
+            s = self.wbc_status
+            return (s is not None and s.mode == self._STOPPED
+                    and s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 >= t_sent)
+        self.spin_until(stopped, 10.0, "the WBC to stop", check)
+
+    def resume_wbc(self, check: Callable[[], None]) -> None:
+        """/gr2/resume: the WBC holds the measured configuration and accepts new chunks."""
+        response = self.call(self.resume_client, self._Trigger.Request(), 10.0, check)
+        if not response.success:
+            raise RuntimeError(f"/gr2/resume refused: {response.message}")
+
     def send_instruction(self, text: str) -> None:
         self.instruction_pub.publish(self._String(data=text))
 
@@ -297,13 +311,12 @@ class GraphClient:
 
 
 class Evaluation:
-    """The running graph (sim and policy for the whole run; one WBC process per episode)."""
+    """The running graph: sim, WBC and policy, started once for the whole run."""
 
     def __init__(self, cfg: EvalConfig, log):
         self.cfg, self.log = cfg, log
         self.specs = node_specs(cfg)
-        self.base: Graph | None = None
-        self.wbc: Graph | None = None
+        self.graph: Graph | None = None
         self.client: GraphClient | None = None
 
     # --- processes ------------------------------------------------------------------------
@@ -321,38 +334,32 @@ class Evaluation:
 
     def check_alive(self) -> None:
         """Raise if a node process this evaluation started has exited."""
-        for graph in (self.base, self.wbc):
-            exited = graph.first_exited() if graph else None
-            if exited:
-                self.log.flush()
-                raise RuntimeError(f"node {exited[0]} exited with code {exited[1]} (its output: {self.log.name})")
+        exited = self.graph.first_exited() if self.graph else None
+        if exited:
+            self.log.flush()
+            raise RuntimeError(f"node {exited[0]} exited with code {exited[1]} (its output: {self.log.name})")
 
     def start(self) -> None:
         self.client = GraphClient(self.specs["sim"].name)
-        self.base = self._start([self.specs["sim"], self.specs["policy"]])
+        self.graph = self._start([self.specs["sim"], self.specs["wbc"], self.specs["policy"]])
         c = self.client
         c.spin_until(lambda: c.sim_instruction_seen and c.policy_status is not None
+                     and c.wbc_status is not None and c.wbc_status.cycles > 0
                      and c.instruction_pub.get_subscription_count() > 0,
-                     self.cfg.startup_timeout, "the sim and the policy to come up", self.check_alive)
+                     self.cfg.startup_timeout, "the sim, the WBC and the policy to come up", self.check_alive)
         expected = self.cfg.checkpoint or f"untrained:{self.cfg.untrained_preset}"
         if c.policy_status.checkpoint != expected:
             raise RuntimeError(f"the policy node runs {c.policy_status.checkpoint!r}, not {expected!r}")
 
     def stop(self) -> dict[str, int]:
         """Stop every node process (SIGINT, then SIGTERM, then SIGKILL, per process group)."""
-        codes: dict[str, int] = {}
         try:
-            codes.update(self._stop(self.wbc))
-        finally:   # whatever happened to the WBC, the sim and the policy are stopped too
-            self.wbc = None
-            try:
-                codes.update(self._stop(self.base))
-            finally:
-                self.base = None
-                if self.client is not None:
-                    self.client.close()
-                    self.client = None
-        return codes
+            return self._stop(self.graph)
+        finally:
+            self.graph = None
+            if self.client is not None:
+                self.client.close()
+                self.client = None
 
     # --- one episode ----------------------------------------------------------------------
     def _policy_idle(self) -> None:
@@ -365,28 +372,15 @@ class Evaluation:
                      and c.policy_status.header.stamp.sec + c.policy_status.header.stamp.nanosec * 1e-9 >= t_sent,
                      10.0, "the policy to go idle", self.check_alive)
 
-    def _fresh_wbc(self) -> float:
-        """Start a WBC process and wait for its first status with control cycles; returns seconds."""
-        c = self.client
-        t_start = c.now()
-        self.wbc = self._start([self.specs["wbc"]])
-
-        def up() -> bool:
-            s = c.wbc_status
-            return (s is not None and s.cycles > 0
-                    and s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 >= t_start)
-        return c.spin_until(up, self.cfg.wbc_startup_timeout, "the WBC to come up", self.check_alive)
-
     def episode(self, seed: int, home: list[float], joints: list[str]) -> EpisodeResult:
         cfg, c = self.cfg, self.client
         t_idle = time.monotonic()
         self._policy_idle()
-        codes = self._stop(self.wbc)   # a fresh WBC per episode: see the module docstring
-        self.wbc = None
-        if any(code not in (0, -signal.SIGINT) for code in codes.values()):
-            raise RuntimeError(f"the WBC did not shut down cleanly: {codes} (see {self.log.name})")
+        t_reset = time.monotonic()   # stop, reset, resume: see the module docstring
+        c.stop_wbc(self.check_alive)
         instruction = c.reset_sim(cfg.task, cfg.setting, seed, self.check_alive)
-        wbc_startup = self._fresh_wbc()
+        c.resume_wbc(self.check_alive)
+        reset_s = time.monotonic() - t_reset
         # An inference started before the idle instruction takes about latency_p95; twice that
         # (and at least `settle`) must have passed before the next instruction resets the history.
         p95 = c.policy_status.latency_p95 if c.policy_status else 0.0
@@ -408,7 +402,7 @@ class Evaluation:
         q1 = c.joint_positions(joints, 5.0, self.check_alive)
         extra = {"start_joint_error_rad": round(start_error, 6),
                  "end_joint_offset_rad": round(max(abs(a - b) for a, b in zip(q1, home, strict=False)), 6),
-                 "wbc_startup_s": round(wbc_startup, 3)}
+                 "reset_s": round(reset_s, 3)}
         return EpisodeResult(task=cfg.task, setting=cfg.setting, seed=seed, instruction=instruction,
                              success=c.success, duration_s=round(min(duration, cfg.timeout), 3),
                              chunks=c.chunks, extra=extra)
@@ -501,7 +495,6 @@ def parse_args(argv: list[str] | None = None) -> EvalConfig:
                         help="allow seeds below EVAL_FIRST_SEED (layouts the training data used)")
     parser.add_argument("--device", default=d.device, help="torch device of the policy node")
     parser.add_argument("--startup-timeout", type=float, default=d.startup_timeout)
-    parser.add_argument("--wbc-startup-timeout", type=float, default=d.wbc_startup_timeout)
     parser.add_argument("--settle", type=float, default=d.settle)
     parser.add_argument("--log-dir", type=Path, default=d.log_dir)
     parser.add_argument("--domain-id", type=int, default=d.domain_id, help="0: random in 1..101")

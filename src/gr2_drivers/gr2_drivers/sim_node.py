@@ -98,6 +98,10 @@ class SimParameters:
     # rad: a command farther than this from the measured position is refused (a target meant
     # for another state, e.g. the last command before this node restarted)
     max_command_deviation: float = 0.3
+    # rad: after /gr2/sim/reset, joint commands are refused until one lies within this of the
+    # reset configuration (a controller that resumes from the measurement), so commands meant for
+    # the pose before the reset do not drive the arm back there
+    reset_command_tolerance: float = 0.05
     head_camera: CameraPose = field(default_factory=lambda: _default_pose(contract.HEAD_CAMERA))
     wrist_camera: CameraPose = field(default_factory=lambda: _default_pose(contract.WRIST_CAMERA))
 
@@ -130,6 +134,11 @@ class SimNode(Node):
         self.width, self.height = params.image_width, params.image_height
         self.task, self.setting, self.seed = params.task, params.setting, params.seed
         self.max_command_deviation = params.max_command_deviation
+        self.reset_command_tolerance = params.reset_command_tolerance
+        if not 0.0 < self.reset_command_tolerance <= self.max_command_deviation:
+            raise ValueError(f"reset_command_tolerance must be in (0, max_command_deviation "
+                             f"{self.max_command_deviation}], got {self.reset_command_tolerance}")
+        self.reset_configuration: np.ndarray | None = None   # set by a reset until a command matches it
         if self.mode not in ("real_time", "lockstep"):
             raise ValueError(f"parameter mode must be real_time or lockstep, got {self.mode!r}")
         if self.joint_state_rate <= 0 or self.camera_rate <= 0 or self.width <= 0 or self.height <= 0:
@@ -177,6 +186,7 @@ class SimNode(Node):
         self.render_ms: list[float] = []
         self.overruns = 0
         self.rejected = 0
+        self.held_after_reset = 0   # joint commands dropped since the last reset (see reset_command_tolerance)
         self.running = True
         self.publish_instruction()
         self.threads = []
@@ -205,6 +215,8 @@ class SimNode(Node):
     def on_joint_command(self, msg: JointCommand) -> None:
         try:
             q, qd = self.world.validate_joint_command(*self._command_from_msg(msg))
+            if not self._matches_reset_configuration(q):
+                return
             deviation = np.abs(q - self.world.joint_positions())
             if deviation.max() > self.max_command_deviation:
                 i = int(np.argmax(deviation))
@@ -218,6 +230,20 @@ class SimNode(Node):
             return
         if self.mode == "lockstep":
             self.lockstep_advance()
+
+    def _matches_reset_configuration(self, q: np.ndarray) -> bool:
+        """After a reset: False (the command is dropped, the reset configuration held) until a
+        command within reset_command_tolerance of it arrives; True otherwise."""
+        if self.reset_configuration is None:
+            return True
+        deviation = float(np.max(np.abs(q - self.reset_configuration)))
+        if deviation > self.reset_command_tolerance:
+            self.held_after_reset += 1
+            return False
+        self.get_logger().info(f"joint commands follow again after the reset ({self.held_after_reset} "
+                               f"commands meant for another configuration dropped)")
+        self.reset_configuration = None
+        return True
 
     def _command_from_msg(self, msg: JointCommand) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.arm_index)
@@ -254,6 +280,11 @@ class SimNode(Node):
             response.success, response.message = False, str(err)
             return response
         self.task, self.setting, self.seed = task or "", setting, seed
+        self.reset_configuration, self.held_after_reset = self.world.joint_positions(), 0
+        self.get_logger().info(
+            f"after the reset joint commands are dropped until one lies within {self.reset_command_tolerance} rad "
+            f"of the reset configuration: a controller resumes from the measurement (the WBC on a new "
+            f"instruction or /gr2/resume)")
         if self.mode == "lockstep":   # sim time restarted at 0: so do the sim-time schedules
             self.next_frame_time = self.next_contacts_time = 0.0
         self.publish_instruction()
@@ -344,7 +375,9 @@ class SimNode(Node):
         values = {"mode": self.mode, "joint_state_rate_hz": f"{js_rate:.1f}", "camera_rate_hz": f"{cam_rate:.1f}",
                   "render_ms_per_frame": f"{render:.1f}", "clearance_cpu_us_per_step": f"{clearance_us:.1f}",
                   "deadline_overruns": str(self.overruns),
-                  "rejected_joint_commands": str(self.rejected), "sim_time_s": f"{self.world.time:.3f}",
+                  "rejected_joint_commands": str(self.rejected),
+                  "joint_commands_dropped_after_reset": str(self.held_after_reset),
+                  "sim_time_s": f"{self.world.time:.3f}",
                   "task": self.task or "none", "setting": self.setting, "seed": str(self.seed)}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray(status=[status])

@@ -196,12 +196,35 @@ def test_reset_service_lays_out_task_and_publishes_success(node_processes, probe
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     probe.record(TASK_INSTRUCTION_TOPIC, String, latched)
     client = probe.node.create_client(Trigger, RESET_SERVICE)
+    pub = probe.node.create_publisher(JointCommand, contract.JOINT_COMMAND, 10)
     probe.start()
     assert client.wait_for_service(timeout_sec=30.0)
+    wait_for(lambda: probe.count(contract.JOINT_STATES) > 10 and pub.get_subscription_count() > 0,
+             timeout=30.0, what="/joint_states and the command subscriber")
+    home = np.array(load_robot_description().home)
+    away = home.copy()
+    away[[0, 3]] += 0.1   # within the WBC's resync threshold: a controller would keep holding it
+
+    def hold(q, seconds: float) -> np.ndarray:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            pub.publish(JointCommand(name=list(contract.ARM_JOINTS), position=[float(x) for x in q],
+                                     velocity=[0.0] * 7))
+            time.sleep(0.005)
+        return _latest_joint_state(probe)
+
+    assert np.abs(hold(away, 1.0) - away).max() < 5e-3
     future = client.call_async(Trigger.Request())
     wait_for(future.done, timeout=10.0, what="reset response")
     assert future.result().success
     assert future.result().message.startswith("pick up the ")
+    # The commands meant for the pose before the reset are dropped: the arm stays home ...
+    assert np.abs(hold(away, 1.0) - home).max() < 5e-3
+    # ... until one at home arrives (a controller resumed from the measurement); then it follows.
+    near = home.copy()
+    near[0] += 0.02
+    hold(home, 0.2)
+    assert np.abs(hold(near, 1.0) - near).max() < 5e-3
     wait_for(lambda: probe.count(TASK_SUCCESS_TOPIC) > 2, timeout=10.0, what="success topic")
     with probe.lock:
         assert probe.last[TASK_SUCCESS_TOPIC].data is False  # nothing lifted yet

@@ -209,6 +209,11 @@ class Controller:
 
         From STOPPED: chunks predicted from observations before `now` stay refused. In a mode
         that accepts chunks it only starts a new stream. Either way the sequence may start again.
+        An arm at rest (STOPPED, or holding with every joint commanded slower than `rest_speed`)
+        is held where it is measured from here on, and the next gripper command goes out even if
+        it repeats the last one sent: what was commanded before may no longer be where the robot
+        is (a simulator reset moved it home and opened the gripper; so may hands on a robot in
+        STOPPED), and the hold must not drive it back.
         """
         with self._lock:
             if self.q is None:
@@ -220,11 +225,20 @@ class Controller:
             if self.mode == Mode.TELEOP:
                 return False, "the operator has control; chunks resume when it is handed back"
             self.chunks.new_stream()
+            if self.mode == Mode.STOPPED or self._holding_at_rest(now):
+                self._restart_from_measurement()
+                self._hold_here(now)
+                self.gripper.forget_sent()
             if self.mode != Mode.STOPPED:
                 return True, "new chunk stream"
             self.stop_latch.latch(now, why)
             self.mode, self.message = Mode.HOLDING, f"resumed by {why}: holding until a chunk arrives"
             return True, "resumed"
+
+    def _holding_at_rest(self, now: float) -> bool:
+        return (self.mode in (Mode.IDLE, Mode.HOLDING) and self._halt is None
+                and now >= self._active(now).end_time
+                and float(np.max(np.abs(self.qd))) < self.cfg.rest_speed)
 
     # --- teleoperation (servo.py) ------------------------------------------------------------
     def take_control(self, now: float) -> tuple[bool, str]:

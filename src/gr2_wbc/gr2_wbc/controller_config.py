@@ -29,6 +29,7 @@ class ControllerConfig:
     max_chunk_length: int = 1000
     resync_threshold: float = 0.2          # rad, commanded vs measured beyond this -> resync
     gripper_deadband: float = 1e-3
+    rest_speed: float = 1e-3               # rad/s: a hold commanding every joint slower than this is at rest
     naive_switching: bool = False          # baseline for the smoothness comparison only
     # Optimise chunks in a child process (optimiser_process.py: OSQP holds the GIL through its
     # solves, which stalls the control loop when they run in one of its threads).

@@ -24,6 +24,11 @@ class GripperQueue:
         """Drop everything queued (a halt: no gripper motion of the old plan goes out)."""
         self._events = []
 
+    def forget_sent(self) -> None:
+        """The gripper may have moved without us (a simulator reset): the next value due goes
+        out whatever was sent before."""
+        self._sent = None
+
     def due(self, now: float) -> float | None:
         """The command to send at `now`, or None (nothing due, or within the deadband)."""
         due = [g for t, g in self._events if t <= now]

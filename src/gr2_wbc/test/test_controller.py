@@ -471,3 +471,45 @@ def test_every_command_of_every_cycle_is_within_every_limit(make_loop, robot, ca
     acc = np.abs(np.diff(qd, axis=0)) / period / robot.acceleration_limit
     # the QP holds the acceleration box to OSQP's tolerance (eps 1e-6 on the scaled problem)
     assert acc.max() <= 1.0 + 5e-3, f"acceleration ratio {acc.max():.4f}"
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_resume_after_a_simulator_reset_holds_the_arm_where_it_is_and_resends_the_gripper(loop, robot, stopped):
+    """The arm ends a task at rest 0.1 rad from home with the gripper closed (below the resync
+    threshold, so the controller would hold it there), the simulator is reset (arm at home,
+    gripper open), and a new instruction resumes: from then on the controller commands the
+    measured home at rest, and the next chunk's 'close' goes out although it repeats the last one."""
+    loop.run(0.02)
+    ahead = loop.home_pose.translation + np.array([0.0, 0.03, 0.0])
+    chunk = make_chunk(loop.now, [ahead] * 10, loop.quat, gripper=[1.0] * 10, dt=0.05, seq=0)
+    assert loop.c.submit_chunk(chunk, loop.now)[0]
+    loop.run(1.5)
+    assert loop.c.mode == Mode.HOLDING and np.abs(loop.log[-1]["qd"]).max() < loop.c.cfg.rest_speed
+    home = np.array(robot.description.home)
+    assert 0.01 < np.abs(loop.q - home).max() < loop.c.cfg.resync_threshold
+    if stopped:
+        loop.c.stop(loop.now)
+        loop.run(0.6)
+    loop.q = home.copy()                              # the reset
+    loop.c.update_measurement(loop.now, home)
+    assert loop.c.resume(loop.now, "new instruction")[0]
+    n = len(loop.log)
+    loop.run(0.2)
+    q = loop.array("q")[n:]   # (the hold's secondary tasks may move the redundant joint by mrad)
+    np.testing.assert_allclose(q, np.tile(robot.clamp_to_limits(home), (len(q), 1)), atol=2e-3)
+    again = make_chunk(loop.now, [loop.home_pose.translation] * 10, loop.quat, gripper=[1.0] * 10, dt=0.05, seq=0)
+    assert loop.c.submit_chunk(again, loop.now)[0]
+    loop.run(0.3)
+    assert [e["gripper"] for e in loop.log[n:] if e["gripper"] is not None] == [1.0]
+
+
+def test_a_new_instruction_while_moving_does_not_restart_from_the_measurement(loop):
+    loop.run(0.02)
+    assert loop.c.submit_chunk(path_chunk(loop, loop.now), loop.now)[0]
+    loop.run(0.3)
+    assert loop.c.mode == Mode.TRACKING
+    q_before = loop.q.copy()
+    loop.c.update_measurement(loop.now, q_before + 0.05)   # the arm lags its command
+    assert loop.c.resume(loop.now, "new instruction") == (True, "new chunk stream")
+    loop.run(0.01)
+    assert np.abs(loop.q - q_before).max() < 0.01            # continues from the command
