@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .action_head import CVAEActionHead, decode_actions
 from .config import GR2Config
 from .state_encoder import StateEncoder
-from .transformer import GPT, KVCache
+from .transformer import GPT, Block, KVCache
 from .vqgan import VQGAN
 
 
@@ -220,6 +220,30 @@ class GR2(nn.Module):
             getattr(self, name).apply(self._init)
             getattr(self, name).to(device)
         return changed
+
+    def grow_layers(self, n_layer: int) -> int:
+        """Deepen the GPT to `n_layer` blocks; returns how many were added.
+
+        The new blocks go on top of the old ones, initialised as the others (N(0, 0.02)) but with
+        their residual projections (attention output, second MLP layer) zero, so each adds nothing
+        to the residual stream: the grown model computes exactly what it did (a function-preserving
+        deepening, as Net2DeeperNet, Chen et al. 2016), and fine-tuning starts from the trained
+        policy with more capacity. Raises ValueError for fewer layers than the model has.
+        """
+        c = self.config
+        added = n_layer - c.n_layer
+        if added < 0:
+            raise ValueError(f"the model has {c.n_layer} layers; it cannot grow to {n_layer}")
+        device = self.text_proj.weight.device
+        for _ in range(added):
+            block = Block(c.n_embd, c.n_head, c.dropout)
+            block.apply(self._init)
+            for proj in (block.attn.proj, block.mlp[2]):
+                nn.init.zeros_(proj.weight)
+                nn.init.zeros_(proj.bias)
+            self.gpt.blocks.append(block.to(device))
+        c.n_layer = n_layer
+        return added
 
     # ---------------- layout helpers ----------------
     def step_start(self, s: int) -> int:

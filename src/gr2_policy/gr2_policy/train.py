@@ -366,6 +366,16 @@ def train_policy(args, stage: str) -> dict:
     if args.keep_vocabulary and not (trained and args.vqgan):
         raise SystemExit("--keep-vocabulary moves a trained policy (--init) onto a --vqgan fine-tuned from its "
                          "tokenizer; give both")
+    if args.grow_layers:   # (a resumed run has them already: nothing added)
+        if not trained:
+            raise SystemExit("--grow-layers deepens a trained policy: give --init CKPT")
+        try:
+            added = model.grow_layers(args.grow_layers)
+        except ValueError as e:
+            raise SystemExit(f"--grow-layers: {e}") from None
+        if added:
+            print(f"policy deepened by {added} block(s) to {args.grow_layers}, the new ones the identity at the "
+                  f"start", flush=True)
     if args.embed_codebook and not model.config.embed_codebook:   # a new policy, or one built without it
         model.enable_codebook_embedding()
     cfg = model.config
@@ -574,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--keep-vocabulary", action="store_true",
                        help="with --init and a --vqgan fine-tuned from the policy's tokenizer: keep the token "
                             "table and next-frame heads instead of re-initialising them (GR2.reset_vqgan)")
+        s.add_argument("--grow-layers", type=_positive_int, default=None,
+                       help="with --init: deepen the policy's GPT to this many blocks, the new ones on top "
+                            "starting as the identity (GR2.grow_layers)")
         s.add_argument("--weight-decay", type=float, default=0.01)
         s.add_argument("--warmup", type=int, default=100)
         s.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay ends at this fraction of --lr")

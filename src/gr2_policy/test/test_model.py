@@ -275,3 +275,29 @@ def test_reset_vqgan_moves_a_policy_to_a_finer_grid_in_token_groups():
     assert model.reset_vqgan(copy.deepcopy(model.vqgan)) == []        # its own tokenizer, its own groups
     with pytest.raises(ValueError, match="token layout"):
         model.reset_vqgan(finer, token_group=1)
+
+
+def test_grow_layers_starts_as_the_same_function_and_then_trains_the_new_blocks():
+    """A trained policy deepened by two blocks computes exactly its old outputs (losses and the
+    GPT's hidden states); one optimiser step then changes the new blocks; it cannot shrink."""
+    torch.manual_seed(0)
+    model = GR2(get_config("tiny")).eval()
+    b = episode_batch(model.config, batch=2)
+    before = model.loss(b)
+    hidden, _ = model.gpt(model.embed(b), keep_cache=False)
+    n = model.config.n_layer
+    assert model.grow_layers(n + 2) == 2 and model.config.n_layer == n + 2 == len(model.gpt.blocks)
+    after = model.loss(b)
+    for k in ("video", "action_l1"):
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=1e-6)
+    torch.testing.assert_close(model.gpt(model.embed(b), keep_cache=False)[0], hidden, rtol=0, atol=1e-6)
+    new = model.gpt.blocks[n:]
+    start = [p.detach().clone() for p in new.parameters()]
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.loss(b)["loss"].backward()
+    opt.step()
+    assert any(not torch.equal(p, q) for p, q in zip(new.parameters(), start, strict=True))
+    assert model.grow_layers(n + 2) == 0
+    with pytest.raises(ValueError, match="cannot grow"):
+        model.grow_layers(n)

@@ -153,6 +153,26 @@ def test_finetune_resume_continues_from_the_checkpoint(data, tmp_path):
     assert torch.load(tmp_path / "ft" / "train_state.pt", weights_only=False)["step"] == 4
 
 
+def test_finetune_deepens_an_init_policy_and_resumes_at_its_depth(data, tmp_path):
+    """--grow-layers with --init: the checkpoint has the new depth, a resumed run (same command)
+    keeps it; without --init or to fewer layers it is refused."""
+    from gr2_policy.checkpoint import load_policy
+    base = ["finetune", "--episodes", str(data / "episodes"), "--batch", "2", "--threads", "1"]
+    run(base + ["--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"), "--out", str(tmp_path / "ft"), "--steps", "1"])
+    layers = load_policy(tmp_path / "ft" / "ckpt")[0].config.n_layer
+    deeper = base + ["--init", str(tmp_path / "ft" / "ckpt"), "--grow-layers", str(layers + 2),
+                     "--out", str(tmp_path / "deep")]
+    assert "deepened by 2 block(s)" in run(deeper + ["--steps", "1"]).stdout
+    r = run(deeper + ["--steps", "2", "--resume"])
+    assert "deepened" not in r.stdout and '"step": 2' in r.stdout
+    assert load_policy(tmp_path / "deep" / "ckpt")[0].config.n_layer == layers + 2
+    for bad, why in ((["--model", "tiny", "--vqgan", str(data / "vq" / "ckpt"), "--grow-layers", "4"], "give --init"),
+                     (["--init", str(tmp_path / "deep" / "ckpt"), "--grow-layers", str(layers)], "cannot grow")):
+        r = subprocess.run([sys.executable, "-m", "gr2_policy.train", *base, *bad, "--out", str(tmp_path / "no")],
+                           env=ENV, capture_output=True, text=True)
+        assert r.returncode != 0 and why in r.stderr, r.stderr[-2000:]
+
+
 def test_finetune_moves_a_policy_onto_a_finer_token_grid_in_groups(data, tmp_path):
     """--init a 4x4-token policy with an 8x8-token tokenizer and --token-group 2: the vocabulary's
     parts are re-initialised and the checkpoint keeps 2x2 groups, also when resumed (the runtime on
