@@ -60,6 +60,7 @@ from gr2_bringup import eval_report
 from gr2_bringup.eval_report import EpisodeResult
 from gr2_bringup.graph import NodeSpec, resolve_graph
 from gr2_bringup.up import Graph
+from gr2_contract import stamp_seconds
 
 EVALUATOR = "node_graph"
 MODULE_COMMAND = ["python", "-m", "gr2_bringup.evaluate_graph"]   # how the JSON states the command
@@ -276,7 +277,7 @@ class GraphClient:
         def stopped() -> bool:
             s = self.wbc_status
             return (s is not None and s.mode == self._STOPPED
-                    and s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 >= t_sent)
+                    and stamp_seconds(s.header.stamp) >= t_sent)
         self.spin_until(stopped, 10.0, "the WBC to stop", check)
 
     def resume_wbc(self, check: Callable[[], None]) -> None:
@@ -369,7 +370,7 @@ class Evaluation:
         t_sent = c.now()
         c.send_instruction("")
         c.spin_until(lambda: c.policy_status is not None and c.policy_status.instruction == ""
-                     and c.policy_status.header.stamp.sec + c.policy_status.header.stamp.nanosec * 1e-9 >= t_sent,
+                     and stamp_seconds(c.policy_status.header.stamp) >= t_sent,
                      10.0, "the policy to go idle", self.check_alive)
 
     def episode(self, seed: int, home: list[float], joints: list[str]) -> EpisodeResult:
